@@ -1,0 +1,101 @@
+# poolshim - pre-allocated object pools and an LD_PRELOAD malloc shim.
+#   make            libpool.a, libpoolshim.so, the example, tests and helpers
+#   make demo       the main job: a legacy program with and without the shim
+#   make check      unit tests (Check) and the shim's helper programs
+#   make check-asan / check-tsan / check-programs / fuzz / bench / install
+CC       ?= gcc
+CXX      ?= g++
+CFLAGS   ?= -O2 -g
+WARN      = -std=gnu11 -Wall -Wextra -Werror
+BUILD    ?= build
+PREFIX   ?= /usr/local
+FUZZ_SECONDS ?= 30
+ALL_CFLAGS = $(WARN) -fPIC -I. $(CFLAGS)
+
+POOL_SRC  = $(wildcard pool/*.c)
+SHIM_SRC  = $(wildcard shim/*.c)
+# shim modules that do not interpose anything: unit-tested and fuzzed directly
+SHIM_CORE = shim/config.c shim/report.c
+TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+HELPERS   = $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c)) \
+            $(patsubst tests/helpers/%.cc,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.cc))
+PROGRAMS  = $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c bench/*.c demo/*.c))
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+all: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(PROGRAMS) $(HELPERS)
+
+$(BUILD)/obj/%.o: %.c $(wildcard pool/*.h shim/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libpool.a: $(call obj,$(POOL_SRC))
+	$(AR) rcs $@ $^
+
+$(BUILD)/libshimcore.a: $(call obj,$(SHIM_CORE))
+	$(AR) rcs $@ $^
+
+$(BUILD)/libpoolshim.so: $(call obj,$(POOL_SRC) $(SHIM_SRC)) shim/exports.map
+	$(CC) -shared -o $@ $(call obj,$(POOL_SRC) $(SHIM_SRC)) \
+	  -Wl,--version-script=shim/exports.map -Wl,-z,now -ldl -lpthread
+
+$(BUILD)/%: %.c $(BUILD)/libpool.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libpool.a -lpthread -lm
+
+$(BUILD)/helpers/%: tests/helpers/%.c
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $< -o $@ -lpthread -ldl
+
+$(BUILD)/helpers/%: tests/helpers/%.cc
+	@mkdir -p $(@D)
+	$(CXX) -O2 -g -Wall -Wextra -Werror -I. $< -o $@ -lpthread
+
+CHECK_FLAGS = $(shell pkg-config --cflags --libs check 2>/dev/null)
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libpool.a $(BUILD)/libshimcore.a
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libshimcore.a $(BUILD)/libpool.a $(CHECK_FLAGS) -lpthread -lm
+
+check-deps:
+	@pkg-config --exists check || scripts/install-deps check
+
+# the runner is never preloaded: test_shim execs helpers under LD_PRELOAD
+check: check-deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory $(TESTS)
+	@scripts/run-tests $(BUILD) $(TESTS)
+
+SAN_SUITES = test_pool test_classes test_config
+check-asan: check-deps
+	@$(MAKE) --no-print-directory BUILD=build-asan \
+	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+	  $(addprefix build-asan/tests/,$(SAN_SUITES))
+	@CK_TIMEOUT_MULTIPLIER=10 scripts/run-tests build-asan $(addprefix build-asan/tests/,$(SAN_SUITES))
+
+check-tsan: check-deps
+	@$(MAKE) --no-print-directory BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" \
+	  $(addprefix build-tsan/tests/,$(SAN_SUITES))
+	@CK_TIMEOUT_MULTIPLIER=20 TSAN_OPTIONS=halt_on_error=1 \
+	  scripts/run-tests build-tsan $(addprefix build-tsan/tests/,$(SAN_SUITES))
+
+demo: all
+	@scripts/demo $(BUILD)
+
+bench: all
+	@scripts/bench $(BUILD)
+
+bench-smoke: all
+	@scripts/bench --smoke $(BUILD)
+
+check-programs: all
+	@scripts/install-deps programs
+	@scripts/run-programs $(BUILD)
+
+fuzz: all
+	@scripts/fuzz $(BUILD) $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-asan build-tsan build-fuzz
+
+.PHONY: all check check-deps check-asan check-tsan demo bench bench-smoke \
+        check-programs fuzz clean

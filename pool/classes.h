@@ -1,0 +1,252 @@
+/* classes.h - a set of pools in size classes, for malloc-like use.
+ *
+ * A set is built once from a list of (size, count) classes. All classes live
+ * in one reserved address range, class i at base + (i << shift), so that
+ *   - a request of n bytes finds the smallest class with size >= n in O(1):
+ *     a table indexed by (n + 15) / 16, then one comparison;
+ *   - a pointer's class, and whether it is an object start, come from its
+ *     address alone in O(1): one range check, a shift, and a multiply (no
+ *     header before objects).
+ *
+ * Threads keep a small per-thread cache of free objects per class (struct
+ * pool_cache, which the caller places in thread-local storage) in front of
+ * each class's shared lock-free depot, which they touch once per batch. The
+ * fast paths below write only to the calling thread's cache: no atomics, no
+ * shared writes.
+ *
+ * Per class, whenever no get or put is in flight:
+ *   capacity == in depot + in caches + handed out
+ * A class of count objects lets each thread cache at most
+ *   cache_cap = min(POOL_CACHE_SLOTS, count / 16)
+ * objects, so a get that finds the class empty (a miss) happens only while at
+ * most (threads - 1) * cache_cap free objects sit in other threads' caches.
+ * POOL_CLASSES_NOCACHE makes misses exact (every get and put then costs one
+ * compare-and-swap on the depot).
+ */
+#ifndef POOL_CLASSES_H
+#define POOL_CLASSES_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "depot.h"
+
+#define POOL_CLASSES_MAX 32      /* classes in one set */
+#define POOL_CACHE_SLOTS 32      /* per class, per thread */
+#define POOL_CLASS_SIZE_MAX (1u << 20) /* largest class size: 1 MiB */
+#define POOL_CLASS_BYTES_MAX (UINT64_C(1) << 32) /* largest class: 4 GiB */
+
+struct pool_class_spec {
+    size_t size;  /* bytes each object may use, 1 .. POOL_CLASS_SIZE_MAX */
+    size_t count; /* objects, at least 1 */
+};
+
+enum {
+    POOL_CLASSES_PREFAULT = 1u << 0, /* fault every page in at creation */
+    POOL_CLASSES_MLOCK = 1u << 1,    /* mlock the objects (see _create) */
+    POOL_CLASSES_CHECKED = 1u << 2,  /* detect double/invalid puts, poison
+                                        free objects, report writes after put;
+                                        implies NOCACHE */
+    POOL_CLASSES_NOCACHE = 1u << 3,  /* no per-thread caching */
+};
+
+/* Figures of one class. in_use and available are exact whenever no get or
+ * put is in flight. peak_out is the peak of objects out of the depot (handed
+ * out, or in a thread's cache): an upper bound of the peak in use, exact with
+ * NOCACHE. */
+struct pool_class_stats {
+    size_t size, stride, align;
+    size_t capacity, available, in_use, peak_out;
+    uint64_t gets;   /* objects handed out */
+    uint64_t misses; /* gets that found the class empty */
+};
+
+/* ---- private layout: fields are read by the inline fast paths only ---- */
+
+struct pool_class {
+    char *base;          /* first object */
+    size_t bytes;        /* count * stride */
+    size_t size;         /* usable bytes per object */
+    size_t stride;       /* distance between objects: size rounded to 16 */
+    size_t align;        /* alignment every object has */
+    uint64_t magic;      /* UINT64_MAX / stride + 1: offset / stride by multiply */
+    uint32_t count;
+    uint32_t cache_cap;  /* per-thread cache limit; 0: uncached */
+    uint8_t *state;      /* CHECKED: 1 handed out, 0 free; else NULL */
+    struct depot depot;  /* starts its own cache line */
+    _Alignas(64) _Atomic uint64_t gets;   /* of detached caches and uncached gets */
+    _Atomic uint64_t misses;
+    _Atomic uint32_t peak_out;
+};
+
+struct pool_cache_bin {
+    uint32_t n, cap;
+    uint64_t gets, misses;
+    void *slot[POOL_CACHE_SLOTS];
+};
+
+/* A thread's cache for one set. Zero-initialised (as thread-local storage
+ * is) it is valid and uncached until pool_classes_cache_attach(). */
+struct pool_cache {
+    struct pool_cache_bin bin[POOL_CLASSES_MAX];
+    struct pool_classes *set;
+    struct pool_cache *prev, *next;
+};
+
+struct pool_classes {
+    char *base;          /* class i starts at base + (i << shift) */
+    uintptr_t span;      /* nclasses << shift */
+    unsigned shift;
+    unsigned nclasses;
+    unsigned flags;
+    size_t max_size;     /* largest class size */
+    const uint8_t *lut;  /* (n + 15) >> 4 -> first class that may fit */
+    const char *name;    /* prefix of fatal messages */
+    struct pool_class cls[POOL_CLASSES_MAX];
+    size_t meta_bytes;   /* the mapping that holds this struct, lut, next[] */
+    pthread_mutex_t lock;        /* guards the registry of caches */
+    struct pool_cache *caches;   /* attached caches, a doubly linked list */
+};
+
+/* ---- API ---- */
+
+/* Build a set from n classes (1 .. POOL_CLASSES_MAX), in any order: they are
+ * sorted by size. Class sizes must be distinct once rounded up to 16 bytes
+ * (the stride), and each class at most POOL_CLASS_BYTES_MAX bytes.
+ * flags: POOL_CLASSES_*. With MLOCK, a failure to lock leaves the set usable
+ * and sets *mlock_errno (when not NULL) to the errno of mlock, else to 0.
+ * Returns NULL with errno EINVAL (bad spec) or ENOMEM (no memory or address
+ * space); nothing is left allocated. Not thread-safe. */
+struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
+                                         size_t n, unsigned flags,
+                                         int *mlock_errno);
+
+/* Unmap the set and every object. Caches attached to it must not be used
+ * again. NULL is ignored. */
+void pool_classes_destroy(struct pool_classes *s);
+
+/* Prefix of the one-line messages printed before an abort ("pool" unless
+ * set). The string must outlive the set. */
+void pool_classes_set_name(struct pool_classes *s, const char *name);
+
+/* The class serving n bytes: the smallest with size >= n (n == 0 counts as
+ * 1); -1 when n exceeds the largest class. O(1), cannot fail. */
+static inline int pool_classes_lookup(const struct pool_classes *s, size_t n)
+{
+    if (n - 1 >= s->max_size)          /* n == 0 wraps: treated below */
+        return n == 0 ? 0 : -1;
+    unsigned c = s->lut[(n + 15) >> 4];
+    return (int)(c + (n > s->cls[c].size));
+}
+
+/* Where ptr lies: its class when it is an object start of the set (handed
+ * out or not); POOL_NOT_OURS when outside the set's range; POOL_INTERIOR when
+ * inside the range but not an object start. O(1), cannot fail. */
+enum { POOL_NOT_OURS = -1, POOL_INTERIOR = -2 };
+
+static inline int pool_classes_owner(const struct pool_classes *s,
+                                     const void *ptr)
+{
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)s->base;
+    if (off >= s->span)
+        return POOL_NOT_OURS;
+    unsigned c = (unsigned)(off >> s->shift);
+    const struct pool_class *k = &s->cls[c];
+    uint64_t o = off & (((uintptr_t)1 << s->shift) - 1);
+    if (o >= k->bytes || o * k->magic > k->magic - 1)
+        return POOL_INTERIOR;
+    return (int)c;
+}
+
+static inline size_t pool_classes_size(const struct pool_classes *s, int cls)
+{
+    return s->cls[cls].size;
+}
+
+static inline size_t pool_classes_align(const struct pool_classes *s, int cls)
+{
+    return s->cls[cls].align;
+}
+
+void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
+                             int cls);
+void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
+                            int cls, void *ptr);
+
+/* An object of class cls (from pool_classes_lookup), or NULL when the class is
+ * empty (counted as a miss). c is the calling thread's cache, or NULL to
+ * bypass caching. Never blocks, never allocates. */
+static inline void *pool_classes_get(struct pool_classes *s,
+                                     struct pool_cache *c, int cls)
+{
+    if (__builtin_expect(c != NULL, 1)) {
+        struct pool_cache_bin *b = &c->bin[cls];
+        if (__builtin_expect(b->n != 0, 1)) {
+            b->gets++;
+            return b->slot[--b->n];
+        }
+    }
+    return pool_classes_get_slow_(s, c, cls);
+}
+
+/* Give back ptr, an object start of class cls (from pool_classes_owner).
+ * Aborts with a message when the object is already free (always for the
+ * object put just before it by this thread; any double put with CHECKED). */
+static inline void pool_classes_put(struct pool_classes *s,
+                                    struct pool_cache *c, int cls, void *ptr)
+{
+    if (__builtin_expect(c != NULL, 1)) {
+        struct pool_cache_bin *b = &c->bin[cls];
+        uint32_t n = b->n;
+        if (__builtin_expect(n < b->cap, 1) &&
+            __builtin_expect(n == 0 || b->slot[n - 1] != ptr, 1)) {
+            b->slot[n] = ptr;
+            b->n = n + 1;
+            return;
+        }
+    }
+    pool_classes_put_slow_(s, c, cls, ptr);
+}
+
+/* Abort with "NAME: WHAT: invalid pointer 0x... (...)" for a pointer inside
+ * the set that is not an object start. Never returns. */
+_Noreturn void pool_classes_invalid(const struct pool_classes *s,
+                                    const char *what, const void *ptr);
+
+/* Attach a thread's zeroed cache to the set (enables caching for it).
+ * Takes the registry lock. Returns 0; the cache stays uncached when the set
+ * is NOCACHE. */
+void pool_classes_cache_attach(struct pool_classes *s, struct pool_cache *c);
+
+/* Return every object in the cache to the depots, fold its figures into the
+ * set and detach it: afterwards the cache is uncached (still usable). */
+void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c);
+
+/* Figures of class cls (0 .. nclasses-1). Takes the registry lock. */
+void pool_classes_stats(struct pool_classes *s, int cls,
+                        struct pool_class_stats *out);
+
+static inline unsigned pool_classes_count(const struct pool_classes *s)
+{
+    return s->nclasses;
+}
+
+/* Objects of class cls free right now (in the depot and in every cache).
+ * Exact whenever no get or put is in flight. Takes the registry lock. */
+size_t pool_classes_available(struct pool_classes *s, int cls);
+
+/* fork() support: take the registry lock before fork, release it after in
+ * the parent; in the child, reinitialise it and return the objects cached by
+ * the threads that did not survive the fork (all caches but `self`). */
+void pool_classes_fork_prepare(struct pool_classes *s);
+void pool_classes_fork_parent(struct pool_classes *s);
+void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self);
+
+/* Validate the set's invariants (every object either in a depot or not,
+ * never twice; counts agree). For tests and debug builds; needs quiescence.
+ * Returns true when they hold. */
+bool pool_classes_check(struct pool_classes *s);
+
+#endif

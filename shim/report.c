@@ -1,0 +1,91 @@
+/* report.c - stack-buffer message formatting; see report.h. */
+#include "report.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+void rb_strn(struct rbuf *b, const char *s, size_t n)
+{
+    size_t room = sizeof b->buf - b->len;
+    if (n > room)
+        n = room;
+    memcpy(b->buf + b->len, s, n);
+    b->len += n;
+}
+
+void rb_str(struct rbuf *b, const char *s)
+{
+    rb_strn(b, s, strlen(s));
+}
+
+void rb_char(struct rbuf *b, char c)
+{
+    rb_strn(b, &c, 1);
+}
+
+static size_t fmt_u64(char *out, uint64_t v)
+{
+    char tmp[20];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v != 0);
+    for (size_t i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+void rb_u64(struct rbuf *b, uint64_t v)
+{
+    char d[20];
+    rb_strn(b, d, fmt_u64(d, v));
+}
+
+void rb_u64w(struct rbuf *b, uint64_t v, unsigned width)
+{
+    char d[20];
+    size_t n = fmt_u64(d, v);
+    while (width-- > n)
+        rb_char(b, ' ');
+    rb_strn(b, d, n);
+}
+
+void rb_strw(struct rbuf *b, const char *s, unsigned width)
+{
+    size_t n = strlen(s);
+    while (width-- > n)
+        rb_char(b, ' ');
+    rb_strn(b, s, n);
+}
+
+void rb_hex(struct rbuf *b, uintptr_t v)
+{
+    char d[2 + 2 * sizeof v];
+    size_t n = 0;
+    int shift = (int)(8 * sizeof v) - 4;
+    d[n++] = '0';
+    d[n++] = 'x';
+    while (shift > 0 && ((v >> shift) & 0xf) == 0)
+        shift -= 4;
+    for (; shift >= 0; shift -= 4)
+        d[n++] = "0123456789abcdef"[(v >> shift) & 0xf];
+    rb_strn(b, d, n);
+}
+
+void rb_flush(struct rbuf *b, int fd)
+{
+    int saved = errno;
+    size_t off = 0;
+    while (off < b->len) {
+        ssize_t w = write(fd, b->buf + off, b->len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    b->len = 0;
+    errno = saved;
+}
