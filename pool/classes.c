@@ -1,0 +1,490 @@
+/* classes.c - size-classed pools in one address range; see classes.h.
+ *
+ * Memory: the objects live in one reserved range, class i in the slice
+ * [base + (i << shift), base + (i << shift) + bytes_i); the rest of each slice
+ * stays inaccessible. A second mapping holds struct pool_classes, the size
+ * lookup table, every class's depot links and (CHECKED) state bytes.
+ *
+ * Per class, whenever no get or put is in flight:
+ *   depot.free + sum over attached caches of bin.n + handed out == count
+ */
+#include "classes.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+#include "report.h"
+
+#define POISON 0xdb /* CHECKED: the byte free objects are filled with */
+
+/* ---- helpers ---- */
+
+static uint32_t obj_index(const struct pool_class *k, const void *ptr)
+{
+    uint64_t off = (uint64_t)((const char *)ptr - k->base);
+    return (uint32_t)(((unsigned __int128)k->magic * off) >> 64);
+}
+
+static void *obj_at(const struct pool_class *k, uint32_t idx)
+{
+    return k->base + (size_t)idx * k->stride;
+}
+
+static void note_peak(struct pool_class *k)
+{
+    uint32_t out = k->count - depot_free(&k->depot);
+    uint32_t peak = atomic_load_explicit(&k->peak_out, memory_order_relaxed);
+    while (out > peak &&
+           !atomic_compare_exchange_weak_explicit(&k->peak_out, &peak, out,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed))
+        ;
+}
+
+_Noreturn static void die(const struct pool_classes *s, const char *what,
+                          const void *ptr, const struct pool_class *k,
+                          const char *tail)
+{
+    struct rbuf b = {0};
+    rb_str(&b, s->name);
+    rb_str(&b, ": ");
+    rb_str(&b, what);
+    rb_char(&b, ' ');
+    rb_hex(&b, (uintptr_t)ptr);
+    if (k != NULL) {
+        rb_str(&b, " (class ");
+        rb_u64(&b, k->size);
+        rb_str(&b, " bytes)");
+    }
+    rb_str(&b, tail);
+    rb_char(&b, '\n');
+    rb_flush(&b, 2);
+    abort();
+}
+
+_Noreturn void pool_classes_invalid(const struct pool_classes *s,
+                                    const char *what, const void *ptr)
+{
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)s->base;
+    const struct pool_class *k =
+        off < s->span ? &s->cls[off >> s->shift] : NULL;
+    struct rbuf b = {0};
+    rb_str(&b, what);
+    rb_str(&b, ": invalid pointer");
+    b.buf[b.len] = 0;
+    die(s, b.buf, ptr, k, ", not an object start");
+}
+
+/* ---- CHECKED mode: state bytes and poison ---- */
+
+static void checked_on_get(struct pool_classes *s, struct pool_class *k,
+                           uint32_t idx)
+{
+    unsigned char *obj = obj_at(k, idx);
+    for (size_t i = 0; i < k->stride; i++)
+        if (obj[i] != POISON) {
+            struct rbuf b = {0};
+            rb_str(&b, " was written after it was freed (byte ");
+            rb_u64(&b, i);
+            rb_str(&b, " changed)");
+            b.buf[b.len] = 0;
+            die(s, "write after free:", obj, k, b.buf);
+        }
+    k->state[idx] = 1;
+}
+
+static void checked_on_put(struct pool_classes *s, struct pool_class *k,
+                           void *ptr)
+{
+    uint32_t idx = obj_index(k, ptr);
+    if (__atomic_exchange_n(&k->state[idx], 0, __ATOMIC_RELAXED) == 0)
+        die(s, "double free:", ptr, k, " is already free");
+    memset(ptr, POISON, k->stride);
+}
+
+/* ---- slow paths ---- */
+
+void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
+                             int cls)
+{
+    struct pool_class *k = &s->cls[cls];
+    if (c != NULL && c->set == s && c->bin[cls].cap != 0) {
+        struct pool_cache_bin *b = &c->bin[cls];
+        uint32_t idx[POOL_CACHE_SLOTS];
+        uint32_t want = b->cap / 2 + 1;
+        uint32_t got = depot_pop(&k->depot, idx, want);
+        if (got == 0) {
+            b->misses++;
+            return NULL;
+        }
+        note_peak(k);
+        for (uint32_t i = 1; i < got; i++)
+            b->slot[b->n++] = obj_at(k, idx[got - i]);
+        b->gets++;
+        return obj_at(k, idx[0]);
+    }
+    uint32_t idx;
+    if (depot_pop(&k->depot, &idx, 1) == 0) {
+        atomic_fetch_add_explicit(&k->misses, 1, memory_order_relaxed);
+        return NULL;
+    }
+    note_peak(k);
+    if (k->state != NULL)
+        checked_on_get(s, k, idx);
+    atomic_fetch_add_explicit(&k->gets, 1, memory_order_relaxed);
+    return obj_at(k, idx);
+}
+
+void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
+                            int cls, void *ptr)
+{
+    struct pool_class *k = &s->cls[cls];
+    if (c != NULL && c->set == s && c->bin[cls].cap != 0) {
+        struct pool_cache_bin *b = &c->bin[cls];
+        for (uint32_t i = 0; i < b->n; i++)
+            if (b->slot[i] == ptr)
+                die(s, "double free:", ptr, k, " is already free");
+        /* The bin is full: return its older half to the depot. */
+        uint32_t half = b->n / 2, idx[POOL_CACHE_SLOTS];
+        for (uint32_t i = 0; i < half; i++)
+            idx[i] = obj_index(k, b->slot[i]);
+        b->n -= half;
+        memmove(b->slot, b->slot + half, b->n * sizeof b->slot[0]);
+        if (half != 0)
+            depot_push(&k->depot, idx, half);
+        b->slot[b->n++] = ptr;
+        return;
+    }
+    if (k->state != NULL)
+        checked_on_put(s, k, ptr);
+    uint32_t idx = obj_index(k, ptr);
+    depot_push(&k->depot, &idx, 1);
+}
+
+/* ---- creation ---- */
+
+static int spec_cmp(const void *a, const void *b)
+{
+    const struct pool_class_spec *x = a, *y = b;
+    return (x->size > y->size) - (x->size < y->size);
+}
+
+static unsigned ceil_log2(uint64_t v)
+{
+    unsigned s = 0;
+    while ((UINT64_C(1) << s) < v)
+        s++;
+    return s;
+}
+
+struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
+                                         size_t n, unsigned flags,
+                                         int *mlock_errno)
+{
+    struct pool_class_spec sorted[POOL_CLASSES_MAX];
+    if (mlock_errno != NULL)
+        *mlock_errno = 0;
+    if (spec == NULL || n == 0 || n > POOL_CLASSES_MAX)
+        goto invalid;
+    memcpy(sorted, spec, n * sizeof *spec);
+    qsort(sorted, n, sizeof *sorted, spec_cmp);
+
+    size_t page = mem_page_size(), slice = page, links = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t size = sorted[i].size, count = sorted[i].count;
+        if (size == 0 || size > POOL_CLASS_SIZE_MAX || count == 0 ||
+            count > UINT32_MAX - 1)
+            goto invalid;
+        size_t stride = mem_round_up(size, 16);
+        if (i > 0 && stride == mem_round_up(sorted[i - 1].size, 16))
+            goto invalid; /* equal sizes, or two sizes in one 16-byte slot */
+        if ((uint64_t)stride * count > POOL_CLASS_BYTES_MAX)
+            goto invalid;
+        size_t bytes = mem_round_up(stride * count, page);
+        if (bytes > slice)
+            slice = bytes;
+        links += depot_storage((uint32_t)count);
+        if (flags & POOL_CLASSES_CHECKED)
+            links += count;
+    }
+    unsigned shift = ceil_log2(slice);
+    size_t max_size = sorted[n - 1].size;
+    size_t lut_len = ((max_size + 15) >> 4) + 1;
+    size_t meta = mem_round_up(sizeof(struct pool_classes), 64) +
+                  mem_round_up(lut_len, 64) + links;
+
+    struct pool_classes *s = mem_reserve(meta, page);
+    if (s == NULL)
+        return NULL;
+    if (mem_commit(s, mem_round_up(meta, page)) != 0) {
+        mem_release(s, meta);
+        return NULL;
+    }
+    size_t span = n << shift;
+    size_t align = (size_t)1 << shift;
+    if (align > POOL_CLASS_SIZE_MAX)
+        align = POOL_CLASS_SIZE_MAX;
+    char *base = mem_reserve(span, align);
+    if (base == NULL) {
+        mem_release(s, meta);
+        return NULL;
+    }
+    s->base = base;
+    s->span = span;
+    s->shift = shift;
+    s->nclasses = (unsigned)n;
+    s->flags = flags;
+    s->max_size = max_size;
+    s->name = "pool";
+    s->meta_bytes = meta;
+    pthread_mutex_init(&s->lock, NULL);
+    s->caches = NULL;
+
+    char *cursor = (char *)s + mem_round_up(sizeof(struct pool_classes), 64);
+    uint8_t *lut = (uint8_t *)cursor;
+    cursor += mem_round_up(lut_len, 64);
+    /* lut[g]: the first class that can hold the smallest size of granule g,
+     * (g - 1) * 16 + 1; the one comparison in lookup then settles the rest,
+     * since no two strides share a granule. */
+    for (size_t g = 0, c = 0; g < lut_len; g++) {
+        size_t low = g == 0 ? 0 : (g - 1) * 16 + 1;
+        while (c + 1 < n && sorted[c].size < low)
+            c++;
+        lut[g] = (uint8_t)c;
+    }
+    s->lut = lut;
+
+    bool nocache = flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED);
+    for (size_t i = 0; i < n; i++) {
+        struct pool_class *k = &s->cls[i];
+        k->base = base + (i << shift);
+        k->size = sorted[i].size;
+        k->stride = mem_round_up(k->size, 16);
+        k->count = (uint32_t)sorted[i].count;
+        k->bytes = k->stride * k->count;
+        k->magic = UINT64_MAX / k->stride + 1;
+        size_t a = k->stride & -k->stride;
+        k->align = a < align ? a : align;
+        uint32_t cap = k->count / 16;
+        k->cache_cap = nocache ? 0 : cap > POOL_CACHE_SLOTS ? POOL_CACHE_SLOTS : cap;
+        depot_init(&k->depot, k->count, cursor);
+        cursor += depot_storage(k->count);
+        k->state = NULL;
+        if (flags & POOL_CLASSES_CHECKED) {
+            k->state = (uint8_t *)cursor;
+            cursor += k->count;
+        }
+        size_t bytes = mem_round_up(k->bytes, page);
+        if (mem_commit(k->base, bytes) != 0) {
+            pool_classes_destroy(s);
+            errno = ENOMEM;
+            return NULL;
+        }
+        if (flags & POOL_CLASSES_CHECKED)
+            memset(k->base, POISON, k->bytes);
+        else if (flags & POOL_CLASSES_PREFAULT)
+            mem_prefault(k->base, bytes);
+        if ((flags & POOL_CLASSES_MLOCK) && mem_lock(k->base, bytes) != 0 &&
+            mlock_errno != NULL && *mlock_errno == 0)
+            *mlock_errno = errno;
+    }
+    if (flags & POOL_CLASSES_PREFAULT)
+        mem_prefault(s, mem_round_up(meta, page));
+    return s;
+
+invalid:
+    errno = EINVAL;
+    return NULL;
+}
+
+void pool_classes_destroy(struct pool_classes *s)
+{
+    if (s == NULL)
+        return;
+    pthread_mutex_destroy(&s->lock);
+    mem_release(s->base, s->span);
+    mem_release(s, s->meta_bytes);
+}
+
+void pool_classes_set_name(struct pool_classes *s, const char *name)
+{
+    s->name = name;
+}
+
+/* ---- thread caches ---- */
+
+static void link_cache(struct pool_classes *s, struct pool_cache *c)
+{
+    c->prev = NULL;
+    c->next = s->caches;
+    if (s->caches != NULL)
+        s->caches->prev = c;
+    s->caches = c;
+}
+
+static void unlink_cache(struct pool_classes *s, struct pool_cache *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        s->caches = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+void pool_classes_cache_attach(struct pool_classes *s, struct pool_cache *c)
+{
+    if (s->flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED) || c->set == s)
+        return;
+    for (unsigned i = 0; i < s->nclasses; i++) {
+        c->bin[i].n = 0;
+        c->bin[i].cap = s->cls[i].cache_cap;
+    }
+    pthread_mutex_lock(&s->lock);
+    link_cache(s, c);
+    c->set = s;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Return the cache's objects and fold its figures into the set; the caller
+ * holds the lock or is alone. */
+static void drain_cache(struct pool_classes *s, struct pool_cache *c)
+{
+    for (unsigned i = 0; i < s->nclasses; i++) {
+        struct pool_class *k = &s->cls[i];
+        struct pool_cache_bin *b = &c->bin[i];
+        b->cap = 0; /* from now on every op goes to the depot */
+        uint32_t n = b->n, idx[POOL_CACHE_SLOTS];
+        for (uint32_t j = 0; j < n; j++)
+            idx[j] = obj_index(k, b->slot[j]);
+        b->n = 0;
+        /* b->n is cleared before the push: a fork in between loses these
+         * objects in the child, but can never hand them out twice. */
+        atomic_signal_fence(memory_order_seq_cst);
+        if (n != 0)
+            depot_push(&k->depot, idx, n);
+        atomic_fetch_add_explicit(&k->gets, b->gets, memory_order_relaxed);
+        atomic_fetch_add_explicit(&k->misses, b->misses, memory_order_relaxed);
+        b->gets = b->misses = 0;
+    }
+}
+
+void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c)
+{
+    if (c->set != s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    drain_cache(s, c);
+    unlink_cache(s, c);
+    c->set = NULL;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pool_classes_fork_prepare(struct pool_classes *s)
+{
+    pthread_mutex_lock(&s->lock);
+}
+
+void pool_classes_fork_parent(struct pool_classes *s)
+{
+    pthread_mutex_unlock(&s->lock);
+}
+
+void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self)
+{
+    pthread_mutex_init(&s->lock, NULL);
+    struct pool_cache *c = s->caches, *next;
+    for (; c != NULL; c = next) {
+        next = c->next;
+        if (c == self)
+            continue;
+        drain_cache(s, c);
+        unlink_cache(s, c);
+        c->set = NULL;
+    }
+}
+
+/* ---- figures ---- */
+
+static uint32_t cached_locked(struct pool_classes *s, int cls, uint64_t *gets,
+                              uint64_t *misses)
+{
+    uint32_t n = 0;
+    for (struct pool_cache *c = s->caches; c != NULL; c = c->next) {
+        n += __atomic_load_n(&c->bin[cls].n, __ATOMIC_RELAXED);
+        *gets += __atomic_load_n(&c->bin[cls].gets, __ATOMIC_RELAXED);
+        *misses += __atomic_load_n(&c->bin[cls].misses, __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
+void pool_classes_stats(struct pool_classes *s, int cls,
+                        struct pool_class_stats *out)
+{
+    struct pool_class *k = &s->cls[cls];
+    uint64_t gets = 0, misses = 0;
+    pthread_mutex_lock(&s->lock);
+    uint32_t cached = cached_locked(s, cls, &gets, &misses);
+    pthread_mutex_unlock(&s->lock);
+    out->size = k->size;
+    out->stride = k->stride;
+    out->align = k->align;
+    out->capacity = k->count;
+    out->available = depot_free(&k->depot) + cached;
+    if (out->available > out->capacity)
+        out->available = out->capacity; /* a put in flight */
+    out->in_use = out->capacity - out->available;
+    out->peak_out = atomic_load_explicit(&k->peak_out, memory_order_relaxed);
+    out->gets = gets + atomic_load_explicit(&k->gets, memory_order_relaxed);
+    out->misses = misses + atomic_load_explicit(&k->misses, memory_order_relaxed);
+}
+
+size_t pool_classes_available(struct pool_classes *s, int cls)
+{
+    struct pool_class_stats st;
+    pool_classes_stats(s, cls, &st);
+    return st.available;
+}
+
+bool pool_classes_check(struct pool_classes *s)
+{
+    bool ok = true;
+    size_t page = mem_page_size();
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->nclasses && ok; i++) {
+        struct pool_class *k = &s->cls[i];
+        uint8_t *seen = mem_reserve(k->count, page);
+        if (seen == NULL || mem_commit(seen, mem_round_up(k->count, page)) != 0) {
+            ok = false;
+            break;
+        }
+        uint32_t walked = 0;
+        uint32_t top = (uint32_t)atomic_load(&k->depot.head);
+        for (uint32_t x = top; x != DEPOT_NIL && ok; walked++) {
+            if (x >= k->count || seen[x] || walked > k->count)
+                ok = false;
+            else {
+                seen[x] = 1;
+                x = atomic_load_explicit(&k->depot.next[x], memory_order_relaxed);
+            }
+        }
+        ok = ok && walked == depot_free(&k->depot);
+        for (struct pool_cache *c = s->caches; c != NULL && ok; c = c->next)
+            for (uint32_t j = 0; j < c->bin[i].n && ok; j++) {
+                void *p = c->bin[i].slot[j];
+                if (pool_classes_owner(s, p) != (int)i || seen[obj_index(k, p)])
+                    ok = false;
+                else
+                    seen[obj_index(k, p)] = 1;
+            }
+        if (k->state != NULL)
+            for (uint32_t x = 0; x < k->count && ok; x++)
+                ok = (k->state[x] == 0) == (seen[x] == 1);
+        mem_release(seen, k->count);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}

@@ -1,0 +1,28 @@
+/* report.h - messages for stderr, built without stdio or malloc (safe inside
+ * the allocator): append to a stack buffer, then write(2) it in one call. */
+#ifndef POOL_REPORT_H
+#define POOL_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct rbuf {
+    size_t len;
+    char buf[1024];
+};
+
+/* Appenders: text past the buffer's end is dropped, never overflows. */
+void rb_str(struct rbuf *b, const char *s);
+void rb_strn(struct rbuf *b, const char *s, size_t n);
+void rb_char(struct rbuf *b, char c);
+void rb_u64(struct rbuf *b, uint64_t v);
+void rb_hex(struct rbuf *b, uintptr_t v);        /* 0x1f2e... */
+/* v right-aligned in a field of `width` characters. */
+void rb_u64w(struct rbuf *b, uint64_t v, unsigned width);
+void rb_strw(struct rbuf *b, const char *s, unsigned width);
+
+/* Write the buffer to fd (retrying short writes and EINTR), then empty it.
+ * Preserves errno. */
+void rb_flush(struct rbuf *b, int fd);
+
+#endif
