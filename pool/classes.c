@@ -106,12 +106,27 @@ static void checked_on_put(struct pool_classes *s, struct pool_class *k,
 
 /* ---- slow paths ---- */
 
+/* The bin of an attached cache, attaching it first where it may; NULL when
+ * the op must go uncached with its figures kept in the set. */
+static struct pool_cache_bin *bin_of(struct pool_classes *s,
+                                     struct pool_cache *c, int cls)
+{
+    if (c == NULL)
+        return NULL;
+    if (c->set == NULL && !c->retired) {
+        pool_classes_cache_attach(s, c);
+        if (s->on_attach != NULL)
+            s->on_attach(s, c);
+    }
+    return c->set == s ? &c->bin[cls] : NULL;
+}
+
 void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
                              int cls)
 {
     struct pool_class *k = &s->cls[cls];
-    if (c != NULL && c->set == s && c->bin[cls].cap != 0) {
-        struct pool_cache_bin *b = &c->bin[cls];
+    struct pool_cache_bin *b = bin_of(s, c, cls);
+    if (b != NULL && b->cap != 0) {
         uint32_t idx[POOL_CACHE_SLOTS];
         uint32_t want = b->cap / 2 + 1;
         uint32_t got = depot_pop(&k->depot, idx, want);
@@ -127,13 +142,19 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
     }
     uint32_t idx;
     if (depot_pop(&k->depot, &idx, 1) == 0) {
-        atomic_fetch_add_explicit(&k->misses, 1, memory_order_relaxed);
+        if (b != NULL)
+            b->misses++;
+        else
+            atomic_fetch_add_explicit(&k->misses, 1, memory_order_relaxed);
         return NULL;
     }
     note_peak(k);
     if (k->state != NULL)
         checked_on_get(s, k, idx);
-    atomic_fetch_add_explicit(&k->gets, 1, memory_order_relaxed);
+    if (b != NULL)
+        b->gets++;
+    else
+        atomic_fetch_add_explicit(&k->gets, 1, memory_order_relaxed);
     return obj_at(k, idx);
 }
 
@@ -141,8 +162,12 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
                             int cls, void *ptr)
 {
     struct pool_class *k = &s->cls[cls];
-    if (c != NULL && c->set == s && c->bin[cls].cap != 0) {
-        struct pool_cache_bin *b = &c->bin[cls];
+    struct pool_cache_bin *b = bin_of(s, c, cls);
+    if (b != NULL && b->n < b->cap && (b->n == 0 || b->slot[b->n - 1] != ptr)) {
+        b->slot[b->n++] = ptr; /* attached just now */
+        return;
+    }
+    if (b != NULL && b->cap != 0) {
         for (uint32_t i = 0; i < b->n; i++)
             if (b->slot[i] == ptr)
                 die(s, "double free:", ptr, k, " is already free");
@@ -239,6 +264,9 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     s->max_size = max_size;
     s->name = "pool";
     s->meta_bytes = meta;
+    s->on_attach = NULL;
+    for (unsigned i = 0; i < POOL_CACHE_AUX; i++)
+        atomic_init(&s->aux[i], 0);
     pthread_mutex_init(&s->lock, NULL);
     s->caches = NULL;
 
@@ -335,9 +363,16 @@ static void unlink_cache(struct pool_classes *s, struct pool_cache *c)
     c->prev = c->next = NULL;
 }
 
+void pool_classes_on_attach(struct pool_classes *s,
+                            void (*hook)(struct pool_classes *s,
+                                         struct pool_cache *c))
+{
+    s->on_attach = hook;
+}
+
 void pool_classes_cache_attach(struct pool_classes *s, struct pool_cache *c)
 {
-    if (s->flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED) || c->set == s)
+    if (c->set == s)
         return;
     for (unsigned i = 0; i < s->nclasses; i++) {
         c->bin[i].n = 0;
@@ -370,10 +405,17 @@ static void drain_cache(struct pool_classes *s, struct pool_cache *c)
         atomic_fetch_add_explicit(&k->misses, b->misses, memory_order_relaxed);
         b->gets = b->misses = 0;
     }
+    for (unsigned i = 0; i < POOL_CACHE_AUX; i++) {
+        atomic_fetch_add_explicit(&s->aux[i], c->aux[i], memory_order_relaxed);
+        c->aux[i] = 0;
+    }
 }
 
-void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c)
+void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c,
+                               bool retire)
 {
+    if (retire)
+        c->retired = true;
     if (c->set != s)
         return;
     pthread_mutex_lock(&s->lock);
@@ -381,6 +423,16 @@ void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c)
     unlink_cache(s, c);
     c->set = NULL;
     pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t pool_classes_aux(struct pool_classes *s, unsigned i)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t sum = atomic_load_explicit(&s->aux[i], memory_order_relaxed);
+    for (struct pool_cache *c = s->caches; c != NULL; c = c->next)
+        sum += __atomic_load_n(&c->aux[i], __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&s->lock);
+    return sum;
 }
 
 void pool_classes_fork_prepare(struct pool_classes *s)

@@ -87,11 +87,17 @@ struct pool_cache_bin {
     void *slot[POOL_CACHE_SLOTS];
 };
 
+#define POOL_CACHE_AUX 2 /* counters of the caller's own, per thread */
+
 /* A thread's cache for one set. Zero-initialised (as thread-local storage
- * is) it is valid and uncached until pool_classes_cache_attach(). */
+ * is) it attaches itself to the set at its first slow-path use, unless it
+ * was retired. aux[] are the caller's per-thread counters: the set sums them
+ * over attached caches and keeps those of detached ones (pool_classes_aux). */
 struct pool_cache {
     struct pool_cache_bin bin[POOL_CLASSES_MAX];
-    struct pool_classes *set;
+    uint64_t aux[POOL_CACHE_AUX];
+    struct pool_classes *set;   /* attached to; NULL when not attached */
+    bool retired;               /* never attaches again */
     struct pool_cache *prev, *next;
 };
 
@@ -108,6 +114,8 @@ struct pool_classes {
     size_t meta_bytes;   /* the mapping that holds this struct, lut, next[] */
     pthread_mutex_t lock;        /* guards the registry of caches */
     struct pool_cache *caches;   /* attached caches, a doubly linked list */
+    _Atomic uint64_t aux[POOL_CACHE_AUX]; /* of detached caches */
+    void (*on_attach)(struct pool_classes *s, struct pool_cache *c);
 };
 
 /* ---- API ---- */
@@ -215,14 +223,28 @@ static inline void pool_classes_put(struct pool_classes *s,
 _Noreturn void pool_classes_invalid(const struct pool_classes *s,
                                     const char *what, const void *ptr);
 
-/* Attach a thread's zeroed cache to the set (enables caching for it).
- * Takes the registry lock. Returns 0; the cache stays uncached when the set
- * is NOCACHE. */
+/* Attach a thread's cache to the set: its figures count from now on, and it
+ * caches objects unless the set is NOCACHE or CHECKED. The slow paths of get
+ * and put do this by themselves for a cache that is neither attached nor
+ * retired, then call the hook set with pool_classes_on_attach(). Takes the
+ * registry lock. Cannot fail. */
 void pool_classes_cache_attach(struct pool_classes *s, struct pool_cache *c);
 
+/* Called (outside the registry lock) whenever a cache attaches itself: the
+ * place to arrange for pool_classes_cache_detach() at thread exit. */
+void pool_classes_on_attach(struct pool_classes *s,
+                            void (*hook)(struct pool_classes *s,
+                                         struct pool_cache *c));
+
 /* Return every object in the cache to the depots, fold its figures into the
- * set and detach it: afterwards the cache is uncached (still usable). */
-void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c);
+ * set and detach it. With retire, the cache never attaches again: its
+ * thread's later gets and puts go straight to the depots (for frees that run
+ * after a thread's exit handler). Takes the registry lock. */
+void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c,
+                               bool retire);
+
+/* Sum of aux[i] over every cache, attached or detached. Takes the lock. */
+uint64_t pool_classes_aux(struct pool_classes *s, unsigned i);
 
 /* Figures of class cls (0 .. nclasses-1). Takes the registry lock. */
 void pool_classes_stats(struct pool_classes *s, int cls,
