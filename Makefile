@@ -10,7 +10,7 @@ WARN      = -std=gnu11 -Wall -Wextra -Werror
 BUILD    ?= build
 PREFIX   ?= /usr/local
 FUZZ_SECONDS ?= 30
-ALL_CFLAGS = $(WARN) -fPIC -I. $(CFLAGS)
+ALL_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I. $(CFLAGS)
 
 POOL_SRC  = $(wildcard pool/*.c)
 SHIM_SRC  = $(wildcard shim/*.c)

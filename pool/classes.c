@@ -121,6 +121,15 @@ static struct pool_cache_bin *bin_of(struct pool_classes *s,
     return c->set == s ? &c->bin[cls] : NULL;
 }
 
+void pool_classes_aux_add_slow_(struct pool_classes *s, struct pool_cache *c,
+                                unsigned i, uint64_t v)
+{
+    if (bin_of(s, c, 0) != NULL)
+        c->aux[i] += v;
+    else
+        atomic_fetch_add_explicit(&s->aux[i], v, memory_order_relaxed);
+}
+
 void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
                              int cls)
 {
@@ -425,16 +434,6 @@ void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c,
     pthread_mutex_unlock(&s->lock);
 }
 
-uint64_t pool_classes_aux(struct pool_classes *s, unsigned i)
-{
-    pthread_mutex_lock(&s->lock);
-    uint64_t sum = atomic_load_explicit(&s->aux[i], memory_order_relaxed);
-    for (struct pool_cache *c = s->caches; c != NULL; c = c->next)
-        sum += __atomic_load_n(&c->aux[i], __ATOMIC_RELAXED);
-    pthread_mutex_unlock(&s->lock);
-    return sum;
-}
-
 void pool_classes_fork_prepare(struct pool_classes *s)
 {
     pthread_mutex_lock(&s->lock);
@@ -461,26 +460,18 @@ void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self)
 
 /* ---- figures ---- */
 
-static uint32_t cached_locked(struct pool_classes *s, int cls, uint64_t *gets,
-                              uint64_t *misses)
-{
-    uint32_t n = 0;
-    for (struct pool_cache *c = s->caches; c != NULL; c = c->next) {
-        n += __atomic_load_n(&c->bin[cls].n, __ATOMIC_RELAXED);
-        *gets += __atomic_load_n(&c->bin[cls].gets, __ATOMIC_RELAXED);
-        *misses += __atomic_load_n(&c->bin[cls].misses, __ATOMIC_RELAXED);
-    }
-    return n;
-}
-
-void pool_classes_stats(struct pool_classes *s, int cls,
-                        struct pool_class_stats *out)
+static void stats_locked(struct pool_classes *s, int cls,
+                         struct pool_class_stats *out)
 {
     struct pool_class *k = &s->cls[cls];
-    uint64_t gets = 0, misses = 0;
-    pthread_mutex_lock(&s->lock);
-    uint32_t cached = cached_locked(s, cls, &gets, &misses);
-    pthread_mutex_unlock(&s->lock);
+    uint64_t gets = atomic_load_explicit(&k->gets, memory_order_relaxed);
+    uint64_t misses = atomic_load_explicit(&k->misses, memory_order_relaxed);
+    uint32_t cached = 0;
+    for (struct pool_cache *c = s->caches; c != NULL; c = c->next) {
+        cached += __atomic_load_n(&c->bin[cls].n, __ATOMIC_RELAXED);
+        gets += __atomic_load_n(&c->bin[cls].gets, __ATOMIC_RELAXED);
+        misses += __atomic_load_n(&c->bin[cls].misses, __ATOMIC_RELAXED);
+    }
     out->size = k->size;
     out->stride = k->stride;
     out->align = k->align;
@@ -490,8 +481,51 @@ void pool_classes_stats(struct pool_classes *s, int cls,
         out->available = out->capacity; /* a put in flight */
     out->in_use = out->capacity - out->available;
     out->peak_out = atomic_load_explicit(&k->peak_out, memory_order_relaxed);
-    out->gets = gets + atomic_load_explicit(&k->gets, memory_order_relaxed);
-    out->misses = misses + atomic_load_explicit(&k->misses, memory_order_relaxed);
+    out->gets = gets;
+    out->misses = misses;
+}
+
+static uint64_t aux_locked(struct pool_classes *s, unsigned i)
+{
+    uint64_t sum = atomic_load_explicit(&s->aux[i], memory_order_relaxed);
+    for (struct pool_cache *c = s->caches; c != NULL; c = c->next)
+        sum += __atomic_load_n(&c->aux[i], __ATOMIC_RELAXED);
+    return sum;
+}
+
+void pool_classes_stats(struct pool_classes *s, int cls,
+                        struct pool_class_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    stats_locked(s, cls, out);
+    pthread_mutex_unlock(&s->lock);
+}
+
+uint64_t pool_classes_aux(struct pool_classes *s, unsigned i)
+{
+    pthread_mutex_lock(&s->lock);
+    uint64_t sum = aux_locked(s, i);
+    pthread_mutex_unlock(&s->lock);
+    return sum;
+}
+
+int pool_classes_snapshot(struct pool_classes *s, struct pool_class_stats *out,
+                          uint64_t *aux, bool trylock)
+{
+    if (trylock) {
+        if (pthread_mutex_trylock(&s->lock) != 0) {
+            errno = EBUSY;
+            return -1;
+        }
+    } else {
+        pthread_mutex_lock(&s->lock);
+    }
+    for (unsigned i = 0; i < s->nclasses; i++)
+        stats_locked(s, (int)i, &out[i]);
+    for (unsigned i = 0; aux != NULL && i < POOL_CACHE_AUX; i++)
+        aux[i] = aux_locked(s, i);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
 }
 
 size_t pool_classes_available(struct pool_classes *s, int cls)

@@ -243,12 +243,35 @@ void pool_classes_on_attach(struct pool_classes *s,
 void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c,
                                bool retire);
 
+void pool_classes_aux_add_slow_(struct pool_classes *s, struct pool_cache *c,
+                                unsigned i, uint64_t v);
+
+/* Add v to the calling thread's counter aux[i] (attaching its cache first
+ * where it may; a retired or NULL cache adds to the set's own counter). */
+static inline void pool_classes_aux_add(struct pool_classes *s,
+                                        struct pool_cache *c, unsigned i,
+                                        uint64_t v)
+{
+    if (__builtin_expect(c != NULL && c->set == s, 1))
+        c->aux[i] += v;
+    else
+        pool_classes_aux_add_slow_(s, c, i, v);
+}
+
 /* Sum of aux[i] over every cache, attached or detached. Takes the lock. */
 uint64_t pool_classes_aux(struct pool_classes *s, unsigned i);
 
 /* Figures of class cls (0 .. nclasses-1). Takes the registry lock. */
 void pool_classes_stats(struct pool_classes *s, int cls,
                         struct pool_class_stats *out);
+
+/* Figures of every class (out[] has nclasses entries) and the aux sums
+ * (aux[] has POOL_CACHE_AUX entries, or is NULL), under one hold of the
+ * registry lock. With trylock (for a signal handler, which must not wait for
+ * a lock its own thread may hold) returns -1 with errno EBUSY when the lock
+ * is taken; else returns 0. */
+int pool_classes_snapshot(struct pool_classes *s, struct pool_class_stats *out,
+                          uint64_t *aux, bool trylock);
 
 static inline unsigned pool_classes_count(const struct pool_classes *s)
 {

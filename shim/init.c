@@ -1,0 +1,135 @@
+/* init.c - start-up and shut-down of the shim.
+ *
+ * Start-up happens at the first allocation (ld.so allocates before any
+ * constructor runs), with the constructor as a second chance. It resolves
+ * the real allocator, reads POOLSHIM_* from environ (ignored in secure
+ * execution), builds the pool set and publishes it: from then on the fast
+ * paths see shim.set != NULL. While start-up runs, every allocation (the
+ * starting thread's own, from dlsym or pthread_atfork, and other threads')
+ * goes to the real allocator, or to the bootstrap arena before that is
+ * known. Any problem with the configuration leaves the shim off, with one
+ * line on stderr: the host then runs on the real allocator, unharmed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+#include "pool/report.h"
+#include "shim/shim.h"
+
+extern char **environ;
+
+struct shim shim;
+
+static const char off_tail[] =
+    "; poolshim is off, the program runs on the system allocator\n";
+
+static void report_reserve_failure(const struct shim_config *cfg, int err)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "poolshim: POOLSHIM_CLASSES");
+    rb_str(&b, cfg->classes_set ? "" : " (default set)");
+    rb_str(&b, ": cannot reserve ");
+    rb_u64(&b, shim_config_bytes(cfg));
+    rb_str(&b, " bytes for ");
+    rb_u64(&b, cfg->nclasses);
+    rb_str(&b, " classes of objects (");
+    rb_str(&b, err == ENOMEM ? "out of memory or address space" : strerrorname_np(err));
+    rb_str(&b, "; expected a total this machine can map");
+    rb_str(&b, off_tail);
+    rb_flush(&b, 2);
+}
+
+static void report_mlock_failure(const struct shim_config *cfg, int err)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "poolshim: POOLSHIM_MLOCK=1: mlock of ");
+    rb_u64(&b, shim_config_bytes(cfg));
+    rb_str(&b, " bytes failed (");
+    rb_str(&b, strerrorname_np(err) ? strerrorname_np(err) : "error");
+    rb_str(&b, "; raise RLIMIT_MEMLOCK, see ulimit -l); the pools stay "
+               "unlocked, everything else is on\n");
+    rb_flush(&b, 2);
+}
+
+static int start(void)
+{
+    if (!real_resolve())
+        return SHIM_OFF;
+    char **env = getauxval(AT_SECURE) ? NULL : environ;
+    if (environ == NULL)
+        return SHIM_UNINIT; /* too early: ld.so still starting; try again later */
+
+    struct shim_config cfg;
+    shim_config_defaults(&cfg);
+    if (shim_config_parse(&cfg, env, 2) != 0)
+        return SHIM_OFF;
+
+    unsigned flags = 0;
+    flags |= cfg.prefault ? POOL_CLASSES_PREFAULT : 0;
+    flags |= cfg.mlock ? POOL_CLASSES_MLOCK : 0;
+    flags |= cfg.check ? POOL_CLASSES_CHECKED : 0;
+    flags |= cfg.cache ? 0 : POOL_CLASSES_NOCACHE;
+    int mlock_err = 0;
+    struct pool_classes *set =
+        pool_classes_create(cfg.classes, cfg.nclasses, flags, &mlock_err);
+    if (set == NULL) {
+        report_reserve_failure(&cfg, errno);
+        return SHIM_OFF;
+    }
+    if (mlock_err != 0)
+        report_mlock_failure(&cfg, mlock_err);
+    pool_classes_set_name(set, "poolshim");
+    if (thread_setup(set) != 0) {
+        pool_classes_destroy(set);
+        return SHIM_OFF;
+    }
+    if (cfg.verbose)
+        shim_config_print(&cfg, 2);
+    shim.cfg = cfg;
+    shim.strict = cfg.strict;
+    /* Programs may close stderr before exit (coreutils do): keep our own. */
+    shim.stats_fd = -1;
+    if (cfg.stats)
+        shim.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    if (cfg.stats_signal != 0)
+        stats_install_signal(cfg.stats_signal);
+    __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
+    return SHIM_ON;
+}
+
+int shim_init(void)
+{
+    int state = atomic_load_explicit(&shim.state, memory_order_acquire);
+    if (state != SHIM_UNINIT)
+        return state;
+    if (!atomic_compare_exchange_strong(&shim.state, &state, SHIM_STARTING))
+        return state;
+    int saved = errno;
+    state = start();
+    errno = saved;
+    atomic_store_explicit(&shim.state, state, memory_order_release);
+    return state;
+}
+
+__attribute__((constructor)) static void shim_constructor(void)
+{
+    shim_init();
+    /* Registered from here, early, and not from inside an allocation:
+     * prepare handlers run in reverse order, so ours runs after those of
+     * libraries loaded later, which may still allocate. */
+    thread_register_atfork();
+}
+
+__attribute__((destructor)) static void shim_destructor(void)
+{
+    if (atomic_load(&shim.state) != SHIM_ON)
+        return;
+    if (shim.cfg.stats && shim.stats_fd >= 0)
+        stats_print(shim.stats_fd);
+    if (shim.cfg.stats_file != NULL)
+        stats_write_json(shim.cfg.stats_file);
+}

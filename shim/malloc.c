@@ -1,0 +1,351 @@
+/* malloc.c - the interposed malloc family and its routing.
+ *
+ * A request whose size fits a configured class, and whose alignment that
+ * class's objects have, is served by the pools (O(1) lookup, then the calling
+ * thread's cache); when the class is empty it falls back to the real
+ * allocator, or in strict mode fails with ENOMEM. Everything else goes to the
+ * real allocator untouched. free, realloc and malloc_usable_size tell a pool
+ * pointer by its address alone (one range check); a pointer inside the pools
+ * that is not an object start aborts with a message, like glibc's
+ * "free(): invalid pointer".
+ *
+ * Every entry point is defined as shim_NAME (hidden) and exported under its
+ * libc names as aliases; a build with SHIM_NO_EXPORTS (the fuzzer's) keeps
+ * only the shim_ names and calls them directly.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim/shim.h"
+
+#define MALLOC_ALIGN 16 /* what malloc itself guarantees on x86-64 */
+
+static inline struct pool_classes *pools(void)
+{
+    return __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
+}
+
+static inline bool power_of_two(size_t a)
+{
+    return a != 0 && (a & (a - 1)) == 0;
+}
+
+/* ---- what happens outside the pools ---- */
+
+__attribute__((noinline)) static void count_uncovered(struct pool_classes *s)
+{
+    pool_classes_aux_add(s, &shim_cache, AUX_UNCOVERED, 1);
+}
+
+/* The class is empty: strict mode refuses, otherwise the real allocator. */
+__attribute__((noinline, cold)) static bool refuse(void)
+{
+    if (shim.strict) {
+        errno = ENOMEM;
+        return true;
+    }
+    return false;
+}
+
+/* The shim is not on (yet): start it if it can, else serve from the real
+ * allocator, or from the bootstrap arena while that is being looked up. */
+__attribute__((noinline, cold)) static bool not_started(void)
+{
+    return shim_init() != SHIM_ON;
+}
+
+static void *early_alloc(size_t n, size_t align)
+{
+    void *p = boot_alloc(n, align);
+    if (p == NULL)
+        errno = ENOMEM;
+    return p;
+}
+
+static void release_other(void *p)
+{
+    if (p == NULL || boot_owns(p) || !real_ready())
+        return;
+    int saved = errno;
+    real.free(p);
+    errno = saved;
+}
+
+/* ---- malloc, free ---- */
+
+SHIM_HIDDEN void *shim_malloc(size_t n)
+{
+    struct pool_classes *s = pools();
+    if (likely(s != NULL)) {
+        int c = pool_classes_lookup(s, n);
+        if (likely(c >= 0)) {
+            void *p = pool_classes_get(s, &shim_cache, c);
+            if (likely(p != NULL))
+                return p;
+            if (refuse())
+                return NULL;
+        } else {
+            count_uncovered(s);
+        }
+        return real.malloc(n);
+    }
+    if (!not_started())
+        return shim_malloc(n);
+    return real_ready() ? real.malloc(n) : early_alloc(n, MALLOC_ALIGN);
+}
+
+SHIM_HIDDEN void shim_free(void *p)
+{
+    struct pool_classes *s = pools();
+    if (likely(s != NULL)) {
+        int c = pool_classes_owner(s, p);
+        if (likely(c >= 0)) {
+            pool_classes_put(s, &shim_cache, c, p);
+            return;
+        }
+        if (unlikely(c == POOL_INTERIOR))
+            pool_classes_invalid(s, "free()", p);
+    }
+    release_other(p);
+}
+
+SHIM_HIDDEN void shim_free_sized(void *p, size_t size)
+{
+    (void)size;
+    shim_free(p);
+}
+
+SHIM_HIDDEN void shim_free_aligned_sized(void *p, size_t align, size_t size)
+{
+    (void)align;
+    (void)size;
+    shim_free(p);
+}
+
+/* ---- calloc ---- */
+
+SHIM_HIDDEN void *shim_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    struct pool_classes *s = pools();
+    if (likely(s != NULL)) {
+        int c = pool_classes_lookup(s, total);
+        if (likely(c >= 0)) {
+            void *p = pool_classes_get(s, &shim_cache, c);
+            if (likely(p != NULL))
+                return memset(p, 0, pool_classes_size(s, c));
+            if (refuse())
+                return NULL;
+        } else {
+            count_uncovered(s);
+        }
+        return real.calloc(n, size);
+    }
+    if (!not_started())
+        return shim_calloc(n, size);
+    /* the arena is static storage, never reused: already zero */
+    return real_ready() ? real.calloc(n, size) : early_alloc(total, MALLOC_ALIGN);
+}
+
+/* ---- realloc ---- */
+
+static void *move(void *p, size_t old, size_t n, void *q)
+{
+    if (q != NULL) {
+        memcpy(q, p, old < n ? old : n);
+        shim_free(p);
+    }
+    return q;
+}
+
+SHIM_HIDDEN void *shim_realloc(void *p, size_t n)
+{
+    if (p == NULL)
+        return shim_malloc(n);
+    struct pool_classes *s = pools();
+    int c = s != NULL ? pool_classes_owner(s, p) : POOL_NOT_OURS;
+    if (c == POOL_INTERIOR)
+        pool_classes_invalid(s, "realloc()", p);
+    if (n == 0) { /* glibc: frees and returns NULL */
+        shim_free(p);
+        return NULL;
+    }
+    if (c >= 0) {
+        size_t old = pool_classes_size(s, c);
+        if (n <= old) /* same class, or a shrink: stays in place */
+            return p;
+        return move(p, old, n, shim_malloc(n));
+    }
+    if (boot_owns(p))
+        return move(p, boot_usable(p), n, shim_malloc(n));
+    if (s != NULL) {
+        int nc = pool_classes_lookup(s, n);
+        if (nc >= 0) {
+            void *q = pool_classes_get(s, &shim_cache, nc);
+            if (q != NULL)
+                return move(p, real.malloc_usable_size(p), n, q);
+            if (refuse())
+                return NULL;
+        } else {
+            count_uncovered(s);
+        }
+    }
+    return real_ready() ? real.realloc(p, n) : NULL;
+}
+
+SHIM_HIDDEN void *shim_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (__builtin_mul_overflow(n, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return shim_realloc(p, total);
+}
+
+/* ---- aligned allocation ---- */
+
+enum aligned_kind { MEMALIGN, ALIGNED_ALLOC, POSIX_MEMALIGN, VALLOC, PVALLOC };
+
+static void *real_aligned(enum aligned_kind kind, size_t align, size_t n)
+{
+    void *p = NULL;
+    switch (kind) {
+    case MEMALIGN: return real.memalign(align, n);
+    case ALIGNED_ALLOC: return real.aligned_alloc(align, n);
+    case VALLOC: return real.valloc(n);
+    case PVALLOC: return real.pvalloc(n);
+    case POSIX_MEMALIGN:
+        errno = real.posix_memalign(&p, align, n);
+        return p;
+    }
+    return NULL;
+}
+
+/* The first class from the one that fits n whose objects have `align`. */
+static int aligned_class(const struct pool_classes *s, size_t align, size_t n)
+{
+    int c = pool_classes_lookup(s, n);
+    if (c < 0)
+        return -1;
+    for (unsigned i = (unsigned)c; i < pool_classes_count(s); i++)
+        if (pool_classes_align(s, (int)i) >= align)
+            return (int)i;
+    return -1;
+}
+
+static void *aligned(enum aligned_kind kind, size_t align, size_t n)
+{
+    struct pool_classes *s = pools();
+    if (s == NULL && !not_started())
+        s = pools();
+    if (s != NULL && power_of_two(align)) {
+        int c = aligned_class(s, align, n);
+        if (c >= 0) {
+            void *p = pool_classes_get(s, &shim_cache, c);
+            if (p != NULL)
+                return p;
+            if (refuse())
+                return NULL;
+        } else {
+            count_uncovered(s);
+        }
+    }
+    if (real_ready())
+        return real_aligned(kind, align, n);
+    return power_of_two(align) ? early_alloc(n, align) : NULL;
+}
+
+SHIM_HIDDEN void *shim_memalign(size_t align, size_t n)
+{
+    return aligned(MEMALIGN, align, n);
+}
+
+SHIM_HIDDEN void *shim_aligned_alloc(size_t align, size_t n)
+{
+    return aligned(ALIGNED_ALLOC, align, n);
+}
+
+SHIM_HIDDEN int shim_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (!power_of_two(align) || align % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    errno = 0;
+    void *p = aligned(POSIX_MEMALIGN, align, n);
+    int rc = p != NULL ? 0 : errno ? errno : ENOMEM;
+    errno = saved;
+    if (rc == 0)
+        *out = p;
+    return rc;
+}
+
+SHIM_HIDDEN void *shim_valloc(size_t n)
+{
+    return aligned(VALLOC, (size_t)sysconf(_SC_PAGESIZE), n);
+}
+
+SHIM_HIDDEN void *shim_pvalloc(size_t n)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t rounded = n == 0 ? page : (n + page - 1) & ~(page - 1);
+    if (rounded < n) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return aligned(PVALLOC, page, rounded);
+}
+
+/* ---- malloc_usable_size ---- */
+
+SHIM_HIDDEN size_t shim_malloc_usable_size(void *p)
+{
+    if (p == NULL)
+        return 0;
+    struct pool_classes *s = pools();
+    if (s != NULL) {
+        int c = pool_classes_owner(s, p);
+        if (c >= 0)
+            return pool_classes_size(s, c);
+        if (c == POOL_INTERIOR)
+            pool_classes_invalid(s, "malloc_usable_size()", p);
+    }
+    if (boot_owns(p))
+        return boot_usable(p);
+    return real_ready() ? real.malloc_usable_size(p) : 0;
+}
+
+/* ---- the exported names ---- */
+#ifndef SHIM_NO_EXPORTS
+#define EXPORT(name, target) \
+    extern __typeof(target) name __attribute__((alias(#target), visibility("default")))
+
+EXPORT(malloc, shim_malloc);
+EXPORT(free, shim_free);
+EXPORT(cfree, shim_free);
+EXPORT(free_sized, shim_free_sized);
+EXPORT(free_aligned_sized, shim_free_aligned_sized);
+EXPORT(calloc, shim_calloc);
+EXPORT(realloc, shim_realloc);
+EXPORT(reallocarray, shim_reallocarray);
+EXPORT(memalign, shim_memalign);
+EXPORT(aligned_alloc, shim_aligned_alloc);
+EXPORT(posix_memalign, shim_posix_memalign);
+EXPORT(valloc, shim_valloc);
+EXPORT(pvalloc, shim_pvalloc);
+EXPORT(malloc_usable_size, shim_malloc_usable_size);
+EXPORT(__libc_malloc, shim_malloc);
+EXPORT(__libc_free, shim_free);
+EXPORT(__libc_calloc, shim_calloc);
+EXPORT(__libc_realloc, shim_realloc);
+EXPORT(__libc_memalign, shim_memalign);
+EXPORT(__libc_valloc, shim_valloc);
+EXPORT(__libc_pvalloc, shim_pvalloc);
+#endif

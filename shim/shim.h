@@ -1,0 +1,88 @@
+/* shim.h - what the shim's files share (internal; nothing here is exported).
+ *
+ *   malloc.c  the interposed entry points and the routing between the pools
+ *             and the real allocator
+ *   init.c    start-up: configuration, the pool set, the exit report
+ *   real.c    the real allocator, found with dlsym(RTLD_NEXT), and the
+ *             bootstrap arena that serves calls made while dlsym runs
+ *   thread.c  thread-local caches, thread exit, fork
+ *   stats.c   the statistics table, JSON file and signal
+ *   config.c  POOLSHIM_* parsing
+ */
+#ifndef SHIM_SHIM_H
+#define SHIM_SHIM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pool/classes.h"
+#include "shim/config.h"
+
+#define SHIM_HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+/* aux counters kept per thread in each pool_cache */
+enum { AUX_UNCOVERED = 0 }; /* requests that no class covers */
+
+enum shim_state { SHIM_UNINIT, SHIM_STARTING, SHIM_ON, SHIM_OFF };
+
+struct shim {
+    struct pool_classes *set;   /* non-NULL only when ON: the fast paths test this */
+    bool strict;
+    _Atomic int state;          /* enum shim_state */
+    struct shim_config cfg;     /* valid once ON */
+    int stats_fd;               /* a copy of stderr for the exit report, or -1 */
+};
+
+extern struct shim shim SHIM_HIDDEN;
+
+/* ---- real.c ---- */
+struct real_allocator {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*memalign)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct real_allocator real SHIM_HIDDEN;
+
+/* Resolve the real allocator's functions once. Returns true when they are
+ * all there (each call after the first success returns at once). Calls made
+ * while it runs are served by the bootstrap arena. Thread-safe. */
+bool real_resolve(void) SHIM_HIDDEN;
+bool real_ready(void) SHIM_HIDDEN;
+
+/* The bootstrap arena: a static buffer for the calls made before the real
+ * allocator is known. Its blocks are never reused; free ignores them. */
+void *boot_alloc(size_t size, size_t align) SHIM_HIDDEN;
+bool boot_owns(const void *p) SHIM_HIDDEN;
+size_t boot_usable(const void *p) SHIM_HIDDEN;
+
+/* ---- init.c ---- */
+/* Bring the shim up (first call) or report how far it is. Safe to call from
+ * any allocation; a call made while another start-up is running returns at
+ * once. Returns the state after the call. */
+int shim_init(void) SHIM_HIDDEN;
+
+/* ---- thread.c ---- */
+extern __thread struct pool_cache shim_cache
+    __attribute__((tls_model("initial-exec"))) SHIM_HIDDEN;
+
+/* Set up the thread-exit key and the fork handlers for the set. Called once
+ * by shim_init(), under nothing that malloc can re-enter. Returns 0 or -1. */
+int thread_setup(struct pool_classes *set) SHIM_HIDDEN;
+void thread_register_atfork(void) SHIM_HIDDEN;
+
+/* ---- stats.c ---- */
+void stats_print(int fd) SHIM_HIDDEN;
+int stats_write_json(const char *path) SHIM_HIDDEN;
+void stats_install_signal(int sig) SHIM_HIDDEN;
+
+#endif

@@ -1,0 +1,169 @@
+/* stats.c - the shim's figures: a table on stderr at exit (POOLSHIM_STATS),
+ * a JSON file (POOLSHIM_STATS_FILE) at exit and on a signal
+ * (POOLSHIM_STATS_SIGNAL). Built with write(2) from stack buffers: no stdio,
+ * no malloc, so the signal handler may use it (it only try-locks).
+ *
+ * Table, one row per class:
+ *   poolshim:     size   capacity     in use   peak out       served  fallbacks
+ * "fallbacks" is "refused" in strict mode.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h> /* rename() only: no stdio streams here */
+#include <string.h>
+#include <unistd.h>
+
+#include "pool/report.h"
+#include "shim/shim.h"
+
+struct snapshot {
+    unsigned n;
+    struct pool_class_stats cls[POOL_CLASSES_MAX];
+    uint64_t aux[POOL_CACHE_AUX];
+};
+
+static int take(struct snapshot *snap, bool trylock)
+{
+    struct pool_classes *set = __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
+    if (set == NULL)
+        return -1;
+    snap->n = pool_classes_count(set);
+    return pool_classes_snapshot(set, snap->cls, snap->aux, trylock);
+}
+
+static void print_table(const struct snapshot *snap, int fd)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "poolshim: stats for pid ");
+    rb_u64(&b, (uint64_t)getpid());
+    rb_str(&b, "\npoolshim: ");
+    rb_strw(&b, "size", 8);
+    rb_strw(&b, "capacity", 11);
+    rb_strw(&b, "in use", 11);
+    rb_strw(&b, "peak out", 11);
+    rb_strw(&b, "served", 13);
+    rb_strw(&b, shim.strict ? "refused" : "fallbacks", 11);
+    rb_char(&b, '\n');
+    rb_flush(&b, fd);
+    for (unsigned i = 0; i < snap->n; i++) {
+        const struct pool_class_stats *st = &snap->cls[i];
+        rb_str(&b, "poolshim: ");
+        rb_u64w(&b, st->size, 8);
+        rb_u64w(&b, st->capacity, 11);
+        rb_u64w(&b, st->in_use, 11);
+        rb_u64w(&b, st->peak_out, 11);
+        rb_u64w(&b, st->gets, 13);
+        rb_u64w(&b, st->misses, 11);
+        rb_char(&b, '\n');
+        if (b.len > sizeof b.buf - 100)
+            rb_flush(&b, fd);
+    }
+    rb_str(&b, "poolshim: not covered by any class: ");
+    rb_u64(&b, snap->aux[AUX_UNCOVERED]);
+    rb_str(&b, " requests\n");
+    rb_flush(&b, fd);
+}
+
+void stats_print(int fd)
+{
+    struct snapshot snap;
+    if (take(&snap, false) == 0)
+        print_table(&snap, fd);
+}
+
+/* JSON schema (version 1):
+ * {"version":1,"pid":N,"strict":bool,"uncovered":N,
+ *  "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
+ *              "served":N,"misses":N},...]} */
+static int write_json(const struct snapshot *snap, int fd)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "{\"version\":1,\"pid\":");
+    rb_u64(&b, (uint64_t)getpid());
+    rb_str(&b, ",\"strict\":");
+    rb_str(&b, shim.strict ? "true" : "false");
+    rb_str(&b, ",\"uncovered\":");
+    rb_u64(&b, snap->aux[AUX_UNCOVERED]);
+    rb_str(&b, ",\"classes\":[");
+    for (unsigned i = 0; i < snap->n; i++) {
+        const struct pool_class_stats *st = &snap->cls[i];
+        rb_str(&b, i ? ",{\"size\":" : "{\"size\":");
+        rb_u64(&b, st->size);
+        rb_str(&b, ",\"capacity\":");
+        rb_u64(&b, st->capacity);
+        rb_str(&b, ",\"in_use\":");
+        rb_u64(&b, st->in_use);
+        rb_str(&b, ",\"peak_out\":");
+        rb_u64(&b, st->peak_out);
+        rb_str(&b, ",\"served\":");
+        rb_u64(&b, st->gets);
+        rb_str(&b, ",\"misses\":");
+        rb_u64(&b, st->misses);
+        rb_char(&b, '}');
+        if (b.len > sizeof b.buf - 200)
+            rb_flush(&b, fd);
+    }
+    rb_str(&b, "]}\n");
+    rb_flush(&b, fd);
+    return 0;
+}
+
+/* Write to path.tmp, then rename: readers never see half a file. */
+static int write_json_file(const char *path, bool trylock)
+{
+    struct snapshot snap;
+    char tmp[4096];
+    size_t len = strlen(path);
+    if (len + 5 > sizeof tmp || take(&snap, trylock) != 0)
+        return -1;
+    memcpy(tmp, path, len);
+    memcpy(tmp + len, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    write_json(&snap, fd);
+    close(fd);
+    return rename(tmp, path);
+}
+
+int stats_write_json(const char *path)
+{
+    int saved = errno, rc = write_json_file(path, false);
+    if (rc != 0) {
+        struct rbuf b = {0};
+        rb_str(&b, "poolshim: POOLSHIM_STATS_FILE=\"");
+        rb_str(&b, path);
+        rb_str(&b, "\": cannot write the stats file (");
+        rb_str(&b, strerrorname_np(errno) ? strerrorname_np(errno) : "error");
+        rb_str(&b, ")\n");
+        rb_flush(&b, 2);
+    }
+    errno = saved;
+    return rc;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    int saved = errno;
+    if (shim.cfg.stats_file != NULL)
+        write_json_file(shim.cfg.stats_file, true);
+    else {
+        struct snapshot snap;
+        if (take(&snap, true) == 0)
+            print_table(&snap, 2);
+    }
+    errno = saved;
+}
+
+void stats_install_signal(int sig)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
