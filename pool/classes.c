@@ -140,7 +140,7 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
         uint32_t want = b->cap / 2 + 1;
         uint32_t got = depot_pop(&k->depot, idx, want);
         if (got == 0) {
-            b->misses++;
+            c->misses[cls]++;
             return NULL;
         }
         note_peak(k);
@@ -152,7 +152,7 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
     uint32_t idx;
     if (depot_pop(&k->depot, &idx, 1) == 0) {
         if (b != NULL)
-            b->misses++;
+            c->misses[cls]++;
         else
             atomic_fetch_add_explicit(&k->misses, 1, memory_order_relaxed);
         return NULL;
@@ -172,10 +172,8 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
 {
     struct pool_class *k = &s->cls[cls];
     struct pool_cache_bin *b = bin_of(s, c, cls);
-    if (b != NULL && b->n < b->cap && (b->n == 0 || b->slot[b->n - 1] != ptr)) {
-        b->slot[b->n++] = ptr; /* attached just now */
-        return;
-    }
+    if (b != NULL && pool_cache_push(c, cls, ptr))
+        return; /* attached just now */
     if (b != NULL && b->cap != 0) {
         for (uint32_t i = 0; i < b->n; i++)
             if (b->slot[i] == ptr)
@@ -246,8 +244,7 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     unsigned shift = ceil_log2(slice);
     size_t max_size = sorted[n - 1].size;
     size_t lut_len = ((max_size + 15) >> 4) + 1;
-    size_t meta = mem_round_up(sizeof(struct pool_classes), 64) +
-                  mem_round_up(lut_len, 64) + links;
+    size_t meta = mem_round_up(sizeof(struct pool_classes) + lut_len, 64) + links;
 
     struct pool_classes *s = mem_reserve(meta, page);
     if (s == NULL)
@@ -271,6 +268,7 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     s->nclasses = (unsigned)n;
     s->flags = flags;
     s->max_size = max_size;
+    s->slice_mask = ((uintptr_t)1 << shift) - 1;
     s->name = "pool";
     s->meta_bytes = meta;
     s->on_attach = NULL;
@@ -279,9 +277,8 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     pthread_mutex_init(&s->lock, NULL);
     s->caches = NULL;
 
-    char *cursor = (char *)s + mem_round_up(sizeof(struct pool_classes), 64);
-    uint8_t *lut = (uint8_t *)cursor;
-    cursor += mem_round_up(lut_len, 64);
+    char *cursor = (char *)s + mem_round_up(sizeof(struct pool_classes) + lut_len, 64);
+    uint8_t *lut = s->lut;
     /* lut[g]: the first class that can hold the smallest size of granule g,
      * (g - 1) * 16 + 1; the one comparison in lookup then settles the rest,
      * since no two strides share a granule. */
@@ -291,17 +288,19 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
             c++;
         lut[g] = (uint8_t)c;
     }
-    s->lut = lut;
 
     bool nocache = flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED);
     for (size_t i = 0; i < n; i++) {
         struct pool_class *k = &s->cls[i];
         k->base = base + (i << shift);
         k->size = sorted[i].size;
+        s->sizes[i] = (uint32_t)k->size;
         k->stride = mem_round_up(k->size, 16);
         k->count = (uint32_t)sorted[i].count;
         k->bytes = k->stride * k->count;
         k->magic = UINT64_MAX / k->stride + 1;
+        s->hot[i].bytes = k->bytes;
+        s->hot[i].magic = k->magic;
         size_t a = k->stride & -k->stride;
         k->align = a < align ? a : align;
         uint32_t cap = k->count / 16;
@@ -411,8 +410,8 @@ static void drain_cache(struct pool_classes *s, struct pool_cache *c)
         if (n != 0)
             depot_push(&k->depot, idx, n);
         atomic_fetch_add_explicit(&k->gets, b->gets, memory_order_relaxed);
-        atomic_fetch_add_explicit(&k->misses, b->misses, memory_order_relaxed);
-        b->gets = b->misses = 0;
+        atomic_fetch_add_explicit(&k->misses, c->misses[i], memory_order_relaxed);
+        b->gets = c->misses[i] = 0;
     }
     for (unsigned i = 0; i < POOL_CACHE_AUX; i++) {
         atomic_fetch_add_explicit(&s->aux[i], c->aux[i], memory_order_relaxed);
@@ -470,7 +469,7 @@ static void stats_locked(struct pool_classes *s, int cls,
     for (struct pool_cache *c = s->caches; c != NULL; c = c->next) {
         cached += __atomic_load_n(&c->bin[cls].n, __ATOMIC_RELAXED);
         gets += __atomic_load_n(&c->bin[cls].gets, __ATOMIC_RELAXED);
-        misses += __atomic_load_n(&c->bin[cls].misses, __ATOMIC_RELAXED);
+        misses += __atomic_load_n(&c->misses[cls], __ATOMIC_RELAXED);
     }
     out->size = k->size;
     out->stride = k->stride;

@@ -34,7 +34,7 @@
 #include "depot.h"
 
 #define POOL_CLASSES_MAX 32      /* classes in one set */
-#define POOL_CACHE_SLOTS 32      /* per class, per thread */
+#define POOL_CACHE_SLOTS 30      /* per class, per thread: a bin is 256 bytes */
 #define POOL_CLASS_SIZE_MAX (1u << 20) /* largest class size: 1 MiB */
 #define POOL_CLASS_BYTES_MAX (UINT64_C(1) << 32) /* largest class: 4 GiB */
 
@@ -83,7 +83,7 @@ struct pool_class {
 
 struct pool_cache_bin {
     uint32_t n, cap;
-    uint64_t gets, misses;
+    uint64_t gets;
     void *slot[POOL_CACHE_SLOTS];
 };
 
@@ -95,20 +95,30 @@ struct pool_cache_bin {
  * over attached caches and keeps those of detached ones (pool_classes_aux). */
 struct pool_cache {
     struct pool_cache_bin bin[POOL_CLASSES_MAX];
+    uint64_t misses[POOL_CLASSES_MAX];
     uint64_t aux[POOL_CACHE_AUX];
     struct pool_classes *set;   /* attached to; NULL when not attached */
     bool retired;               /* never attaches again */
     struct pool_cache *prev, *next;
 };
 
+/* What the fast paths read of a class, packed: 16 bytes a class. */
+struct pool_class_hot {
+    uint64_t bytes;      /* count * stride */
+    uint64_t magic;      /* UINT64_MAX / stride + 1 */
+};
+
 struct pool_classes {
+    /* read by every fast path: the first cache line */
     char *base;          /* class i starts at base + (i << shift) */
     uintptr_t span;      /* nclasses << shift */
+    uintptr_t slice_mask; /* (1 << shift) - 1 */
+    size_t max_size;     /* largest class size */
     unsigned shift;
     unsigned nclasses;
+    struct pool_class_hot hot[POOL_CLASSES_MAX];
+    uint32_t sizes[POOL_CLASSES_MAX]; /* cls[i].size, packed for lookup */
     unsigned flags;
-    size_t max_size;     /* largest class size */
-    const uint8_t *lut;  /* (n + 15) >> 4 -> first class that may fit */
     const char *name;    /* prefix of fatal messages */
     struct pool_class cls[POOL_CLASSES_MAX];
     size_t meta_bytes;   /* the mapping that holds this struct, lut, next[] */
@@ -116,6 +126,7 @@ struct pool_classes {
     struct pool_cache *caches;   /* attached caches, a doubly linked list */
     _Atomic uint64_t aux[POOL_CACHE_AUX]; /* of detached caches */
     void (*on_attach)(struct pool_classes *s, struct pool_cache *c);
+    uint8_t lut[];       /* (n + 15) >> 4 -> first class that may fit */
 };
 
 /* ---- API ---- */
@@ -146,7 +157,7 @@ static inline int pool_classes_lookup(const struct pool_classes *s, size_t n)
     if (n - 1 >= s->max_size)          /* n == 0 wraps: treated below */
         return n == 0 ? 0 : -1;
     unsigned c = s->lut[(n + 15) >> 4];
-    return (int)(c + (n > s->cls[c].size));
+    return (int)(c + (n > s->sizes[c]));
 }
 
 /* Where ptr lies: its class when it is an object start of the set (handed
@@ -161,11 +172,26 @@ static inline int pool_classes_owner(const struct pool_classes *s,
     if (off >= s->span)
         return POOL_NOT_OURS;
     unsigned c = (unsigned)(off >> s->shift);
-    const struct pool_class *k = &s->cls[c];
-    uint64_t o = off & (((uintptr_t)1 << s->shift) - 1);
-    if (o >= k->bytes || o * k->magic > k->magic - 1)
+    const struct pool_class_hot *h = &s->hot[c];
+    uint64_t o = off & s->slice_mask;
+    if (o >= h->bytes || o * h->magic > h->magic - 1)
         return POOL_INTERIOR;
     return (int)c;
+}
+
+/* The fast form of pool_classes_owner() for free: true, with *cls set, only
+ * for an object start; false for anything else (then ask _owner). */
+static inline bool pool_classes_object(const struct pool_classes *s,
+                                       const void *ptr, unsigned *cls)
+{
+    uintptr_t off = (uintptr_t)ptr - (uintptr_t)s->base;
+    if (__builtin_expect(off >= s->span, 0))
+        return false;
+    unsigned c = (unsigned)(off >> s->shift);
+    const struct pool_class_hot *h = &s->hot[c];
+    uint64_t o = off & s->slice_mask;
+    *cls = c;
+    return o < h->bytes && o * h->magic <= h->magic - 1;
 }
 
 static inline size_t pool_classes_size(const struct pool_classes *s, int cls)
@@ -183,39 +209,51 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
 void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
                             int cls, void *ptr);
 
+/* Fast paths: an object from the calling thread's cache (NULL when its bin
+ * is empty), and an object into it (false when the bin is full or the cache
+ * not attached). No atomics, no shared writes; the caller falls back to
+ * pool_classes_get() / pool_classes_put(). */
+static inline void *pool_cache_pop(struct pool_cache *c, int cls)
+{
+    struct pool_cache_bin *b = &c->bin[cls];
+    uint32_t n = b->n;
+    if (__builtin_expect(n == 0, 0))
+        return NULL;
+    b->gets++;
+    b->n = n - 1;
+    return b->slot[n - 1];
+}
+
+static inline bool pool_cache_push(struct pool_cache *c, int cls, void *ptr)
+{
+    struct pool_cache_bin *b = &c->bin[cls];
+    uint32_t n = b->n;
+    if (__builtin_expect(n >= b->cap, 0))
+        return false;
+    b->slot[n] = ptr;
+    b->n = n + 1;
+    return true;
+}
+
 /* An object of class cls (from pool_classes_lookup), or NULL when the class is
  * empty (counted as a miss). c is the calling thread's cache, or NULL to
  * bypass caching. Never blocks, never allocates. */
 static inline void *pool_classes_get(struct pool_classes *s,
                                      struct pool_cache *c, int cls)
 {
-    if (__builtin_expect(c != NULL, 1)) {
-        struct pool_cache_bin *b = &c->bin[cls];
-        if (__builtin_expect(b->n != 0, 1)) {
-            b->gets++;
-            return b->slot[--b->n];
-        }
-    }
-    return pool_classes_get_slow_(s, c, cls);
+    void *p = c != NULL ? pool_cache_pop(c, cls) : NULL;
+    return p != NULL ? p : pool_classes_get_slow_(s, c, cls);
 }
 
 /* Give back ptr, an object start of class cls (from pool_classes_owner).
- * Aborts with a message when the object is already free (always for the
- * object put just before it by this thread; any double put with CHECKED). */
+ * Aborts with a message when the object is already free: any double put
+ * with CHECKED; otherwise one that finds the object in this thread's bin
+ * when the bin is full. */
 static inline void pool_classes_put(struct pool_classes *s,
                                     struct pool_cache *c, int cls, void *ptr)
 {
-    if (__builtin_expect(c != NULL, 1)) {
-        struct pool_cache_bin *b = &c->bin[cls];
-        uint32_t n = b->n;
-        if (__builtin_expect(n < b->cap, 1) &&
-            __builtin_expect(n == 0 || b->slot[n - 1] != ptr, 1)) {
-            b->slot[n] = ptr;
-            b->n = n + 1;
-            return;
-        }
-    }
-    pool_classes_put_slow_(s, c, cls, ptr);
+    if (c == NULL || !pool_cache_push(c, cls, ptr))
+        pool_classes_put_slow_(s, c, cls, ptr);
 }
 
 /* Abort with "NAME: WHAT: invalid pointer 0x... (...)" for a pointer inside

@@ -22,7 +22,8 @@
 
 extern char **environ;
 
-struct shim shim;
+static struct pool_classes no_pools; /* span 0, max_size 0: fits nothing */
+struct shim shim = {.route = &no_pools};
 
 static const char off_tail[] =
     "; poolshim is off, the program runs on the system allocator\n";
@@ -98,6 +99,7 @@ static int start(void)
     if (cfg.stats_signal != 0)
         stats_install_signal(cfg.stats_signal);
     __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
+    __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
     return SHIM_ON;
 }
 

@@ -28,6 +28,12 @@ static inline struct pool_classes *pools(void)
     return __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
 }
 
+/* The fast paths' view: the pool set, or an empty one while off. */
+static inline struct pool_classes *route(void)
+{
+    return __atomic_load_n(&shim.route, __ATOMIC_ACQUIRE);
+}
+
 static inline bool power_of_two(size_t a)
 {
     return a != 0 && (a & (a - 1)) == 0;
@@ -76,14 +82,17 @@ static void release_other(void *p)
 
 /* ---- malloc, free ---- */
 
-SHIM_HIDDEN void *shim_malloc(size_t n)
+/* The fast paths below handle a pooled request served by the thread's cache
+ * and nothing else; every other case is a tail call to a slow path. */
+
+__attribute__((noinline)) static void *malloc_slow(size_t n)
 {
     struct pool_classes *s = pools();
     if (likely(s != NULL)) {
         int c = pool_classes_lookup(s, n);
-        if (likely(c >= 0)) {
+        if (c >= 0) {
             void *p = pool_classes_get(s, &shim_cache, c);
-            if (likely(p != NULL))
+            if (p != NULL)
                 return p;
             if (refuse())
                 return NULL;
@@ -93,23 +102,43 @@ SHIM_HIDDEN void *shim_malloc(size_t n)
         return real.malloc(n);
     }
     if (!not_started())
-        return shim_malloc(n);
+        return malloc_slow(n);
     return real_ready() ? real.malloc(n) : early_alloc(n, MALLOC_ALIGN);
+}
+
+SHIM_HIDDEN void *shim_malloc(size_t n)
+{
+    int c = pool_classes_lookup(route(), n);
+    if (likely(c >= 0)) {
+        void *p = pool_cache_pop(&shim_cache, c);
+        if (likely(p != NULL))
+            return p;
+    }
+    return malloc_slow(n);
+}
+
+__attribute__((noinline)) static void free_slow(void *p)
+{
+    struct pool_classes *s = pools();
+    if (s != NULL) {
+        int c = pool_classes_owner(s, p);
+        if (c >= 0) {
+            pool_classes_put(s, &shim_cache, c, p);
+            return;
+        }
+        if (c == POOL_INTERIOR)
+            pool_classes_invalid(s, "free()", p);
+    }
+    release_other(p);
 }
 
 SHIM_HIDDEN void shim_free(void *p)
 {
-    struct pool_classes *s = pools();
-    if (likely(s != NULL)) {
-        int c = pool_classes_owner(s, p);
-        if (likely(c >= 0)) {
-            pool_classes_put(s, &shim_cache, c, p);
-            return;
-        }
-        if (unlikely(c == POOL_INTERIOR))
-            pool_classes_invalid(s, "free()", p);
-    }
-    release_other(p);
+    unsigned c;
+    if (likely(pool_classes_object(route(), p, &c)) &&
+        likely(pool_cache_push(&shim_cache, (int)c, p)))
+        return;
+    free_slow(p);
 }
 
 SHIM_HIDDEN void shim_free_sized(void *p, size_t size)

@@ -29,7 +29,11 @@ enum { AUX_UNCOVERED = 0 }; /* requests that no class covers */
 enum shim_state { SHIM_UNINIT, SHIM_STARTING, SHIM_ON, SHIM_OFF };
 
 struct shim {
-    struct pool_classes *set;   /* non-NULL only when ON: the fast paths test this */
+    /* What the fast paths route through, never NULL: the pool set once ON,
+     * before that (and when off) an empty set that owns no pointer and fits
+     * no size, so that every call takes the slow path. */
+    struct pool_classes *route;
+    struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;
     _Atomic int state;          /* enum shim_state */
     struct shim_config cfg;     /* valid once ON */
