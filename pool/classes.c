@@ -6,7 +6,7 @@
  * lookup table, every class's depot links and (CHECKED) state bytes.
  *
  * Per class, whenever no get or put is in flight:
- *   depot.free + sum over attached caches of bin.n + handed out == count
+ *   depot.free + sum over attached caches of (cap - room) + handed out == count
  */
 #include "classes.h"
 
@@ -106,25 +106,53 @@ static void checked_on_put(struct pool_classes *s, struct pool_class *k,
 
 /* ---- slow paths ---- */
 
-/* The bin of an attached cache, attaching it first where it may; NULL when
- * the op must go uncached with its figures kept in the set. */
-static struct pool_cache_bin *bin_of(struct pool_classes *s,
-                                     struct pool_cache *c, int cls)
+/* Attach c to the set where it may; true when c is attached (its figures
+ * then count in c), false when the op must go uncached with its figures
+ * kept in the set. */
+static bool attached(struct pool_classes *s, struct pool_cache *c)
 {
     if (c == NULL)
-        return NULL;
+        return false;
     if (c->set == NULL && !c->retired) {
         pool_classes_cache_attach(s, c);
         if (s->on_attach != NULL)
             s->on_attach(s, c);
     }
-    return c->set == s ? &c->bin[cls] : NULL;
+    return c->set == s;
+}
+
+/* Cut the list of c's class cls after `keep` objects and return the rest to
+ * the depot; returns how many went back. The walk is bounded by the cap, so
+ * a list broken by a write after free cannot loop. */
+static uint32_t spill(struct pool_classes *s, struct pool_cache *c,
+                      unsigned cls, uint32_t keep)
+{
+    struct pool_class *k = &s->cls[cls];
+    uint32_t held = c->cap[cls] - c->room[cls], idx[POOL_CACHE_SLOTS], n = 0;
+    void **link = &c->head[cls];
+    for (uint32_t i = 0; i < keep && *link != NULL; i++)
+        link = (void **)*link;
+    void *p = *link;
+    *link = NULL;
+    for (; p != NULL && n < held && n < POOL_CACHE_SLOTS; p = *(void **)p) {
+        if (pool_classes_owner(s, p) != (int)cls)
+            die(s, "corrupt free list (write after free?):", p, k,
+                " is not an object of this class");
+        idx[n++] = obj_index(k, p);
+    }
+    c->room[cls] += n;
+    /* The list is cut before the push: a fork in between loses these
+     * objects in the child, but can never hand them out twice. */
+    atomic_signal_fence(memory_order_seq_cst);
+    if (n != 0)
+        depot_push(&k->depot, idx, n);
+    return n;
 }
 
 void pool_classes_aux_add_slow_(struct pool_classes *s, struct pool_cache *c,
                                 unsigned i, uint64_t v)
 {
-    if (bin_of(s, c, 0) != NULL)
+    if (attached(s, c))
         c->aux[i] += v;
     else
         atomic_fetch_add_explicit(&s->aux[i], v, memory_order_relaxed);
@@ -134,24 +162,30 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
                              int cls)
 {
     struct pool_class *k = &s->cls[cls];
-    struct pool_cache_bin *b = bin_of(s, c, cls);
-    if (b != NULL && b->cap != 0) {
+    bool mine = attached(s, c);
+    if (mine && c->head[cls] != NULL) /* attached just now, or raced a put */
+        return pool_cache_pop(c, (unsigned)cls);
+    if (mine && c->room[cls] != 0) {
         uint32_t idx[POOL_CACHE_SLOTS];
-        uint32_t want = b->cap / 2 + 1;
+        uint32_t want = c->room[cls] / 2 + 1;
         uint32_t got = depot_pop(&k->depot, idx, want);
         if (got == 0) {
             c->misses[cls]++;
             return NULL;
         }
         note_peak(k);
-        for (uint32_t i = 1; i < got; i++)
-            b->slot[b->n++] = obj_at(k, idx[got - i]);
-        b->gets++;
+        for (uint32_t i = 1; i < got; i++) {
+            void *p = obj_at(k, idx[i]);
+            *(void **)p = c->head[cls];
+            c->head[cls] = p;
+        }
+        c->room[cls] -= got - 1;
+        c->gets[cls]++;
         return obj_at(k, idx[0]);
     }
     uint32_t idx;
     if (depot_pop(&k->depot, &idx, 1) == 0) {
-        if (b != NULL)
+        if (mine)
             c->misses[cls]++;
         else
             atomic_fetch_add_explicit(&k->misses, 1, memory_order_relaxed);
@@ -160,8 +194,8 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
     note_peak(k);
     if (k->state != NULL)
         checked_on_get(s, k, idx);
-    if (b != NULL)
-        b->gets++;
+    if (mine)
+        c->gets[cls]++;
     else
         atomic_fetch_add_explicit(&k->gets, 1, memory_order_relaxed);
     return obj_at(k, idx);
@@ -171,22 +205,16 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
                             int cls, void *ptr)
 {
     struct pool_class *k = &s->cls[cls];
-    struct pool_cache_bin *b = bin_of(s, c, cls);
-    if (b != NULL && pool_cache_push(c, cls, ptr))
-        return; /* attached just now */
-    if (b != NULL && b->cap != 0) {
-        for (uint32_t i = 0; i < b->n; i++)
-            if (b->slot[i] == ptr)
+    bool mine = attached(s, c);
+    if (mine && c->cap[cls] != 0) {
+        uint32_t n = 0;
+        for (void *p = c->head[cls]; p != NULL && n <= c->cap[cls];
+             p = *(void **)p, n++)
+            if (p == ptr)
                 die(s, "double free:", ptr, k, " is already free");
-        /* The bin is full: return its older half to the depot. */
-        uint32_t half = b->n / 2, idx[POOL_CACHE_SLOTS];
-        for (uint32_t i = 0; i < half; i++)
-            idx[i] = obj_index(k, b->slot[i]);
-        b->n -= half;
-        memmove(b->slot, b->slot + half, b->n * sizeof b->slot[0]);
-        if (half != 0)
-            depot_push(&k->depot, idx, half);
-        b->slot[b->n++] = ptr;
+        if (c->room[cls] == 0) /* full: keep the newer half */
+            spill(s, c, (unsigned)cls, c->cap[cls] / 2);
+        pool_cache_push(c, (unsigned)cls, ptr);
         return;
     }
     if (k->state != NULL)
@@ -288,6 +316,11 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
             c++;
         lut[g] = (uint8_t)c;
     }
+    for (size_t m = 0, c = 0; m <= POOL_SMALL_MAX; m++) {
+        while (c < n && sorted[c].size < (m ? m : 1))
+            c++;
+        s->small[m] = (uint8_t)(c < n ? c : POOL_CLASSES_MAX);
+    }
 
     bool nocache = flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED);
     for (size_t i = 0; i < n; i++) {
@@ -383,8 +416,8 @@ void pool_classes_cache_attach(struct pool_classes *s, struct pool_cache *c)
     if (c->set == s)
         return;
     for (unsigned i = 0; i < s->nclasses; i++) {
-        c->bin[i].n = 0;
-        c->bin[i].cap = s->cls[i].cache_cap;
+        c->head[i] = NULL;
+        c->cap[i] = c->room[i] = s->cls[i].cache_cap;
     }
     pthread_mutex_lock(&s->lock);
     link_cache(s, c);
@@ -398,20 +431,11 @@ static void drain_cache(struct pool_classes *s, struct pool_cache *c)
 {
     for (unsigned i = 0; i < s->nclasses; i++) {
         struct pool_class *k = &s->cls[i];
-        struct pool_cache_bin *b = &c->bin[i];
-        b->cap = 0; /* from now on every op goes to the depot */
-        uint32_t n = b->n, idx[POOL_CACHE_SLOTS];
-        for (uint32_t j = 0; j < n; j++)
-            idx[j] = obj_index(k, b->slot[j]);
-        b->n = 0;
-        /* b->n is cleared before the push: a fork in between loses these
-         * objects in the child, but can never hand them out twice. */
-        atomic_signal_fence(memory_order_seq_cst);
-        if (n != 0)
-            depot_push(&k->depot, idx, n);
-        atomic_fetch_add_explicit(&k->gets, b->gets, memory_order_relaxed);
+        spill(s, c, i, 0);
+        c->cap[i] = c->room[i] = 0; /* from now on every op goes to the depot */
+        atomic_fetch_add_explicit(&k->gets, c->gets[i], memory_order_relaxed);
         atomic_fetch_add_explicit(&k->misses, c->misses[i], memory_order_relaxed);
-        b->gets = c->misses[i] = 0;
+        c->gets[i] = c->misses[i] = 0;
     }
     for (unsigned i = 0; i < POOL_CACHE_AUX; i++) {
         atomic_fetch_add_explicit(&s->aux[i], c->aux[i], memory_order_relaxed);
@@ -467,8 +491,9 @@ static void stats_locked(struct pool_classes *s, int cls,
     uint64_t misses = atomic_load_explicit(&k->misses, memory_order_relaxed);
     uint32_t cached = 0;
     for (struct pool_cache *c = s->caches; c != NULL; c = c->next) {
-        cached += __atomic_load_n(&c->bin[cls].n, __ATOMIC_RELAXED);
-        gets += __atomic_load_n(&c->bin[cls].gets, __ATOMIC_RELAXED);
+        cached += __atomic_load_n(&c->cap[cls], __ATOMIC_RELAXED) -
+                  __atomic_load_n(&c->room[cls], __ATOMIC_RELAXED);
+        gets += __atomic_load_n(&c->gets[cls], __ATOMIC_RELAXED);
         misses += __atomic_load_n(&c->misses[cls], __ATOMIC_RELAXED);
     }
     out->size = k->size;
@@ -557,14 +582,16 @@ bool pool_classes_check(struct pool_classes *s)
             }
         }
         ok = ok && walked == depot_free(&k->depot);
-        for (struct pool_cache *c = s->caches; c != NULL && ok; c = c->next)
-            for (uint32_t j = 0; j < c->bin[i].n && ok; j++) {
-                void *p = c->bin[i].slot[j];
+        for (struct pool_cache *c = s->caches; c != NULL && ok; c = c->next) {
+            uint32_t held = 0;
+            for (void *p = c->head[i]; p != NULL && ok; p = *(void **)p, held++) {
                 if (pool_classes_owner(s, p) != (int)i || seen[obj_index(k, p)])
                     ok = false;
                 else
                     seen[obj_index(k, p)] = 1;
             }
+            ok = ok && held == c->cap[i] - c->room[i];
+        }
         if (k->state != NULL)
             for (uint32_t x = 0; x < k->count && ok; x++)
                 ok = (k->state[x] == 0) == (seen[x] == 1);

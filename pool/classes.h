@@ -10,9 +10,11 @@
  *
  * Threads keep a small per-thread cache of free objects per class (struct
  * pool_cache, which the caller places in thread-local storage) in front of
- * each class's shared lock-free depot, which they touch once per batch. The
- * fast paths below write only to the calling thread's cache: no atomics, no
- * shared writes.
+ * each class's shared lock-free depot, which they touch once per batch. A
+ * cache holds its free objects in one list per class, linked through the
+ * objects' first word (as glibc's tcache does: the objects are free, and
+ * the sets are for malloc-like use). The fast paths below write only to the
+ * calling thread's cache: no atomics, no shared writes.
  *
  * Per class, whenever no get or put is in flight:
  *   capacity == in depot + in caches + handed out
@@ -34,7 +36,8 @@
 #include "depot.h"
 
 #define POOL_CLASSES_MAX 32      /* classes in one set */
-#define POOL_CACHE_SLOTS 30      /* per class, per thread: a bin is 256 bytes */
+#define POOL_CACHE_SLOTS 32      /* per class, per thread */
+#define POOL_SMALL_MAX 1024      /* sizes found by a direct table */
 #define POOL_CLASS_SIZE_MAX (1u << 20) /* largest class size: 1 MiB */
 #define POOL_CLASS_BYTES_MAX (UINT64_C(1) << 32) /* largest class: 4 GiB */
 
@@ -81,20 +84,19 @@ struct pool_class {
     _Atomic uint32_t peak_out;
 };
 
-struct pool_cache_bin {
-    uint32_t n, cap;
-    uint64_t gets;
-    void *slot[POOL_CACHE_SLOTS];
-};
-
 #define POOL_CACHE_AUX 2 /* counters of the caller's own, per thread */
 
 /* A thread's cache for one set. Zero-initialised (as thread-local storage
  * is) it attaches itself to the set at its first slow-path use, unless it
  * was retired. aux[] are the caller's per-thread counters: the set sums them
- * over attached caches and keeps those of detached ones (pool_classes_aux). */
+ * over attached caches and keeps those of detached ones (pool_classes_aux).
+ * Per class, held objects == cap - room. head[POOL_CLASSES_MAX] and
+ * room[POOL_CLASSES_MAX] stay 0: the fast lookup's "no class". */
 struct pool_cache {
-    struct pool_cache_bin bin[POOL_CLASSES_MAX];
+    void *head[POOL_CLASSES_MAX + 1];    /* free objects, linked */
+    uint32_t room[POOL_CLASSES_MAX + 1]; /* objects it may still take */
+    uint32_t cap[POOL_CLASSES_MAX];
+    uint64_t gets[POOL_CLASSES_MAX];
     uint64_t misses[POOL_CLASSES_MAX];
     uint64_t aux[POOL_CACHE_AUX];
     struct pool_classes *set;   /* attached to; NULL when not attached */
@@ -118,6 +120,7 @@ struct pool_classes {
     unsigned nclasses;
     struct pool_class_hot hot[POOL_CLASSES_MAX];
     uint32_t sizes[POOL_CLASSES_MAX]; /* cls[i].size, packed for lookup */
+    uint8_t small[POOL_SMALL_MAX + 1]; /* n -> class, POOL_CLASSES_MAX: none */
     unsigned flags;
     const char *name;    /* prefix of fatal messages */
     struct pool_class cls[POOL_CLASSES_MAX];
@@ -154,10 +157,25 @@ void pool_classes_set_name(struct pool_classes *s, const char *name);
  * 1); -1 when n exceeds the largest class. O(1), cannot fail. */
 static inline int pool_classes_lookup(const struct pool_classes *s, size_t n)
 {
-    if (n - 1 >= s->max_size)          /* n == 0 wraps: treated below */
-        return n == 0 ? 0 : -1;
+    if (n <= POOL_SMALL_MAX) {
+        unsigned c = s->small[n];
+        return c < POOL_CLASSES_MAX ? (int)c : -1;
+    }
+    if (n > s->max_size)
+        return -1;
     unsigned c = s->lut[(n + 15) >> 4];
     return (int)(c + (n > s->sizes[c]));
+}
+
+/* The same for fast paths: POOL_CLASSES_MAX (whose cache list is always
+ * empty) instead of -1. */
+static inline unsigned pool_classes_lookup_fast(const struct pool_classes *s,
+                                                size_t n)
+{
+    if (__builtin_expect(n <= POOL_SMALL_MAX, 1))
+        return s->small[n];
+    int c = pool_classes_lookup(s, n);
+    return c < 0 ? POOL_CLASSES_MAX : (unsigned)c;
 }
 
 /* Where ptr lies: its class when it is an object start of the set (handed
@@ -213,25 +231,24 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
  * is empty), and an object into it (false when the bin is full or the cache
  * not attached). No atomics, no shared writes; the caller falls back to
  * pool_classes_get() / pool_classes_put(). */
-static inline void *pool_cache_pop(struct pool_cache *c, int cls)
+static inline void *pool_cache_pop(struct pool_cache *c, unsigned cls)
 {
-    struct pool_cache_bin *b = &c->bin[cls];
-    uint32_t n = b->n;
-    if (__builtin_expect(n == 0, 0))
+    void *p = c->head[cls];
+    if (__builtin_expect(p == NULL, 0))
         return NULL;
-    b->gets++;
-    b->n = n - 1;
-    return b->slot[n - 1];
+    c->head[cls] = *(void **)p;
+    c->room[cls]++;
+    c->gets[cls]++;
+    return p;
 }
 
-static inline bool pool_cache_push(struct pool_cache *c, int cls, void *ptr)
+static inline bool pool_cache_push(struct pool_cache *c, unsigned cls, void *ptr)
 {
-    struct pool_cache_bin *b = &c->bin[cls];
-    uint32_t n = b->n;
-    if (__builtin_expect(n >= b->cap, 0))
+    if (__builtin_expect(c->room[cls] == 0, 0))
         return false;
-    b->slot[n] = ptr;
-    b->n = n + 1;
+    c->room[cls]--;
+    *(void **)ptr = c->head[cls];
+    c->head[cls] = ptr;
     return true;
 }
 
@@ -241,18 +258,18 @@ static inline bool pool_cache_push(struct pool_cache *c, int cls, void *ptr)
 static inline void *pool_classes_get(struct pool_classes *s,
                                      struct pool_cache *c, int cls)
 {
-    void *p = c != NULL ? pool_cache_pop(c, cls) : NULL;
+    void *p = c != NULL ? pool_cache_pop(c, (unsigned)cls) : NULL;
     return p != NULL ? p : pool_classes_get_slow_(s, c, cls);
 }
 
 /* Give back ptr, an object start of class cls (from pool_classes_owner).
  * Aborts with a message when the object is already free: any double put
- * with CHECKED; otherwise one that finds the object in this thread's bin
- * when the bin is full. */
+ * with CHECKED; otherwise one that finds the object in this thread's cache
+ * when its list is full. */
 static inline void pool_classes_put(struct pool_classes *s,
                                     struct pool_cache *c, int cls, void *ptr)
 {
-    if (c == NULL || !pool_cache_push(c, cls, ptr))
+    if (c == NULL || !pool_cache_push(c, (unsigned)cls, ptr))
         pool_classes_put_slow_(s, c, cls, ptr);
 }
 

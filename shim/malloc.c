@@ -108,13 +108,8 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
 
 SHIM_HIDDEN void *shim_malloc(size_t n)
 {
-    int c = pool_classes_lookup(route(), n);
-    if (likely(c >= 0)) {
-        void *p = pool_cache_pop(&shim_cache, c);
-        if (likely(p != NULL))
-            return p;
-    }
-    return malloc_slow(n);
+    void *p = pool_cache_pop(&shim_cache, pool_classes_lookup_fast(route(), n));
+    return likely(p != NULL) ? p : malloc_slow(n);
 }
 
 __attribute__((noinline)) static void free_slow(void *p)
@@ -136,7 +131,7 @@ SHIM_HIDDEN void shim_free(void *p)
 {
     unsigned c;
     if (likely(pool_classes_object(route(), p, &c)) &&
-        likely(pool_cache_push(&shim_cache, (int)c, p)))
+        likely(pool_cache_push(&shim_cache, c, p)))
         return;
     free_slow(p);
 }
