@@ -19,7 +19,7 @@ SHIM_CORE = shim/config.c
 TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HELPERS   = $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c)) \
             $(patsubst tests/helpers/%.cc,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.cc))
-PROGRAMS  = $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c bench/*.c demo/*.c))
+PROGRAMS  = $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c bench/*.c demo/*.c tools/*.c))
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 

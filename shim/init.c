@@ -69,6 +69,21 @@ static int start(void)
     if (shim_config_parse(&cfg, env, 2) != 0)
         return SHIM_OFF;
 
+    if (cfg.profile != NULL) {
+        if (profile_start() != 0) {
+            struct rbuf b = {0};
+            rb_str(&b, "poolshim: POOLSHIM_PROFILE: no memory for the profile");
+            rb_str(&b, off_tail);
+            rb_flush(&b, 2);
+            return SHIM_OFF;
+        }
+        if (cfg.verbose)
+            shim_config_print(&cfg, 2);
+        shim.cfg = cfg;
+        shim.profiling = true;
+        return SHIM_PROFILE;
+    }
+
     unsigned flags = 0;
     flags |= cfg.prefault ? POOL_CLASSES_PREFAULT : 0;
     flags |= cfg.mlock ? POOL_CLASSES_MLOCK : 0;
@@ -117,6 +132,7 @@ int shim_init(void)
     return state;
 }
 
+#ifndef SHIM_NO_EXPORTS /* a harness that links the shim in starts it itself */
 __attribute__((constructor)) static void shim_constructor(void)
 {
     shim_init();
@@ -128,10 +144,14 @@ __attribute__((constructor)) static void shim_constructor(void)
 
 __attribute__((destructor)) static void shim_destructor(void)
 {
-    if (atomic_load(&shim.state) != SHIM_ON)
+    int state = atomic_load(&shim.state);
+    if (state == SHIM_PROFILE)
+        profile_write(shim.cfg.profile);
+    if (state != SHIM_ON)
         return;
     if (shim.cfg.stats && shim.stats_fd >= 0)
         stats_print(shim.stats_fd);
     if (shim.cfg.stats_file != NULL)
         stats_write_json(shim.cfg.stats_file);
 }
+#endif

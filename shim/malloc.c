@@ -71,13 +71,33 @@ static void *early_alloc(size_t n, size_t align)
     return p;
 }
 
+/* A block from the real allocator: counted in profile mode. */
+static inline void *counted(void *p)
+{
+    if (unlikely(shim.profiling))
+        profile_alloc(p);
+    return p;
+}
+
 static void release_other(void *p)
 {
     if (p == NULL || boot_owns(p) || !real_ready())
         return;
     int saved = errno;
+    if (unlikely(shim.profiling))
+        profile_free(p);
     real.free(p);
     errno = saved;
+}
+
+static void *real_realloc(void *p, size_t n)
+{
+    if (likely(!shim.profiling))
+        return real.realloc(p, n);
+    profile_free(p);
+    void *q = real.realloc(p, n);
+    profile_alloc(q != NULL ? q : p);
+    return q;
 }
 
 /* ---- malloc, free ---- */
@@ -103,7 +123,7 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
     }
     if (!not_started())
         return malloc_slow(n);
-    return real_ready() ? real.malloc(n) : early_alloc(n, MALLOC_ALIGN);
+    return real_ready() ? counted(real.malloc(n)) : early_alloc(n, MALLOC_ALIGN);
 }
 
 SHIM_HIDDEN void *shim_malloc(size_t n)
@@ -175,7 +195,7 @@ SHIM_HIDDEN void *shim_calloc(size_t n, size_t size)
     if (!not_started())
         return shim_calloc(n, size);
     /* the arena is static storage, never reused: already zero */
-    return real_ready() ? real.calloc(n, size) : early_alloc(total, MALLOC_ALIGN);
+    return real_ready() ? counted(real.calloc(n, size)) : early_alloc(total, MALLOC_ALIGN);
 }
 
 /* ---- realloc ---- */
@@ -221,7 +241,7 @@ SHIM_HIDDEN void *shim_realloc(void *p, size_t n)
             count_uncovered(s);
         }
     }
-    return real_ready() ? real.realloc(p, n) : NULL;
+    return real_ready() ? real_realloc(p, n) : NULL;
 }
 
 SHIM_HIDDEN void *shim_reallocarray(void *p, size_t n, size_t size)
@@ -283,7 +303,7 @@ static void *aligned(enum aligned_kind kind, size_t align, size_t n)
         }
     }
     if (real_ready())
-        return real_aligned(kind, align, n);
+        return counted(real_aligned(kind, align, n));
     return power_of_two(align) ? early_alloc(n, align) : NULL;
 }
 

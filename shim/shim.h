@@ -7,6 +7,7 @@
  *             bootstrap arena that serves calls made while dlsym runs
  *   thread.c  thread-local caches, thread exit, fork
  *   stats.c   the statistics table, JSON file and signal
+ *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
  *   config.c  POOLSHIM_* parsing
  */
 #ifndef SHIM_SHIM_H
@@ -26,7 +27,8 @@
 /* aux counters kept per thread in each pool_cache */
 enum { AUX_UNCOVERED = 0 }; /* requests that no class covers */
 
-enum shim_state { SHIM_UNINIT, SHIM_STARTING, SHIM_ON, SHIM_OFF };
+/* PROFILE: pools off, the real allocator serves and profile.c counts. */
+enum shim_state { SHIM_UNINIT, SHIM_STARTING, SHIM_ON, SHIM_OFF, SHIM_PROFILE };
 
 struct shim {
     /* What the fast paths route through, never NULL: the pool set once ON,
@@ -35,6 +37,7 @@ struct shim {
     struct pool_classes *route;
     struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;
+    bool profiling;             /* state PROFILE */
     _Atomic int state;          /* enum shim_state */
     struct shim_config cfg;     /* valid once ON */
     int stats_fd;               /* a copy of stderr for the exit report, or -1 */
@@ -88,5 +91,11 @@ void thread_register_atfork(void) SHIM_HIDDEN;
 void stats_print(int fd) SHIM_HIDDEN;
 int stats_write_json(const char *path) SHIM_HIDDEN;
 void stats_install_signal(int sig) SHIM_HIDDEN;
+
+/* ---- profile.c ---- */
+int profile_start(void) SHIM_HIDDEN;            /* 0, or -1: no memory */
+void profile_alloc(void *p) SHIM_HIDDEN;        /* p came from the real allocator */
+void profile_free(void *p) SHIM_HIDDEN;         /* p goes back to it */
+void profile_write(const char *path) SHIM_HIDDEN;
 
 #endif
