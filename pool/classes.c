@@ -220,6 +220,8 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
     if (k->state != NULL)
         checked_on_put(s, k, ptr);
     uint32_t idx = obj_index(k, ptr);
+    if ((uint32_t)atomic_load_explicit(&k->depot.head, memory_order_relaxed) == idx)
+        die(s, "double free:", ptr, k, " is already free");
     depot_push(&k->depot, &idx, 1);
 }
 

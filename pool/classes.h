@@ -244,7 +244,9 @@ static inline void *pool_cache_pop(struct pool_cache *c, unsigned cls)
 
 static inline bool pool_cache_push(struct pool_cache *c, unsigned cls, void *ptr)
 {
-    if (__builtin_expect(c->room[cls] == 0, 0))
+    /* A full list, or ptr on top of it already (a double put: the slow
+     * path reports it). */
+    if (__builtin_expect(c->room[cls] == 0 || c->head[cls] == ptr, 0))
         return false;
     c->room[cls]--;
     *(void **)ptr = c->head[cls];
@@ -264,8 +266,9 @@ static inline void *pool_classes_get(struct pool_classes *s,
 
 /* Give back ptr, an object start of class cls (from pool_classes_owner).
  * Aborts with a message when the object is already free: any double put
- * with CHECKED; otherwise one that finds the object in this thread's cache
- * when its list is full. */
+ * with CHECKED; otherwise when the object is the last one this thread put
+ * (the usual double free), or is in this thread's cache when its list is
+ * full, or is on top of the depot. */
 static inline void pool_classes_put(struct pool_classes *s,
                                     struct pool_cache *c, int cls, void *ptr)
 {

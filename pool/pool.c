@@ -74,9 +74,14 @@ struct pool *pool_create(size_t count, size_t size,
                          void (*init)(void *obj, void *arg), void *arg)
 {
     const size_t align = alignof(max_align_t);
-    if (count == 0 || size == 0 || count > POOL_COUNT_MAX ||
-        size > SIZE_MAX - align || count > SIZE_MAX / mem_round_up(size, align)) {
+    if (count == 0 || size == 0 || count > POOL_COUNT_MAX || count > SIZE_MAX / size) {
         errno = EINVAL;
+        return NULL;
+    }
+    /* count * size fits; rounding it up to whole strides and pages may not:
+     * that is a request too large to map, as calloc(1, SIZE_MAX) is. */
+    if (size > SIZE_MAX - align || count > SIZE_MAX / mem_round_up(size, align)) {
+        errno = ENOMEM;
         return NULL;
     }
     size_t stride = mem_round_up(size, align);
@@ -84,7 +89,7 @@ struct pool *pool_create(size_t count, size_t size,
     size_t page = mem_page_size();
     size_t meta = sizeof(struct pool) + depot_storage((uint32_t)count) + count;
     if (bytes > SIZE_MAX - page - meta) {
-        errno = EINVAL;
+        errno = ENOMEM;
         return NULL;
     }
     size_t objects = mem_round_up(bytes, page);

@@ -28,18 +28,35 @@ struct shim shim = {.route = &no_pools};
 static const char off_tail[] =
     "; poolshim is off, the program runs on the system allocator\n";
 
-static void report_reserve_failure(const struct shim_config *cfg, int err)
+/* The value of NAME in env, or NULL (no getenv: it may not be ready). */
+static const char *env_value(char **env, const char *name)
 {
+    size_t len = strlen(name);
+    for (; env != NULL && *env != NULL; env++)
+        if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
+            return *env + len + 1;
+    return NULL;
+}
+
+static void report_reserve_failure(const struct shim_config *cfg, char **env,
+                                   int err)
+{
+    const char *text = env_value(env, "POOLSHIM_CLASSES");
     struct rbuf b = {0};
     rb_str(&b, "poolshim: POOLSHIM_CLASSES");
-    rb_str(&b, cfg->classes_set ? "" : " (default set)");
+    if (cfg->classes_set && text != NULL) {
+        rb_str(&b, "=\"");
+        rb_strn(&b, text, strnlen(text, 200));
+        rb_str(&b, strlen(text) > 200 ? "...\"" : "\"");
+    } else {
+        rb_str(&b, " (the default set)");
+    }
     rb_str(&b, ": cannot reserve ");
     rb_u64(&b, shim_config_bytes(cfg));
-    rb_str(&b, " bytes for ");
-    rb_u64(&b, cfg->nclasses);
-    rb_str(&b, " classes of objects (");
-    rb_str(&b, err == ENOMEM ? "out of memory or address space" : strerrorname_np(err));
-    rb_str(&b, "; expected a total this machine can map");
+    rb_str(&b, " bytes for the pools (");
+    rb_str(&b, err == ENOMEM ? "out of memory or address space"
+                             : strerrorname_np(err) ? strerrorname_np(err) : "error");
+    rb_str(&b, "; expected classes whose total this machine can map)");
     rb_str(&b, off_tail);
     rb_flush(&b, 2);
 }
@@ -93,7 +110,7 @@ static int start(void)
     struct pool_classes *set =
         pool_classes_create(cfg.classes, cfg.nclasses, flags, &mlock_err);
     if (set == NULL) {
-        report_reserve_failure(&cfg, errno);
+        report_reserve_failure(&cfg, env, errno);
         return SHIM_OFF;
     }
     if (mlock_err != 0)

@@ -273,16 +273,13 @@ static void *real_aligned(enum aligned_kind kind, size_t align, size_t n)
     return NULL;
 }
 
-/* The first class from the one that fits n whose objects have `align`. */
+/* The class that serves n, when its objects have `align`; else -1: the
+ * request goes to the real allocator (a larger class would serve it, but
+ * would spend an object that requests of its own size need). */
 static int aligned_class(const struct pool_classes *s, size_t align, size_t n)
 {
     int c = pool_classes_lookup(s, n);
-    if (c < 0)
-        return -1;
-    for (unsigned i = (unsigned)c; i < pool_classes_count(s); i++)
-        if (pool_classes_align(s, (int)i) >= align)
-            return (int)i;
-    return -1;
+    return c >= 0 && pool_classes_align(s, c) >= align ? c : -1;
 }
 
 static void *aligned(enum aligned_kind kind, size_t align, size_t n)
