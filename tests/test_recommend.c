@@ -1,0 +1,502 @@
+/* test_recommend.c - tools/poolshim-recommend from the outside: profiles
+ * written by hand with known answers (merging, budgets, barriers, more than
+ * 32 buckets, headroom, JSON), every error with its one stderr line and exit
+ * status 2, and one end-to-end run: profile sort(1) under the shim, apply
+ * the recommendation, and read the served share back from the stats file.
+ *
+ * The tool is found at $TEST_HELPERS/../tools/poolshim-recommend and the
+ * shim at $TEST_SHIM_LIB (scripts/run-tests sets both); the suite itself is
+ * never preloaded.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shim/config.h"
+
+/* ---- plumbing ---- */
+
+static char dir[256];
+
+static const char *tool(void)
+{
+    static char path[4096];
+    const char *h = getenv("TEST_HELPERS");
+    snprintf(path, sizeof path, "%s/../tools/poolshim-recommend",
+             h && *h ? h : "build/helpers");
+    return path;
+}
+
+static const char *shim_lib(void)
+{
+    const char *s = getenv("TEST_SHIM_LIB");
+    return s && *s ? s : "build/libpoolshim.so";
+}
+
+/* A path inside the case's directory, in one of 8 rotating buffers. */
+static const char *at(const char *name)
+{
+    static char buf[8][512];
+    static unsigned next;
+    char *b = buf[next++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+    return b;
+}
+
+static void write_file(const char *name, const char *text)
+{
+    FILE *f = fopen(at(name), "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+static void setup(void)
+{
+    const char *t = getenv("TMPDIR");
+    snprintf(dir, sizeof dir, "%s/poolshim-rec-XXXXXX", t && *t ? t : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+struct run {
+    int status;                     /* exit status, -1 when killed */
+    char out[1 << 16], err[1 << 12];
+};
+
+/* Run argv (NULL-terminated) with envp, stdin from in_path (NULL:
+ * /dev/null), capturing stdout and stderr. */
+static void run_env(struct run *r, const char *const *argv,
+                    const char *const *envp, const char *in_path)
+{
+    int po[2], pe[2];
+    ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
+        if (in < 0 || dup2(in, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
+            _exit(126);
+        execve(argv[0], (char *const *)argv, (char *const *)envp);
+        dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    size_t no = 0, ne = 0;
+    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
+    int open_fds = 2;
+    while (open_fds > 0) {
+        if (poll(fds, 2, 30000) <= 0)
+            break;
+        for (int k = 0; k < 2; k++) {
+            if (fds[k].fd < 0 || fds[k].revents == 0)
+                continue;
+            char *buf = k ? r->err : r->out;
+            size_t *n = k ? &ne : &no, cap = k ? sizeof r->err : sizeof r->out;
+            char sink[4096];
+            ssize_t got = *n + 1 < cap ? read(fds[k].fd, buf + *n, cap - 1 - *n)
+                                       : read(fds[k].fd, sink, sizeof sink);
+            if (got <= 0) {
+                close(fds[k].fd);
+                fds[k].fd = -1;
+                open_fds--;
+            } else if (*n + 1 < cap) {
+                *n += (size_t)got;
+            }
+        }
+    }
+    for (int k = 0; k < 2; k++)
+        if (fds[k].fd >= 0)
+            close(fds[k].fd);
+    r->out[no] = r->err[ne] = '\0';
+    int st;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const char *const no_env[] = {"PATH=/usr/bin:/bin", NULL};
+
+/* Run the tool with up to 8 arguments (NULL-terminated list). */
+#define REC(r, ...) run_tool((r), NULL, (const char *const[]){__VA_ARGS__, NULL})
+
+static void run_tool(struct run *r, const char *in_path,
+                     const char *const *args)
+{
+    const char *argv[16] = {tool()};
+    int n = 1;
+    for (; args[n - 1] != NULL && n < 15; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    run_env(r, argv, no_env, in_path);
+}
+
+/* The value after "POOLSHIM_CLASSES=" on the last line of the report. */
+static const char *classes_of(const struct run *r)
+{
+    static char line[4096];
+    const char *s = strstr(r->out, "\nPOOLSHIM_CLASSES=");
+    ck_assert_msg(s != NULL, "no POOLSHIM_CLASSES line in: %s", r->out);
+    s += strlen("\nPOOLSHIM_CLASSES=");
+    size_t n = strcspn(s, "\n");
+    ck_assert_msg(s[n] == '\n' && s[n + 1] == '\0',
+                  "POOLSHIM_CLASSES is not the last line: %s", r->out);
+    ck_assert_uint_lt(n, sizeof line);
+    memcpy(line, s, n);
+    line[n] = '\0';
+    return line;
+}
+
+/* A number after "key": in a JSON text (first occurrence), or -1. */
+static long long json_num(const char *text, const char *key)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *s = strstr(text, pat);
+    return s ? strtoll(s + strlen(pat), NULL, 10) : -1;
+}
+
+/* The line parses under the shim's own POOLSHIM_CLASSES parser. */
+static void assert_accepted(const char *classes, struct shim_config *cfg)
+{
+    char entry[4200];
+    snprintf(entry, sizeof entry, "POOLSHIM_CLASSES=%s", classes);
+    char *env[] = {entry, NULL};
+    shim_config_defaults(cfg);
+    ck_assert_msg(shim_config_parse(cfg, env, 2) == 0, "rejected: %s", classes);
+}
+
+#define BLOCK(pid, body, larger)                                               \
+    "# poolshim profile 1 pid " #pid "\n" body "# larger than 1048576: "       \
+    #larger " requests\n# end\n"
+
+/* ---- cases ---- */
+
+/* Three buckets, ample budget: every request served, one class per bucket
+ * named bucket - 8, count = peak + 10% rounded up. */
+START_TEST(basic)
+{
+    write_file("p", BLOCK(1, "32 1000 100\n64 500 7\n4112 20 3\n", 0));
+    struct run r;
+    REC(&r, at("p"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(r.err, "");
+    ck_assert_str_eq(classes_of(&r), "24:110,56:8,4104:4");
+    ck_assert_ptr_nonnull(strstr(r.out, "served from the pools: 1520 of 1520 requests (100.00%)"));
+    /* 32 * 110 + 64 * 8 + 4112 * 4 */
+    ck_assert_ptr_nonnull(strstr(r.out, "pool memory: 20480 bytes"));
+}
+END_TEST
+
+/* Requests add up over blocks and files, peaks take the largest. */
+START_TEST(merge)
+{
+    write_file("a", BLOCK(1, "32 10 5\n64 1 1\n", 2) BLOCK(2, "32 10 50\n", 0));
+    write_file("b", "# a comment between blocks\n\n" BLOCK(3, "32 10 20\n128 4 2\n", 1));
+    struct run r;
+    REC(&r, "--headroom", "0", "--json", at("a"), at("b"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_int_eq(json_num(r.out, "files"), 2);
+    ck_assert_int_eq(json_num(r.out, "blocks"), 3);
+    ck_assert_int_eq(json_num(r.out, "requests"), 30 + 1 + 4 + 3);
+    ck_assert_int_eq(json_num(r.out, "larger"), 3);
+    ck_assert_int_eq(json_num(r.out, "served"), 35);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"classes_line\":\"24:50,56:1,120:2\""));
+}
+END_TEST
+
+/* The budget cannot hold the 32-byte bucket's 1000 live blocks; the 64-byte
+ * bucket is worth more, and a barrier keeps the small requests out of it. */
+START_TEST(barrier)
+{
+    write_file("p", BLOCK(1, "32 100 1000\n64 1000 10\n", 0));
+    struct run r;
+    REC(&r, "--budget", "2000", "--json", at("p"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"classes_line\":\"24:1,56:11\""));
+    ck_assert_ptr_nonnull(strstr(r.out, "{\"size\":24,\"count\":1,\"barrier\":true"));
+    ck_assert_int_eq(json_num(r.out, "served"), 1000);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"in_barriers\":100,\"bytes\":736,"));
+}
+END_TEST
+
+/* A budget below the full set keeps the most valuable prefix: here the
+ * large, rare bucket is left to the system allocator. */
+START_TEST(budget_cut)
+{
+    write_file("p", BLOCK(1, "48 5000 10\n65536 3 3\n", 0));
+    struct run r;
+    REC(&r, "--budget", "64k", at("p"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(classes_of(&r), "40:11");
+    ck_assert_ptr_nonnull(strstr(r.out, "left to the system allocator: 3 above the largest class"));
+}
+END_TEST
+
+/* POOLSHIM_BUDGET is the default budget; --budget wins over it. */
+START_TEST(budget_env)
+{
+    write_file("p", BLOCK(1, "48 5000 10\n65536 3 3\n", 0));
+    struct run r;
+    const char *argv[] = {tool(), at("p"), NULL};
+    const char *env[] = {"POOLSHIM_BUDGET=64k", NULL};
+    run_env(&r, argv, env, NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(classes_of(&r), "40:11");
+    const char *argv2[] = {tool(), "--budget", "1M", at("p"), NULL};
+    run_env(&r, argv2, env, NULL);
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(classes_of(&r), "40:11,65528:4");
+}
+END_TEST
+
+/* 200 buckets: at most 32 classes, all requests still served, and the
+ * line is one the shim accepts. */
+START_TEST(many_buckets)
+{
+    char body[16384];
+    size_t len = 0;
+    for (int i = 1; i <= 200; i++)
+        len += (size_t)snprintf(body + len, sizeof body - len, "%d %d %d\n",
+                                i * 16, 1000 + i, 1 + i % 7);
+    char text[17000];
+    snprintf(text, sizeof text,
+             "# poolshim profile 1 pid 9\n%s# larger than 1048576: 0 requests\n# end\n",
+             body);
+    write_file("p", text);
+    struct run r;
+    REC(&r, at("p"));
+    ck_assert_int_eq(r.status, 0);
+    struct shim_config cfg;
+    assert_accepted(classes_of(&r), &cfg);
+    ck_assert_uint_eq(cfg.nclasses, 32);
+    ck_assert_ptr_nonnull(strstr(r.out, "(100.00%)"));
+    ck_assert_uint_le(shim_config_bytes(&cfg), 64u << 20);
+}
+END_TEST
+
+/* --max-classes 1: one class takes every bucket below it; its count is the
+ * sum of their peaks (a safe upper bound of what is live at once). */
+START_TEST(one_class)
+{
+    write_file("p", BLOCK(1, "32 10 4\n64 10 6\n96 10 10\n", 0));
+    struct run r;
+    REC(&r, "--max-classes", "1", "--headroom", "0", at("p"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(classes_of(&r), "88:20");
+    REC(&r, "--max-classes=1", "--headroom=50", at("p"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(classes_of(&r), "88:30");
+}
+END_TEST
+
+/* Bucket 16 keeps its own size (glibc has no block below 24 bytes, so
+ * nothing else is there to keep out); "-" reads standard input. */
+START_TEST(stdin_and_16)
+{
+    write_file("p", BLOCK(1, "16 10 1\n1040 10 1\n", 0));
+    struct run r;
+    run_tool(&r, at("p"), (const char *const[]){"--headroom", "0", "-", NULL});
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_str_eq(classes_of(&r), "16:1,1032:1");
+}
+END_TEST
+
+/* Requests above 1 MiB count in the total, never as a class. */
+START_TEST(larger_only_share)
+{
+    write_file("p", BLOCK(1, "32 75 1\n", 25));
+    struct run r;
+    REC(&r, at("p"));
+    ck_assert_int_eq(r.status, 0);
+    ck_assert_ptr_nonnull(strstr(r.out, "served from the pools: 75 of 100 requests (75.00%)"));
+    ck_assert_ptr_nonnull(strstr(r.out, "25 above 1 MiB"));
+}
+END_TEST
+
+/* ---- errors: exit 2, nothing on stdout, one line on stderr ---- */
+
+struct bad {
+    const char *name;     /* the file's content, NULL: the file is missing */
+    const char *content;
+    const char *args[4];  /* before the file; "@" stands for the file */
+    const char *want;     /* in the stderr line ("@": the file's path) */
+};
+
+static const struct bad bads[] = {
+    {"missing", NULL, {"@"}, "@: cannot read the profile: No such file or directory"},
+    {"malformed", BLOCK(1, "32 10\n", 0), {"@"},
+     "@:2: malformed line \"32 10\" (expected \"SIZE REQUESTS PEAK_LIVE\""},
+    {"not16", BLOCK(1, "33 10 1\n", 0), {"@"}, "@:2: malformed line \"33 10 1\""},
+    {"toobig", BLOCK(1, "1048592 10 1\n", 0), {"@"}, "@:2: malformed line"},
+    {"letters", BLOCK(1, "32 1x 1\n", 0), {"@"}, "@:2: malformed line"},
+    {"order", BLOCK(1, "64 1 1\n32 1 1\n", 0), {"@"},
+     "@:3: size 32 does not follow 64 (sizes must increase within a block)"},
+    {"unended", "# poolshim profile 1 pid 3\n32 1 1\n", {"@"},
+     "@:2: the block of line 1 is not ended"},
+    {"nested", "# poolshim profile 1 pid 3\n# poolshim profile 1 pid 4\n", {"@"},
+     "@:2: a new block starts before the block of line 1 ended"},
+    {"version", "# poolshim profile 2 pid 3\n", {"@"},
+     "@:1: unsupported profile format"},
+    {"outside", "32 1 1\n", {"@"}, "@:1: \"32 1 1\" outside a profile block"},
+    {"nolarger", "# poolshim profile 1 pid 3\n32 1 1\n# end\n", {"@"},
+     "@:3: block of line 1 ends without its \"# larger than"},
+    {"empty", "", {"@"}, "@: no profile block in the file"},
+    {"nothing", BLOCK(1, "", 5), {"@"}, "no request of 1 MiB or less in the profile"},
+    {"small", BLOCK(1, "32 10 100\n", 0), {"--budget", "1000", "@"},
+     "budget 1000 bytes too small: the cheapest class that serves any request "
+     "needs 3520 bytes"},
+    {"budget", BLOCK(1, "32 1 1\n", 0), {"--budget", "12X", "@"},
+     "--budget \"12X\": expected a size in bytes above 0"},
+    {"budget0", BLOCK(1, "32 1 1\n", 0), {"--budget", "0", "@"}, "--budget \"0\""},
+    {"headroom", BLOCK(1, "32 1 1\n", 0), {"--headroom", "1001", "@"},
+     "--headroom \"1001\": expected a whole percentage from 0 to 1000"},
+    {"classes", BLOCK(1, "32 1 1\n", 0), {"--max-classes", "33", "@"},
+     "--max-classes \"33\": expected a number from 1 to 32"},
+    {"option", BLOCK(1, "32 1 1\n", 0), {"--fast", "@"}, "unknown option --fast"},
+    {"nofile", BLOCK(1, "32 1 1\n", 0), {"--json"}, "no profile file given"},
+};
+
+START_TEST(errors)
+{
+    const struct bad *b = &bads[_i];
+    if (b->content != NULL)
+        write_file(b->name, b->content);
+    const char *args[6];
+    int n = 0;
+    for (; n < 4 && b->args[n] != NULL; n++)
+        args[n] = strcmp(b->args[n], "@") == 0 ? at(b->name) : b->args[n];
+    args[n] = NULL;
+    struct run r;
+    run_tool(&r, NULL, args);
+    ck_assert_msg(r.status == 2, "%s: exit %d, stderr %s", b->name, r.status, r.err);
+    ck_assert_str_eq(r.out, "");
+    /* the wanted text, with "@" replaced by the file's path */
+    char want[512];
+    const char *s = b->want;
+    if (s[0] == '@')
+        snprintf(want, sizeof want, "%s%s", at(b->name), s + 1);
+    else
+        snprintf(want, sizeof want, "%s", s);
+    ck_assert_msg(strncmp(r.err, "poolshim-recommend: ", 20) == 0 &&
+                      strstr(r.err, want) != NULL,
+                  "%s: stderr \"%s\", want \"%s\"", b->name, r.err, want);
+    ck_assert_msg(strchr(r.err, '\n') == r.err + strlen(r.err) - 1,
+                  "%s: not one line: %s", b->name, r.err);
+}
+END_TEST
+
+/* ---- end to end ---- */
+
+/* tsort(1) on 20000 pairs (a node allocated per word): profile, recommend,
+ * run with the classes, and compare the share the stats file reports with
+ * the expected one. */
+START_TEST(end_to_end)
+{
+    FILE *f = fopen(at("in"), "w");
+    ck_assert_ptr_nonnull(f);
+    for (int i = 0; i < 20000; i++)
+        fprintf(f, "w%d w%u%.*s\n", i, (unsigned)(i * 2654435761u) % 30000,
+                i % 40, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+    ck_assert_int_eq(fclose(f), 0);
+
+    char pre[4200], prof[600], stats[600], classes[4200];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_lib());
+    snprintf(prof, sizeof prof, "POOLSHIM_PROFILE=%s", at("prof"));
+    const char *argv[] = {"/usr/bin/tsort", at("in"), NULL};
+    const char *env1[] = {pre, prof, "LC_ALL=C", NULL};
+    struct run r;
+    run_env(&r, argv, env1, NULL);
+    ck_assert_msg(r.status == 0, "tsort: %s", r.err);
+
+    REC(&r, "--json", at("prof"));
+    ck_assert_int_eq(r.status, 0);
+    long long requests = json_num(r.out, "requests"), served = json_num(r.out, "served");
+    ck_assert_int_gt(requests, 1000);
+    const char *cl = strstr(r.out, "\"classes_line\":\"");
+    ck_assert_ptr_nonnull(cl);
+    cl += strlen("\"classes_line\":\"");
+    snprintf(classes, sizeof classes, "POOLSHIM_CLASSES=%.*s",
+             (int)strcspn(cl, "\""), cl);
+
+    snprintf(stats, sizeof stats, "POOLSHIM_STATS_FILE=%s", at("stats.json"));
+    const char *env2[] = {pre, classes, stats, "LC_ALL=C", NULL};
+    run_env(&r, argv, env2, NULL);
+    ck_assert_msg(r.status == 0, "tsort under the classes: %s", r.err);
+
+    /* sum served, misses over classes; uncovered */
+    FILE *sf = fopen(at("stats.json"), "r");
+    ck_assert_ptr_nonnull(sf);
+    static char js[1 << 16];
+    size_t n = fread(js, 1, sizeof js - 1, sf);
+    js[n] = '\0';
+    fclose(sf);
+    long long got = 0, missed = 0, uncovered = json_num(js, "uncovered");
+    for (const char *s = js; (s = strstr(s, "\"served\":")) != NULL; s++)
+        got += strtoll(s + 9, NULL, 10);
+    for (const char *s = js; (s = strstr(s, "\"misses\":")) != NULL; s++)
+        missed += strtoll(s + 9, NULL, 10);
+    ck_assert_int_ge(uncovered, 0);
+    double share = (double)got / (double)(got + missed + uncovered);
+    double expected = (double)served / (double)requests;
+    ck_assert_int_eq(missed, 0);
+    ck_assert_msg(share > expected - 0.02, "served %.4f, expected %.4f (%s)",
+                  share, expected, js);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("recommend");
+    TCase *tc = tcase_create("profiles");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, basic);
+    tcase_add_test(tc, merge);
+    tcase_add_test(tc, barrier);
+    tcase_add_test(tc, budget_cut);
+    tcase_add_test(tc, budget_env);
+    tcase_add_test(tc, many_buckets);
+    tcase_add_test(tc, one_class);
+    tcase_add_test(tc, stdin_and_16);
+    tcase_add_test(tc, larger_only_share);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, errors, 0, sizeof bads / sizeof bads[0]);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("end_to_end");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, end_to_end);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
