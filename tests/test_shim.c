@@ -1,0 +1,1345 @@
+/* test_shim.c - libpoolshim.so from the outside.
+ *
+ * This runner is never preloaded: every case runs a small helper program
+ * (tests/helpers/) or a real system program with LD_PRELOAD set in the
+ * child's own environment, built from scratch (testutil.h), and asserts on
+ * its exit status, its stdout and its stderr (the shim's messages and stats).
+ *
+ * Telling the pools from glibc: a pooled block's malloc_usable_size is its
+ * class size exactly, while glibc's usable sizes are 24, 40, 56, 72, ...
+ * (16k + 8; 72 for malloc(64), 104 for malloc(100)), so the class sizes used
+ * here (multiples of 16, and 100) never coincide with glibc's.
+ *
+ * Needs TEST_SHIM_LIB and TEST_HELPERS (scripts/run-tests sets them).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <ctype.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/testutil.h"
+
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NOVARS ((const char *const[]){NULL})
+
+/* The offending-config suffix every malformed-configuration line ends with. */
+#define OFF_SUFFIX "poolshim is off, the program runs on the system allocator"
+
+/* ------------------------------------------------------------------------ */
+/* running helpers                                                           */
+
+/* Run argv (argv[0]: a helper's name, or a path when it holds a '/') with a
+ * fresh environment plus vars ("NAME=value" each), under the shim when
+ * preload is true. Fails the case when the program could not be started. */
+static void run_with(struct tu_proc *p, bool preload, const char *const *vars,
+                     const char *const *argv, const struct tu_opts *o)
+{
+    struct tu_env env;
+    tu_env_init(&env);
+    for (; *vars; vars++)
+        tu_env_put(&env, *vars);
+    if (preload)
+        tu_env_preload(&env, tu_shim_lib());
+    const char *args[64];
+    int n = 0;
+    for (; argv[n] && n < 63; n++)
+        args[n] = argv[n];
+    args[n] = NULL;
+    if (strchr(args[0], '/') == NULL)
+        args[0] = tu_helper(args[0]);
+    int rc = tu_run(p, args, &env, o);
+    tu_env_free(&env);
+    ck_assert_msg(rc == 0, "cannot run %s: %s", args[0], strerror(errno));
+}
+
+static void shim(struct tu_proc *p, const char *const *vars,
+                 const char *const *argv)
+{
+    run_with(p, true, vars, argv, NULL);
+}
+
+static void plain(struct tu_proc *p, const char *const *vars,
+                  const char *const *argv)
+{
+    run_with(p, false, vars, argv, NULL);
+}
+
+/* key=value on the helper's stdout */
+#define ck_kv(p, key, want)                                                  \
+    do {                                                                     \
+        const char *got_ = tu_kv((p)->out, key);                             \
+        ck_assert_msg(got_ != NULL && strcmp(got_, want) == 0,               \
+                      "%s: got %s, want %s; %s", key, got_ ? got_ : "(none)", \
+                      want, tu_describe(p));                                 \
+    } while (0)
+
+#define ck_kv_num(p, key, want)                                              \
+    do {                                                                     \
+        long long got_ = tu_kv_num((p)->out, key, -1);                       \
+        ck_assert_msg(got_ == (long long)(want), "%s: got %lld, want %lld; %s", \
+                      key, got_, (long long)(want), tu_describe(p));         \
+    } while (0)
+
+#define ck_exit(p, code)                                                     \
+    ck_assert_msg((p)->exit_code == (code) && !(p)->timed_out,               \
+                  "want exit %d; %s", code, tu_describe(p))
+
+#define ck_quiet_stderr(p)                                                   \
+    ck_assert_msg((p)->err_len == 0, "stderr not empty: %s", (p)->err)
+
+/* No stderr, exit 0. */
+#define ck_clean(p)                                                          \
+    do {                                                                     \
+        ck_exit(p, 0);                                                       \
+        ck_quiet_stderr(p);                                                  \
+    } while (0)
+
+static bool file_exists(const char *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* routing and the malloc family                                             */
+
+START_TEST(glibc_baseline_sizes)
+{
+    /* the premise of every usable-size check below */
+    struct tu_proc p;
+    plain(&p, NOVARS, LIST("shim_api", "usable", "64", "100", "4096"));
+    ck_clean(&p);
+    ck_kv(&p, "usable 64", "72");
+    ck_kv(&p, "usable 100", "104");
+    ck_kv(&p, "usable 4096", "4104");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(configured_sizes_are_pooled)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16,100:16,4k:4"),
+         LIST("shim_api", "usable", "1", "48", "64", "65", "100", "101", "4095",
+              "4096", "5000"));
+    ck_clean(&p);
+    ck_kv(&p, "usable 1", "64");     /* smallest class with SIZE >= n */
+    ck_kv(&p, "usable 48", "64");
+    ck_kv(&p, "usable 64", "64");
+    ck_kv(&p, "usable 65", "100");
+    ck_kv(&p, "usable 100", "100");
+    ck_kv(&p, "usable 101", "4096");
+    ck_kv(&p, "usable 4095", "4096");
+    ck_kv(&p, "usable 4096", "4096");
+    long long u = tu_kv_num(p.out, "usable 5000", -1);
+    ck_assert_msg(u >= 5000 && u != 4096, "usable 5000 = %lld", u);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(default_classes_serve_small_sizes)
+{
+    struct tu_proc p;
+    struct tu_stats st;
+    shim(&p, LIST("POOLSHIM_STATS=1"),
+         LIST("shim_api", "usable", "16", "32", "64", "128"));
+    ck_exit(&p, 0);
+    ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
+    ck_assert_int_gt(st.nrows, 0);
+    unsigned long long served = 0;
+    for (int i = 0; i < st.nrows; i++) {
+        ck_assert_uint_le(st.row[i].size, 65536);
+        served += st.row[i].served;
+    }
+    ck_assert_msg(served >= 1, "nothing served by the default classes");
+    /* at least one of the small sizes has a pooled usable size (not 16k+8) */
+    int pooled = 0;
+    const char *keys[] = {"usable 16", "usable 32", "usable 64", "usable 128"};
+    for (int i = 0; i < 4; i++) {
+        long long u = tu_kv_num(p.out, keys[i], -1);
+        ck_assert_int_gt(u, 0);
+        pooled += u % 16 != 8;
+    }
+    ck_assert_int_gt(pooled, 0);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(calloc_zeroes_recycled_objects)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:32"), LIST("shim_api", "calloc", "64", "32"));
+    ck_clean(&p);
+    ck_kv(&p, "calloc_pooled", "32");
+    ck_kv(&p, "calloc_zeroed", "32");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(size_overflow_is_enomem)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "overflow"));
+    ck_clean(&p);
+    static const char *const enomem[] = {
+        "calloc_half", "calloc_max", "calloc_2_32", "calloc_wrap64",
+        "calloc_wrap64_rev", "reallocarray_null_wrap64", "malloc_max",
+        "malloc_max_minus_8", "reallocarray_live_wrap64", "realloc_huge",
+        "aligned_alloc_huge"};
+    for (size_t i = 0; i < sizeof enomem / sizeof enomem[0]; i++)
+        ck_kv(&p, enomem[i], "ENOMEM");
+    ck_kv(&p, "reallocarray_live_intact", "1");
+    ck_kv(&p, "realloc_huge_intact", "1");
+    ck_kv(&p, "reallocarray_4x16_same", "1");
+    ck_kv(&p, "reallocarray_4x16_usable", "64");
+    ck_kv(&p, "posix_memalign_huge", "12");
+    ck_kv(&p, "posix_memalign_huge_untouched", "1");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(realloc_keeps_contents)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16,256:16,4k:4"), LIST("shim_api", "realloc"));
+    ck_clean(&p);
+    ck_kv(&p, "same_class_inplace", "1");
+    ck_kv(&p, "same_class_usable", "64");
+    ck_kv(&p, "same_class_intact", "1");
+    ck_kv(&p, "grow_old_usable", "64");
+    ck_kv(&p, "grow_new_usable", "256");
+    ck_kv(&p, "grow_moved", "1");
+    ck_kv(&p, "grow_intact", "1");      /* all 64 usable bytes, not just 50 */
+    /* a shrink may stay in place (usable 256) or move to class 64 */
+    const char *shrunk = tu_kv(p.out, "shrink_new_usable");
+    ck_assert_msg(shrunk && (strcmp(shrunk, "64") == 0 || strcmp(shrunk, "256") == 0),
+                  "%s", tu_describe(&p));
+    ck_kv(&p, "shrink_intact", "1");
+    ck_kv(&p, "tosys_old_usable", "4096");
+    ck_kv(&p, "tosys_new_big_enough", "1");
+    ck_kv(&p, "tosys_intact", "1");
+    ck_kv(&p, "fromsys_big_enough", "1");
+    ck_kv(&p, "fromsys_intact", "1");
+    ck_kv(&p, "class4k_inplace", "1");
+    ck_kv(&p, "realloc_null_usable", "64");
+    /* glibc: realloc(p, 0) frees p and returns NULL, errno untouched */
+    ck_kv(&p, "realloc_zero", "null-errno-0");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(realloc_zero_gives_object_back)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:8", "POOLSHIM_STRICT=1"),
+         LIST("shim_api", "realloc0", "64", "8"));
+    ck_clean(&p);
+    ck_kv(&p, "pooled", "8");
+    ck_kv(&p, "realloc0_null", "1");
+    ck_kv(&p, "after", "nonnull");
+    ck_kv(&p, "after_usable", "64");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(malloc_zero_unique)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:8"), LIST("shim_api", "zero"));
+    ck_clean(&p);
+    ck_kv(&p, "malloc0_nonnull", "1");
+    ck_kv(&p, "malloc0_distinct", "1");
+    ck_kv(&p, "calloc0_nonnull", "1");
+    ck_kv(&p, "calloc0_distinct", "1");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* alignment, under several configurations */
+static const char *const align_configs[][4] = {
+    {"POOLSHIM_CLASSES=64:64,256:64,4k:32,64k:8", NULL},
+    {NULL},                                            /* default classes */
+    {"POOLSHIM_CLASSES=16:64,48:64,64:64,100:64,256:64,4k:64,64k:64",
+     "POOLSHIM_STRICT=1", "POOLSHIM_CACHE=0", NULL},
+    {"POOLSHIM_CLASSES=64:64,256:64,4k:32,64k:8", "POOLSHIM_CHECK=1", NULL},
+};
+
+START_TEST(alignment_honoured)
+{
+    struct tu_proc p;
+    shim(&p, align_configs[_i], LIST("shim_api", "align"));
+    ck_clean(&p);
+    ck_kv(&p, "align_checks", "378");   /* 14 alignments x 9 sizes x 3 calls */
+    ck_kv(&p, "align_failures", "0");
+    ck_kv(&p, "valloc_ok", "1");
+    ck_kv(&p, "pvalloc_ok", "1");
+    ck_kv(&p, "posix_memalign_bad", "13/13");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(aligned_requests_pooled_when_class_aligned)
+{
+    /* class 64 objects sit 64 bytes apart from a page-aligned base */
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "aligned_pooled"));
+    ck_clean(&p);
+    ck_kv(&p, "posix_memalign_64_64", "0:64");
+    ck_kv(&p, "aligned_alloc_16_64", "64");
+    ck_kv(&p, "memalign_32_48", "64");
+    ck_kv(&p, "aligned", "1");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(strict_never_refuses_what_its_class_cannot_align)
+{
+    /* posix_memalign(4096, 64): class 64 covers the size but its objects are
+     * only 64-aligned, so the request is not one the pools serve ("everything
+     * else goes to the real allocator"): strict mode must not refuse it, not
+     * even when a bigger, page-aligned class is empty. */
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16,4k:1", "POOLSHIM_STRICT=1"),
+         LIST("shim_api", "aligned_strict", "4096", "64", "4"));
+    ck_clean(&p);
+    ck_kv(&p, "ok", "4");
+    ck_kv(&p, "rc", "0");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(every_free_returns_the_object)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
+         LIST("shim_api", "frees", "64", "10"));
+    ck_clean(&p);
+    ck_kv(&p, "pooled", "10");
+    ck_kv(&p, "errno_kept", "1");
+    ck_kv(&p, "reacquired", "10");
+    ck_kv(&p, "extra", "ENOMEM");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(libc_aliases_agree)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
+         LIST("shim_api", "aliases", "64", "10"));
+    ck_clean(&p);
+    ck_kv(&p, "libc_malloc_usable", "64");
+    ck_kv(&p, "libc_calloc_usable", "64");
+    ck_kv(&p, "libc_calloc_zero", "1");
+    ck_kv(&p, "libc_realloc_inplace", "1");
+    ck_kv(&p, "libc_realloc_intact", "1");
+    ck_kv(&p, "libc_memalign_usable", "64");
+    ck_kv(&p, "libc_valloc_ok", "1");
+    ck_kv(&p, "libc_pvalloc_ok", "1");
+    ck_kv(&p, "reacquired", "10");
+    ck_kv(&p, "extra", "ENOMEM");
+    tu_proc_free(&p);
+}
+END_TEST
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+START_TEST(exports_only_the_malloc_family)
+{
+    static const char *want[] = {
+        "__libc_calloc", "__libc_free", "__libc_malloc", "__libc_memalign",
+        "__libc_pvalloc", "__libc_realloc", "__libc_valloc", "aligned_alloc",
+        "calloc", "cfree", "free", "free_aligned_sized", "free_sized", "malloc",
+        "malloc_usable_size", "memalign", "posix_memalign", "pvalloc", "realloc",
+        "reallocarray", "valloc"};
+    enum { NWANT = sizeof want / sizeof want[0] };
+    const char *nm = tu_first_executable(LIST("/usr/bin/nm", "/bin/nm"));
+    ck_assert_msg(nm != NULL, "nm not found (binutils)");
+    struct tu_proc p;
+    plain(&p, NOVARS, LIST(nm, "-D", "--defined-only", tu_shim_lib()));
+    ck_clean(&p);
+
+    char *got[128];
+    int n = 0;
+    char line[512];
+    for (int i = 0; tu_line(p.out, i, line, sizeof line); i++) {
+        char addr[64], type[8], name[256];
+        if (sscanf(line, "%63s %7s %255s", addr, type, name) != 3)
+            continue;
+        name[strcspn(name, "@")] = '\0';
+        ck_assert_int_lt(n, 128);
+        got[n++] = strdup(name);
+    }
+    qsort(got, (size_t)n, sizeof got[0], cmp_str);
+    char list[4096] = "";
+    for (int i = 0; i < n; i++) {
+        strcat(list, " ");
+        strcat(list, got[i]);
+    }
+    ck_assert_msg(n == NWANT, "%d symbols exported:%s", n, list);
+    for (int i = 0; i < NWANT; i++)
+        ck_assert_msg(strcmp(got[i], want[i]) == 0, "exported:%s", list);
+    for (int i = 0; i < n; i++)
+        free(got[i]);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* exhaustion                                                                */
+
+/* _i: bit 0 strict, bit 1 no per-thread caches */
+static void exhaust_vars(int i, const char *vars[5])
+{
+    int n = 0;
+    vars[n++] = "POOLSHIM_CLASSES=64:100";
+    if (i & 1)
+        vars[n++] = "POOLSHIM_STRICT=1";
+    if (i & 2)
+        vars[n++] = "POOLSHIM_CACHE=0";
+    vars[n] = NULL;
+}
+
+START_TEST(exhaustion_at_exact_count)
+{
+    const char *vars[5];
+    exhaust_vars(_i, vars);
+    bool strict = _i & 1;
+    struct tu_proc p;
+    shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
+    ck_clean(&p);
+    ck_kv(&p, "pooled", "100");
+    if (strict) {
+        ck_kv(&p, "extra", "ENOMEM");
+        ck_kv(&p, "extra_usable", "0");
+    } else {
+        ck_kv(&p, "extra", "nonnull");
+        ck_kv(&p, "extra_usable", "72");     /* glibc's */
+    }
+    ck_kv(&p, "uncovered_ok", "7");         /* never refused, even strict */
+    ck_kv(&p, "again_usable", "64");        /* one freed: pooled again */
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* stats                                                                     */
+
+START_TEST(stats_table_exact)
+{
+    const char *vars[6];
+    exhaust_vars(_i, vars);
+    int n = 0;
+    while (vars[n])
+        n++;
+    vars[n++] = "POOLSHIM_STATS=1";
+    vars[n] = NULL;
+    bool strict = _i & 1;
+
+    struct tu_proc p;
+    shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
+    ck_exit(&p, 0);
+    long pid = (long)tu_kv_num(p.out, "pid", -1);
+    char want[1024];
+    snprintf(want, sizeof want,
+             "poolshim: stats for pid %ld\n"
+             "poolshim:     size   capacity     in use   peak out       served %10s\n"
+             "poolshim:%9d%11d%11d%11d%13d%11d\n"
+             "poolshim: not covered by any class: 7 requests\n",
+             pid, strict ? "refused" : "fallbacks", 64, 100, 0, 100, 101, 1);
+    ck_assert_msg(strcmp(p.err, want) == 0, "stderr:\n%s\nwant:\n%s", p.err, want);
+
+    struct tu_stats st;
+    ck_assert_int_eq(tu_parse_stats(p.err, &st), 0);
+    ck_assert_int_eq(st.strict, strict);
+    ck_assert_int_eq(st.pid, pid);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(stats_after_threads_show_nothing_in_use)
+{
+    struct tu_proc p;
+    struct tu_stats st;
+    shim(&p, LIST("POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128",
+                  "POOLSHIM_STATS=1"),
+         LIST("mt_mixed", "8", "20000"));
+    ck_exit(&p, 0);
+    ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
+    ck_assert_int_eq(st.nrows, 5);
+    ck_assert(!st.strict);
+    static const unsigned long long size[] = {16, 64, 256, 1024, 4096};
+    static const unsigned long long cap[] = {4096, 4096, 2048, 512, 128};
+    unsigned long long served = 0;
+    for (int i = 0; i < 5; i++) {
+        ck_assert_uint_eq(st.row[i].size, size[i]);
+        ck_assert_uint_eq(st.row[i].capacity, cap[i]);
+        ck_assert_msg(st.row[i].in_use == 0, "class %llu: %llu in use at exit",
+                      size[i], st.row[i].in_use);
+        ck_assert_uint_le(st.row[i].peak_out, cap[i]);
+        served += st.row[i].served;
+    }
+    ck_assert_uint_gt(served, 10000);
+    ck_assert_uint_gt(st.uncovered, 0);     /* the 4097..20096-byte requests */
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Valid configurations: nothing on stderr, stdout and status as without the
+ * shim. */
+static const char *const valid_configs[][6] = {
+    {NULL},
+    {"POOLSHIM_CLASSES=64:100", NULL},
+    {"POOLSHIM_CLASSES=16:1000,1k:500,4K:2", "POOLSHIM_STRICT=1", NULL},
+    {"POOLSHIM_STATS=0", "POOLSHIM_STRICT=0", "POOLSHIM_VERBOSE=0", NULL},
+    {"POOLSHIM_PREFAULT=0", "POOLSHIM_CACHE=0", NULL},
+    {"POOLSHIM_MLOCK=1", NULL},
+    {"POOLSHIM_CHECK=1", NULL},
+};
+
+START_TEST(valid_config_is_silent)
+{
+    struct tu_proc with, without;
+    shim(&with, valid_configs[_i], LIST("shim_api", "quiet"));
+    plain(&without, valid_configs[_i], LIST("shim_api", "quiet"));
+    ck_exit(&without, 7);
+    ck_exit(&with, 7);
+    ck_quiet_stderr(&with);
+    ck_assert_str_eq(with.out, without.out);
+    tu_proc_free(&with);
+    tu_proc_free(&without);
+}
+END_TEST
+
+START_TEST(verbose_prints_config_on_stderr)
+{
+    struct tu_proc with, without;
+    shim(&with, LIST("POOLSHIM_VERBOSE=1", "POOLSHIM_CLASSES=64:100"),
+         LIST("shim_api", "quiet"));
+    plain(&without, NOVARS, LIST("shim_api", "quiet"));
+    ck_exit(&with, 7);
+    ck_assert_str_eq(with.out, without.out);
+    int n = tu_count_lines(with.err);
+    ck_assert_int_gt(n, 0);
+    bool mentions_classes = false;
+    char line[1024];
+    for (int i = 0; i < n; i++) {
+        tu_line(with.err, i, line, sizeof line);
+        ck_assert_msg(strncmp(line, "poolshim: ", 10) == 0, "line: %s", line);
+        mentions_classes |= strstr(line, "64:100") != NULL;
+    }
+    ck_assert_msg(mentions_classes, "effective classes not shown: %s", with.err);
+    ck_assert(with.err[with.err_len - 1] == '\n');
+    tu_proc_free(&with);
+    tu_proc_free(&without);
+}
+END_TEST
+
+START_TEST(prefault_means_no_page_faults)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=4k:256"), LIST("shim_api", "faults", "4096", "256"));
+    ck_clean(&p);
+    ck_kv(&p, "pooled", "256");
+    ck_kv(&p, "minflt", "0");
+    tu_proc_free(&p);
+    /* the measurement can see faults: without pre-faulting each page faults */
+    shim(&p, LIST("POOLSHIM_CLASSES=4k:256", "POOLSHIM_PREFAULT=0"),
+         LIST("shim_api", "faults", "4096", "256"));
+    ck_clean(&p);
+    ck_kv(&p, "pooled", "256");
+    ck_assert_int_ge(tu_kv_num(p.out, "minflt", -1), 200);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* malformed configuration                                                   */
+
+struct bad_config {
+    const char *var, *value;   /* the malformed variable */
+    const char *needle;        /* the offending text the message must quote */
+    const char *also;          /* another (valid) variable, or NULL */
+    unsigned long long rlimit_as;
+};
+
+static const struct bad_config bad_configs[] = {
+    {"POOLSHIM_CLASSES", "64:abc", "abc", NULL, 0},
+    {"POOLSHIM_CLASSES", "64q:10", "64q", NULL, 0},
+    {"POOLSHIM_CLASSES", "64", "64", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:", "64:", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:10,256", "256", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:10,:5", ":5", NULL, 0},
+    {"POOLSHIM_CLASSES", "000:10", "000", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:000", "000", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:-5", "-5", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:10,128:5,64:20", "64:20", NULL, 0},
+    {"POOLSHIM_CLASSES", "1k:4,1024:8", "1024:8", NULL, 0},
+    {"POOLSHIM_CLASSES", "99999999999999999999:1", "99999999999999999999", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:99999999999999999999", "99999999999999999999", NULL, 0},
+    {"POOLSHIM_CLASSES", "2048k:1", "2048k", NULL, 0},
+    {"POOLSHIM_CLASSES", "64:abc", "abc", "POOLSHIM_STATS=1", 0},
+    {"POOLSHIM_STRICT", "2", "2", NULL, 0},
+    {"POOLSHIM_STATS", "maybe", "maybe", NULL, 0},
+    {"POOLSHIM_PREFAULT", "abc", "abc", NULL, 0},
+    {"POOLSHIM_MLOCK", "-1", "-1", NULL, 0},
+    {"POOLSHIM_CHECK", "2x", "2x", NULL, 0},
+    {"POOLSHIM_CACHE", "x1", "x1", NULL, 0},
+    {"POOLSHIM_FOO", "1", "POOLSHIM_FOO", NULL, 0},
+    {"POOLSHIM_STATZ", "1", "POOLSHIM_STATZ", "POOLSHIM_CLASSES=64:100", 0},
+    /* parses, but 2000 MiB cannot be mapped within 1 GiB of address space */
+    {"POOLSHIM_CLASSES", "1m:2000", "1m:2000", NULL, 1ULL << 30},
+};
+
+START_TEST(malformed_config_one_line_and_unharmed)
+{
+    const struct bad_config *c = &bad_configs[_i];
+    char assign[256];
+    snprintf(assign, sizeof assign, "%s=%s", c->var, c->value);
+    const char *vars[] = {assign, c->also, NULL};
+    struct tu_opts o = {.rlimit_as = c->rlimit_as};
+    struct tu_proc with, without;
+    run_with(&with, true, vars, LIST("shim_api", "quiet", "usable"), &o);
+    run_with(&without, false, vars, LIST("shim_api", "quiet", "usable"), &o);
+
+    ck_exit(&without, 7);
+    ck_quiet_stderr(&without);
+    /* unharmed: same stdout (glibc's usable sizes: the shim is off) and status */
+    ck_exit(&with, 7);
+    ck_assert_str_eq(with.out, without.out);
+    /* exactly one line */
+    ck_assert_msg(with.err_len > 0 && with.err[with.err_len - 1] == '\n' &&
+                  strchr(with.err, '\n') == with.err + with.err_len - 1,
+                  "%s=%s: want one line on stderr, got: %s", c->var, c->value,
+                  with.err);
+    const char *line = with.err;
+    ck_assert_msg(strncmp(line, "poolshim: ", 10) == 0, "%s", line);
+    ck_assert_msg(strstr(line, c->var) != NULL, "variable not named: %s", line);
+    ck_assert_msg(strstr(line, c->needle) != NULL, "offending text \"%s\" not quoted: %s",
+                  c->needle, line);
+    size_t sl = strlen(OFF_SUFFIX);
+    ck_assert_msg(with.err_len > sl + 1 &&
+                  strncmp(line + with.err_len - 1 - sl, OFF_SUFFIX, sl) == 0,
+                  "does not end with \"" OFF_SUFFIX "\": %s", line);
+    tu_proc_free(&with);
+    tu_proc_free(&without);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* checked mode and the cheap checks                                         */
+
+/* The program aborted with one "poolshim: " line naming addr (and, when
+ * given, the class size). */
+static void ck_aborted_naming(const struct tu_proc *p, const char *cls)
+{
+    ck_assert_msg(p->sig == SIGABRT, "want SIGABRT; %s", tu_describe(p));
+    ck_assert_msg(tu_kv(p->out, "survived") == NULL && !tu_has_line(p->out, "survived"),
+                  "misuse went unnoticed; %s", tu_describe(p));
+    const char *addr = tu_kv(p->out, "addr");
+    ck_assert_ptr_nonnull(addr);
+    char line[1024];
+    bool found = false;
+    for (int i = 0; tu_line(p->err, i, line, sizeof line); i++) {
+        if (strncmp(line, "poolshim: ", 10) != 0 || strstr(line, addr) == NULL)
+            continue;
+        found = cls == NULL || strstr(line, cls) != NULL;
+        if (found)
+            break;
+    }
+    ck_assert_msg(found, "no \"poolshim: \" line naming %s%s%s: %s", addr,
+                  cls ? " and class " : "", cls ? cls : "", p->err);
+}
+
+START_TEST(checked_double_free_aborts)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"),
+         LIST("shim_api", "misuse", "double_late", "64", "16"));
+    ck_aborted_naming(&p, "64");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(checked_invalid_free_aborts)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"),
+         LIST("shim_api", "misuse", "interior", "64", "16"));
+    ck_aborted_naming(&p, "64");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(checked_write_after_free_aborts)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:4", "POOLSHIM_CHECK=1"),
+         LIST("shim_api", "misuse", "waf", "64", "4"));
+    ck_aborted_naming(&p, "64");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(default_interior_free_aborts)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16"),
+         LIST("shim_api", "misuse", "interior", "64", "16"));
+    ck_aborted_naming(&p, NULL);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(default_immediate_double_free_aborts)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:16"),
+         LIST("shim_api", "misuse", "double", "64", "16"));
+    ck_aborted_naming(&p, NULL);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* must hold: threads, fork, exec, dlopen, C++                               */
+
+static const char *const mt_configs[][4] = {
+    {"POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128", NULL},
+    {"POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128", "POOLSHIM_CACHE=0", NULL},
+    {"POOLSHIM_CLASSES=16:256,64:256,256:128,1k:64,4k:16", "POOLSHIM_STRICT=1", NULL},
+    {"POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128", "POOLSHIM_CHECK=1", NULL},
+    {NULL},
+};
+
+START_TEST(multithreaded_mixed_sizes)
+{
+    bool strict = _i == 2;
+    struct tu_proc p;
+    if (strict)
+        shim(&p, mt_configs[_i], LIST("mt_mixed", "8", "50000", "strict"));
+    else
+        shim(&p, mt_configs[_i], LIST("mt_mixed", "8", "50000"));
+    ck_clean(&p);
+    ck_kv(&p, "errors", "0");
+    long long ops = tu_kv_num(p.out, "ops", -1), nulls = tu_kv_num(p.out, "nulls", -1);
+    ck_assert_int_eq(ops + nulls, 8 * 50000);
+    if (!strict)
+        ck_assert_int_eq(nulls, 0);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(cross_thread_frees)
+{
+    bool strict = _i == 1;
+    const char *vars[] = {"POOLSHIM_CLASSES=64:256", strict ? "POOLSHIM_STRICT=1" : NULL,
+                          NULL};
+    struct tu_proc p;
+    shim(&p, vars, LIST("xthread_free", "200000", "64", "256"));
+    ck_clean(&p);
+    ck_kv(&p, "items", "200000");
+    ck_kv(&p, "corrupt", "0");
+    /* at most 64 in the ring + 4 threads' caches (16 each) + 2 in hand are
+     * out of the depot: a class of 256 never runs dry */
+    ck_kv(&p, "nulls", "0");
+    ck_kv(&p, "reacquired", "256");
+    ck_kv(&p, "extra", strict ? "ENOMEM" : "nonnull");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(thread_exit_loses_nothing)
+{
+    const char *vars[] = {"POOLSHIM_CLASSES=64:512", "POOLSHIM_STRICT=1",
+                          _i == 1 ? "POOLSHIM_CHECK=1" : NULL, NULL};
+    struct tu_proc p;
+    shim(&p, vars, LIST("thread_exit_cache", "64", "512", "4", "8"));
+    ck_clean(&p);
+    long long base = tu_kv_num(p.out, "baseline", -1);
+    /* glibc keeps a few objects of its own (libgcc_s loaded by pthread_exit) */
+    ck_assert_msg(base > 512 - 16 && base <= 512, "baseline %lld", base);
+    ck_kv_num(&p, "reacquired", base);
+    ck_kv(&p, "extra", "ENOMEM");
+    /* 4 rounds x 8 threads x 2 destructor calls x 3 objects */
+    ck_kv_num(&p, "late", 192 - tu_kv_num(p.out, "late_null", 0));
+    tu_proc_free(&p);
+}
+END_TEST
+
+static const char *const fork_configs[][4] = {
+    {NULL},
+    {"POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64", NULL},
+    {"POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64", "POOLSHIM_CACHE=0", NULL},
+    {"POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64", "POOLSHIM_CHECK=1", NULL},
+    /* strict, roomy enough that the child is never refused */
+    {"POOLSHIM_CLASSES=16:1024,64:1024,128:1024,256:1024,1k:1024,4k:1024",
+     "POOLSHIM_STRICT=1", NULL},
+};
+
+START_TEST(fork_while_threads_allocate)
+{
+    struct tu_proc p;
+    struct tu_opts o = {.timeout_s = 50};
+    run_with(&p, true, fork_configs[_i], LIST("fork_mt", "150", "4"), &o);
+    ck_clean(&p);
+    ck_kv(&p, "forks", "150");
+    ck_kv(&p, "ok", "150");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(exec_children)
+{
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_CLASSES=64:256,256:64,4k:16"), LIST("exec_child", "all"));
+    ck_clean(&p);
+    ck_assert_str_eq(p.out,
+                     "leaf_usable64=64\n"
+                     "fork_exec_status=0\n"
+                     "true_ok=20\n"
+                     "leaf_usable64=64\n"
+                     "spawn_status=0\n"
+                     "system_status=3\n"
+                     "popen=hi\n"
+                     "popen_status=0\n"
+                     "chain=3\n"
+                     "chain=2\n"
+                     "chain=1\n"
+                     "chain=0\n"
+                     "leaf_usable64=64\n");
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(dlopened_libraries)
+{
+    struct tu_proc p;
+    const char *vars[] = {_i == 0 ? "POOLSHIM_CLASSES=32:1024,64:1024,256:512,4k:64"
+                                  : "POOLSHIM_CHECK=1", NULL};
+    shim(&p, vars, LIST("dlopen_lib", "20"));
+    ck_clean(&p);
+    bool have_z = file_exists("/lib/x86_64-linux-gnu/libz.so.1") ||
+                  file_exists("/usr/lib/x86_64-linux-gnu/libz.so.1") ||
+                  file_exists("/lib64/libz.so.1") || file_exists("/usr/lib/libz.so.1");
+    if (have_z)
+        ck_kv(&p, "zlib", "ok");
+    ck_kv(&p, "libm", "ok");
+    ck_kv(&p, "missing", "ok");
+    const char *cxx = tu_kv(p.out, "libstdcxx");
+    ck_assert_msg(cxx && (strcmp(cxx, "ok") == 0 || strcmp(cxx, "absent") == 0), "%s",
+                  tu_describe(&p));
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(cxx_new_delete)
+{
+    struct tu_proc with, without;
+    shim(&with, LIST("POOLSHIM_CLASSES=16:4096,32:4096,64:4096,128:2048,256:1024,1k:256,4k:64"),
+         LIST("cxx_new"));
+    plain(&without, NOVARS, LIST("cxx_new"));
+    ck_clean(&without);
+    ck_clean(&with);
+    ck_kv(&with, "new_char64_usable", "64");
+    ck_kv(&with, "new_obj64_usable", "64");
+    ck_kv(&with, "aligned_ok", "1");
+    ck_kv(&with, "nothrow_huge_null", "1");
+    ck_kv(&with, "bad_alloc", "1");
+    ck_kv(&with, "exceptions", "1000");
+    ck_kv(&without, "new_char64_usable", "72");
+    const char *d = tu_kv(without.out, "digest");
+    ck_assert_ptr_nonnull(d);
+    ck_kv(&with, "digest", d);
+    tu_proc_free(&with);
+    tu_proc_free(&without);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* real programs: same output with and without the shim                      */
+
+/* Scratch space: tmp_base is made by an unchecked fixture in the runner
+ * itself and removed after the test case, whatever its outcome (a failed
+ * assertion ends the forked test at once); each test makes its own
+ * directory inside it. */
+static char tmp_base[4096];
+static char *tmp_root;
+
+static void tmp_setup(void)
+{
+    const char *d = tu_tmpdir();
+    snprintf(tmp_base, sizeof tmp_base, "%s", d ? d : "");
+}
+
+static void tmp_teardown(void)
+{
+    if (tmp_base[0])
+        tu_rm_rf(tmp_base);
+    tmp_base[0] = '\0';
+}
+
+static void make_tmp(void)
+{
+    ck_assert_msg(tmp_base[0] != '\0', "no scratch directory");
+    char path[4200];
+    snprintf(path, sizeof path, "%s/XXXXXX", tmp_base);
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    tmp_root = strdup(path);
+}
+
+static void drop_tmp(void)
+{
+    if (tmp_root) {
+        tu_rm_rf(tmp_root);
+        free(tmp_root);
+        tmp_root = NULL;
+    }
+}
+
+/* 100k lines of pseudo-random text: "word number word" */
+static char *make_lines(size_t *len)
+{
+    size_t cap = 100000 * 48, n = 0;
+    char *s = malloc(cap);
+    unsigned long long x = 12345;
+    for (int i = 0; i < 100000; i++) {
+        char w1[16], w2[16];
+        int l1 = 1 + (int)(x % 12), l2 = 1 + (int)((x >> 8) % 9);
+        for (int k = 0; k < l1; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            w1[k] = (char)('a' + (x >> 33) % 26);
+        }
+        for (int k = 0; k < l2; k++) {
+            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+            w2[k] = (char)('A' + (x >> 33) % 26);
+        }
+        w1[l1] = w2[l2] = '\0';
+        n += (size_t)snprintf(s + n, cap - n, "%s %llu %s\n", w1, (x >> 20) % 100000, w2);
+    }
+    *len = n;
+    return s;
+}
+
+static unsigned long long served_total(const struct tu_stats *st)
+{
+    unsigned long long s = 0;
+    for (int i = 0; i < st->nrows; i++)
+        s += st->row[i].served;
+    return s;
+}
+
+/* Run a program with and without the shim (stats on): same stdout, same
+ * status; the shim's stderr is its report only. Returns the report in st. */
+static void same_with_and_without(const char *const *vars, const char *const *argv,
+                                  const char *stdin_path, struct tu_stats *st,
+                                  struct tu_proc *with)
+{
+    const char *v[16];
+    int n = 0;
+    for (; vars[n] && n < 14; n++)
+        v[n] = vars[n];
+    v[n++] = "POOLSHIM_STATS=1";
+    v[n] = NULL;
+    struct tu_opts o = {.stdin_path = stdin_path, .timeout_s = 50};
+    struct tu_proc without;
+    run_with(with, true, v, argv, &o);
+    run_with(&without, false, vars, argv, &o);
+    ck_exit(&without, 0);
+    ck_exit(with, 0);
+    ck_assert_msg(with->out_len == without.out_len &&
+                  memcmp(with->out, without.out, with->out_len) == 0,
+                  "%s: stdout differs under the shim (%zu vs %zu bytes)", argv[0],
+                  with->out_len, without.out_len);
+    ck_assert_msg(tu_parse_stats(with->err, st) == 0, "%s: no stats: %s", argv[0],
+                  with->err);
+    ck_assert_msg(strncmp(with->err, "poolshim: stats for pid ", 24) == 0,
+                  "%s: unexpected stderr: %s", argv[0], with->err);
+    tu_proc_free(&without);
+}
+
+START_TEST(program_sort)
+{
+    const char *sort = tu_first_executable(LIST("/usr/bin/sort", "/bin/sort"));
+    ck_assert_ptr_nonnull(sort);
+    make_tmp();
+    size_t len;
+    char *text = make_lines(&len);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/lines.txt", tmp_root);
+    ck_assert_int_eq(tu_write_file(path, text, len), 0);
+    free(text);
+
+    struct tu_stats st;
+    struct tu_proc with;
+    same_with_and_without(LIST("LC_ALL=C"), LIST(sort, "--parallel=2", "-S", "1M", "-T", tmp_root,
+                                                 path), NULL, &st, &with);
+    ck_assert_uint_eq(with.out_len, len);
+    ck_assert_msg(served_total(&st) > 0, "the pools served nothing");
+    tu_proc_free(&with);
+    same_with_and_without(LIST("LC_ALL=C"), LIST(sort, "-k2,2n", "-k1,1r", path), NULL, &st,
+                          &with);
+    tu_proc_free(&with);
+    drop_tmp();
+}
+END_TEST
+
+START_TEST(program_gzip_round_trip)
+{
+    const char *gzip = tu_first_executable(LIST("/usr/bin/gzip", "/bin/gzip"));
+    ck_assert_ptr_nonnull(gzip);
+    make_tmp();
+    size_t len;
+    char *text = make_lines(&len);
+    char path[4200], zpath[4200];
+    snprintf(path, sizeof path, "%s/lines.txt", tmp_root);
+    snprintf(zpath, sizeof zpath, "%s/lines.gz", tmp_root);
+    ck_assert_int_eq(tu_write_file(path, text, len), 0);
+
+    struct tu_stats st;
+    struct tu_proc z, back;
+    same_with_and_without(NOVARS, LIST(gzip, "-c", "-n", "-6"), path, &st, &z);
+    ck_assert_uint_lt(z.out_len, len);
+    ck_assert_int_eq(tu_write_file(zpath, z.out, z.out_len), 0);
+    same_with_and_without(NOVARS, LIST(gzip, "-d", "-c"), zpath, &st, &back);
+    ck_assert_msg(back.out_len == len && memcmp(back.out, text, len) == 0,
+                  "round trip under the shim changed the data");
+    tu_proc_free(&z);
+    tu_proc_free(&back);
+    free(text);
+    drop_tmp();
+}
+END_TEST
+
+static const char py_script[] =
+    "import hashlib, json, threading, collections\n"
+    "h = hashlib.sha256()\n"
+    "d = {}\n"
+    "for i in range(60000):\n"
+    "    d[str(i)] = [i, str(i * 7), (i, i + 1), {'k': i % 13}]\n"
+    "    if i % 3 == 0:\n"
+    "        d.pop(str(i // 2), None)\n"
+    "words = sorted((k * (int(k) % 5 + 1) for k in d), key=lambda s: (len(s), s))\n"
+    "h.update(''.join(words[::97]).encode())\n"
+    "c = collections.Counter(w[-1] for w in words)\n"
+    "h.update(json.dumps(sorted(c.items())).encode())\n"
+    "out = [None] * 4\n"
+    "def work(n):\n"
+    "    s = []\n"
+    "    for j in range(20000):\n"
+    "        s.append(('x' * (j % 50)) + str(j * n))\n"
+    "        if len(s) > 500:\n"
+    "            del s[:250]\n"
+    "    out[n] = hashlib.md5(''.join(s).encode()).hexdigest()\n"
+    "ts = [threading.Thread(target=work, args=(n,)) for n in range(4)]\n"
+    "[t.start() for t in ts]\n"
+    "[t.join() for t in ts]\n"
+    "h.update(''.join(out).encode())\n"
+    "print(len(d), len(words), h.hexdigest())\n";
+
+START_TEST(program_python3)
+{
+    const char *py = tu_first_executable(LIST("/usr/bin/python3", "/usr/local/bin/python3",
+                                              "/bin/python3"));
+    if (py == NULL) {
+        fprintf(stderr, "program_python3: python3 not installed, skipped\n");
+        return;
+    }
+    struct tu_stats st;
+    struct tu_proc with;
+    const char *vars[] = {"PYTHONMALLOC=malloc", "PYTHONHASHSEED=0",
+                          "PYTHONDONTWRITEBYTECODE=1", "LC_ALL=C", NULL};
+    same_with_and_without(vars, LIST(py, "-c", py_script), NULL, &st, &with);
+    ck_assert_int_eq(tu_count_lines(with.out), 1);
+    ck_assert_msg(served_total(&st) > 10000, "the pools served %llu", served_total(&st));
+    tu_proc_free(&with);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* scripts/poolshim                                                          */
+
+/* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
+ * .so), else scripts/poolshim from the current directory. */
+static const char *wrapper(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        strcpy(slash, "/../scripts/poolshim");
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    return "scripts/poolshim";
+}
+
+START_TEST(wrapper_stats_table)
+{
+    struct tu_proc p;
+    plain(&p, NOVARS, LIST(wrapper(), "--classes", "64:100", "--stats", "--lib",
+                           tu_shim_lib(), "--", tu_helper("shim_api"), "exhaust", "64",
+                           "100", "1000", "7"));
+    ck_exit(&p, 0);
+    ck_kv(&p, "pooled", "100");
+    struct tu_stats st;
+    ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
+    ck_assert(!st.strict);
+    ck_assert_int_eq(st.nrows, 1);
+    ck_assert_uint_eq(st.row[0].size, 64);
+    ck_assert_uint_eq(st.row[0].capacity, 100);
+    ck_assert_uint_eq(st.row[0].served, 101);
+    ck_assert_uint_eq(st.row[0].misses, 1);
+    ck_assert_uint_eq(st.uncovered, 7);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(wrapper_sets_environment)
+{
+    struct tu_proc p;
+    const char *libm = tu_first_executable(LIST("/lib/x86_64-linux-gnu/libm.so.6",
+                                                "/usr/lib/x86_64-linux-gnu/libm.so.6",
+                                                "/lib64/libm.so.6"));
+    if (libm == NULL)
+        libm = "/lib/x86_64-linux-gnu/libm.so.6";
+    /* every option; an LD_PRELOAD already there stays, after ours */
+    char pre[4200], want[8400];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", libm);
+    plain(&p, LIST(pre), LIST(wrapper(), "--classes", "64:8,1k:2", "--strict", "--stats",
+                              "--check", "--lib", tu_shim_lib(), "--", tu_helper("shim_api"),
+                              "env"));
+    ck_exit(&p, 0);
+    snprintf(want, sizeof want, "%s:%s", tu_shim_lib(), libm);
+    ck_kv(&p, "LD_PRELOAD", want);
+    ck_kv(&p, "POOLSHIM_CLASSES", "64:8,1k:2");
+    ck_kv(&p, "POOLSHIM_STRICT", "1");
+    ck_kv(&p, "POOLSHIM_STATS", "1");
+    ck_kv(&p, "POOLSHIM_CHECK", "1");
+    tu_proc_free(&p);
+
+    /* no options: only LD_PRELOAD, nothing else set */
+    plain(&p, NOVARS, LIST(wrapper(), "--lib", tu_shim_lib(), "--", tu_helper("shim_api"),
+                           "env"));
+    ck_clean(&p);
+    snprintf(want, sizeof want, "LD_PRELOAD=%s\n", tu_shim_lib());
+    ck_assert_str_eq(p.out, want);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(wrapper_passes_status_and_output)
+{
+    struct tu_proc with, without;
+    plain(&with, NOVARS, LIST(wrapper(), "--lib", tu_shim_lib(), "--",
+                              tu_helper("shim_api"), "quiet"));
+    plain(&without, NOVARS, LIST("shim_api", "quiet"));
+    ck_exit(&with, 7);
+    ck_quiet_stderr(&with);
+    ck_assert_str_eq(with.out, without.out);
+    tu_proc_free(&with);
+    tu_proc_free(&without);
+}
+END_TEST
+
+START_TEST(wrapper_help)
+{
+    struct tu_proc p;
+    plain(&p, NOVARS, LIST(wrapper(), "--help"));
+    ck_clean(&p);
+    static const char *const words[] = {"usage", "--classes", "--strict", "--stats",
+                                        "--check", "--lib", "--"};
+    char *lower = strdup(p.out);
+    for (char *c = lower; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
+        ck_assert_msg(strstr(lower, words[i]) != NULL, "--help lacks %s: %s", words[i],
+                      p.out);
+    free(lower);
+    tu_proc_free(&p);
+}
+END_TEST
+
+struct wrapper_misuse {
+    const char *args[8];
+    const char *needle;   /* the message must mention it */
+};
+
+static const struct wrapper_misuse wrapper_misuses[] = {
+    {{"--bogus", "--", "/bin/true"}, "--bogus"},
+    {{"--stats", "/bin/true"}, "--"},
+    {{"--stats", "--"}, "program"},
+    {{"--stats"}, "--"},
+    {{"--classes"}, "--classes"},
+    {{"--lib", "/nonexistent/libpoolshim.so", "--", "/bin/true"},
+     "/nonexistent/libpoolshim.so"},
+    {{"--lib"}, "--lib"},
+};
+
+START_TEST(wrapper_usage_errors)
+{
+    const struct wrapper_misuse *m = &wrapper_misuses[_i];
+    const char *argv[16] = {wrapper()};
+    int n = 1;
+    for (int k = 0; m->args[k]; k++)
+        argv[n++] = m->args[k];
+    argv[n] = NULL;
+    struct tu_proc p;
+    plain(&p, NOVARS, argv);
+    ck_exit(&p, 2);
+    ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
+    ck_assert_msg(strncmp(p.err, "poolshim: ", 10) == 0, "stderr: %s", p.err);
+    ck_assert_msg(strstr(p.err, m->needle) != NULL, "stderr lacks \"%s\": %s", m->needle,
+                  p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    FILE *f = fopen(from, "rb");
+    ck_assert_ptr_nonnull(f);
+    static char data[1 << 20];
+    size_t n = fread(data, 1, sizeof data, f);
+    fclose(f);
+    ck_assert_int_eq(tu_write_file(to, data, n), 0);
+    ck_assert_int_eq(chmod(to, mode), 0);
+}
+
+/* _i 0: installed, PREFIX/bin/poolshim + PREFIX/lib/libpoolshim.so;
+ * _i 1: source tree, scripts/poolshim + build/libpoolshim.so;
+ * _i 2: installed without the library: a clear error, exit 2. */
+START_TEST(wrapper_finds_library)
+{
+    make_tmp();
+    char dir[4200], script[4300], lib[4300];
+    const char *bin = _i == 1 ? "scripts" : "bin", *libdir = _i == 1 ? "build" : "lib";
+    snprintf(dir, sizeof dir, "%s/%s", tmp_root, bin);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(script, sizeof script, "%s/poolshim", dir);
+    copy_file(wrapper(), script, 0755);
+    snprintf(dir, sizeof dir, "%s/%s", tmp_root, libdir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(lib, sizeof lib, "%s/libpoolshim.so", dir);
+    if (_i != 2)
+        ck_assert_int_eq(symlink(tu_shim_lib(), lib), 0);
+
+    struct tu_proc p;
+    plain(&p, NOVARS, LIST(script, "--classes", "64:10", "--", tu_helper("shim_api"),
+                           "usable", "64"));
+    if (_i == 2) {
+        ck_exit(&p, 2);
+        ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
+        ck_assert_msg(strncmp(p.err, "poolshim: ", 10) == 0 &&
+                          strstr(p.err, "libpoolshim.so") != NULL,
+                      "stderr: %s", p.err);
+    } else {
+        ck_clean(&p);
+        ck_kv(&p, "usable 64", "64");
+    }
+    tu_proc_free(&p);
+    drop_tmp();
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static Suite *shim_suite(void)
+{
+    Suite *s = suite_create("shim");
+    TCase *tc;
+
+    tc = tcase_create("routing");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, glibc_baseline_sizes);
+    tcase_add_test(tc, configured_sizes_are_pooled);
+    tcase_add_test(tc, default_classes_serve_small_sizes);
+    tcase_add_test(tc, calloc_zeroes_recycled_objects);
+    tcase_add_test(tc, size_overflow_is_enomem);
+    tcase_add_test(tc, realloc_keeps_contents);
+    tcase_add_test(tc, realloc_zero_gives_object_back);
+    tcase_add_test(tc, malloc_zero_unique);
+    tcase_add_loop_test(tc, alignment_honoured, 0, N(align_configs));
+    tcase_add_test(tc, aligned_requests_pooled_when_class_aligned);
+    tcase_add_test(tc, strict_never_refuses_what_its_class_cannot_align);
+    tcase_add_test(tc, every_free_returns_the_object);
+    tcase_add_test(tc, libc_aliases_agree);
+    tcase_add_test(tc, exports_only_the_malloc_family);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("exhaustion");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, exhaustion_at_exact_count, 0, 4);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("stats");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, stats_table_exact, 0, 4);
+    tcase_add_test(tc, stats_after_threads_show_nothing_in_use);
+    tcase_add_loop_test(tc, valid_config_is_silent, 0, N(valid_configs));
+    tcase_add_test(tc, verbose_prints_config_on_stderr);
+    tcase_add_test(tc, prefault_means_no_page_faults);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("config");
+    tcase_set_timeout(tc, 30);
+    tcase_add_loop_test(tc, malformed_config_one_line_and_unharmed, 0, N(bad_configs));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("misuse");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, checked_double_free_aborts);
+    tcase_add_test(tc, checked_invalid_free_aborts);
+    tcase_add_test(tc, checked_write_after_free_aborts);
+    tcase_add_test(tc, default_interior_free_aborts);
+    tcase_add_test(tc, default_immediate_double_free_aborts);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("must_hold");
+    tcase_set_timeout(tc, 60);
+    tcase_add_loop_test(tc, multithreaded_mixed_sizes, 0, N(mt_configs));
+    tcase_add_loop_test(tc, cross_thread_frees, 0, 2);
+    tcase_add_loop_test(tc, thread_exit_loses_nothing, 0, 2);
+    tcase_add_loop_test(tc, fork_while_threads_allocate, 0, N(fork_configs));
+    tcase_add_test(tc, exec_children);
+    tcase_add_loop_test(tc, dlopened_libraries, 0, 2);
+    tcase_add_test(tc, cxx_new_delete);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("programs");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, program_sort);
+    tcase_add_test(tc, program_gzip_round_trip);
+    tcase_add_test(tc, program_python3);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("wrapper");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, wrapper_stats_table);
+    tcase_add_test(tc, wrapper_sets_environment);
+    tcase_add_test(tc, wrapper_passes_status_and_output);
+    tcase_add_test(tc, wrapper_help);
+    tcase_add_loop_test(tc, wrapper_usage_errors, 0, N(wrapper_misuses));
+    tcase_add_loop_test(tc, wrapper_finds_library, 0, 3);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (access(tu_shim_lib(), R_OK) != 0)
+        fprintf(stderr, "test_shim: %s: not found (set TEST_SHIM_LIB)\n", tu_shim_lib());
+    SRunner *sr = srunner_create(shim_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
