@@ -1,0 +1,715 @@
+/* test_faults.c - the shim's routing when the real allocator fails, its edge
+ * cases (overflow, zero sizes, NULL, sized frees) and the bootstrap arena.
+ *
+ * Built with the whole shim linked in and SHIM_NO_EXPORTS (Makefile rule
+ * $(BUILD)/tests/test_faults): nothing is interposed, the runner and Check
+ * allocate from libc, and the cases call the shim_* entry points directly.
+ * Fault injection replaces the function pointers of `real` (shim.h) after
+ * start-up with stubs that fail (NULL and ENOMEM; ENOMEM from posix_memalign)
+ * always, or every Nth call.
+ *
+ * Every case runs in its own forked child (forced below: the shim starts once
+ * per process, at the case's first call, with the POOLSHIM_* variables that
+ * the case sets through start()).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "shim/shim.h"
+
+SHIM_HIDDEN void *shim_malloc(size_t n);
+SHIM_HIDDEN void shim_free(void *p);
+SHIM_HIDDEN void shim_free_sized(void *p, size_t size);
+SHIM_HIDDEN void shim_free_aligned_sized(void *p, size_t align, size_t size);
+SHIM_HIDDEN void *shim_calloc(size_t n, size_t size);
+SHIM_HIDDEN void *shim_realloc(void *p, size_t n);
+SHIM_HIDDEN void *shim_reallocarray(void *p, size_t n, size_t size);
+SHIM_HIDDEN int shim_posix_memalign(void **out, size_t align, size_t n);
+SHIM_HIDDEN void *shim_aligned_alloc(size_t align, size_t n);
+SHIM_HIDDEN void *shim_memalign(size_t align, size_t n);
+SHIM_HIDDEN void *shim_valloc(size_t n);
+SHIM_HIDDEN void *shim_pvalloc(size_t n);
+SHIM_HIDDEN size_t shim_malloc_usable_size(void *p);
+
+extern char **environ;
+
+/* ------------------------------------------------------------------------ */
+/* start-up and fault injection                                              */
+
+/* Start the shim with these classes, strict or not, and nothing else. */
+static void start(const char *classes, bool strict)
+{
+    for (size_t i = 0; environ[i] != NULL;) { /* drop any outer POOLSHIM_* */
+        if (strncmp(environ[i], "POOLSHIM_", 9) != 0) {
+            i++;
+            continue;
+        }
+        char name[256];
+        size_t len = strcspn(environ[i], "=");
+        ck_assert_uint_lt(len, sizeof name);
+        memcpy(name, environ[i], len);
+        name[len] = '\0';
+        unsetenv(name);
+        i = 0;
+    }
+    setenv("POOLSHIM_CLASSES", classes, 1);
+    setenv("POOLSHIM_STRICT", strict ? "1" : "0", 1);
+    ck_assert_int_eq(shim_init(), SHIM_ON);
+    ck_assert_ptr_nonnull(shim.set);
+}
+
+static struct real_allocator saved; /* the real allocator, while broken */
+static unsigned fail_every;          /* 0: every call fails; N: every Nth */
+static unsigned long calls, faults, frees;
+
+/* Whether this call to the real allocator fails. */
+static bool fault(void)
+{
+    calls++;
+    if (fail_every != 0 && calls % fail_every != 0)
+        return false;
+    faults++;
+    return true;
+}
+
+static void *bad_malloc(size_t n)
+{
+    if (fault())
+        return errno = ENOMEM, NULL;
+    return saved.malloc(n);
+}
+
+static void *bad_calloc(size_t n, size_t size)
+{
+    if (fault())
+        return errno = ENOMEM, NULL;
+    return saved.calloc(n, size);
+}
+
+static void *bad_realloc(void *p, size_t n)
+{
+    if (fault())
+        return errno = ENOMEM, NULL; /* p stays as it was */
+    return saved.realloc(p, n);
+}
+
+static void *bad_memalign(size_t align, size_t n)
+{
+    if (fault())
+        return errno = ENOMEM, NULL;
+    return saved.memalign(align, n);
+}
+
+static int bad_posix_memalign(void **out, size_t align, size_t n)
+{
+    if (fault())
+        return ENOMEM;
+    return saved.posix_memalign(out, align, n);
+}
+
+static void *bad_aligned_alloc(size_t align, size_t n)
+{
+    if (fault())
+        return errno = ENOMEM, NULL;
+    return saved.aligned_alloc(align, n);
+}
+
+static void *bad_valloc(size_t n)
+{
+    if (fault())
+        return errno = ENOMEM, NULL;
+    return saved.valloc(n);
+}
+
+static void *bad_pvalloc(size_t n)
+{
+    if (fault())
+        return errno = ENOMEM, NULL;
+    return saved.pvalloc(n);
+}
+
+static void counting_free(void *p)
+{
+    frees++;
+    saved.free(p);
+}
+
+/* From now on the real allocator fails every call (every_nth == 0) or
+ * every Nth one; its free counts the blocks it gets back. */
+static void break_real(unsigned every_nth)
+{
+    saved = real;
+    fail_every = every_nth;
+    calls = faults = frees = 0;
+    real.malloc = bad_malloc;
+    real.calloc = bad_calloc;
+    real.realloc = bad_realloc;
+    real.memalign = bad_memalign;
+    real.posix_memalign = bad_posix_memalign;
+    real.aligned_alloc = bad_aligned_alloc;
+    real.valloc = bad_valloc;
+    real.pvalloc = bad_pvalloc;
+    real.free = counting_free;
+}
+
+/* The real allocator as it was, only its free counts the blocks. */
+static void count_frees(void)
+{
+    saved = real;
+    frees = 0;
+    real.free = counting_free;
+}
+
+static void mend_real(void)
+{
+    real = saved;
+}
+
+/* ------------------------------------------------------------------------ */
+/* helpers                                                                   */
+
+static int owner(const void *p)
+{
+    return pool_classes_owner(shim.set, p);
+}
+
+static void fill(void *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        ((unsigned char *)p)[i] = (unsigned char)(seed + i * 7);
+}
+
+static bool intact(const void *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        if (((const unsigned char *)p)[i] != (unsigned char)(seed + i * 7))
+            return false;
+    return true;
+}
+
+/* Free objects of the class of `size` right now. */
+static size_t available(size_t size)
+{
+    return pool_classes_available(shim.set, pool_classes_lookup(shim.set, size));
+}
+
+#define ck_enomem(expr)                                                        \
+    do {                                                                       \
+        errno = 0;                                                             \
+        void *r_ = (expr);                                                     \
+        int e_ = errno;                                                        \
+        ck_assert_msg(r_ == NULL && e_ == ENOMEM, "%s: %p, errno %d (want "    \
+                      "NULL, ENOMEM)", #expr, r_, e_);                         \
+    } while (0)
+
+/* ------------------------------------------------------------------------ */
+/* the real allocator fails                                                  */
+
+/* sizes that no class of "64:4" covers, from each entry point */
+START_TEST(uncovered_fails)
+{
+    start("64:4", false);
+    break_real(0);
+    ck_enomem(shim_malloc(1000));
+    ck_enomem(shim_calloc(10, 100));
+    ck_enomem(shim_aligned_alloc(64, 8192));
+    ck_enomem(shim_memalign(64, 8192));
+    ck_enomem(shim_valloc(8192));
+    ck_enomem(shim_pvalloc(8192));
+    ck_enomem(shim_memalign(4096, 64)); /* a class size, not its alignment */
+    ck_enomem(shim_realloc(NULL, 1000));
+    ck_enomem(shim_reallocarray(NULL, 10, 100));
+
+    void *untouched = &untouched, *out = untouched;
+    errno = EDOM;
+    ck_assert_int_eq(shim_posix_memalign(&out, 64, 8192), ENOMEM);
+    ck_assert_ptr_eq(out, untouched);
+    ck_assert_int_eq(errno, EDOM);
+    ck_assert_int_eq(shim_posix_memalign(&out, 4096, 64), ENOMEM);
+    ck_assert_ptr_eq(out, untouched);
+    ck_assert_uint_eq(faults, 11);
+    ck_assert_uint_eq(available(64), 4); /* no pool object was spent */
+}
+END_TEST
+
+/* realloc to a size that fails leaves the old block as it was */
+START_TEST(realloc_fails_keeps_block)
+{
+    start("64:4", false);
+    char *r = shim_malloc(1000); /* the real allocator's */
+    char *p = shim_malloc(64);   /* a pool's */
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(owner(r), POOL_NOT_OURS);
+    ck_assert_int_ge(owner(p), 0);
+    fill(r, 1000, 1);
+    fill(p, 64, 2);
+    break_real(0);
+
+    ck_enomem(shim_realloc(r, 5000));
+    ck_enomem(shim_realloc(p, 5000)); /* pooled, grows beyond every class */
+    ck_enomem(shim_reallocarray(p, 100, 50));
+    ck_assert(intact(r, 1000, 1));
+    ck_assert(intact(p, 64, 2));
+    ck_assert_uint_ge(shim_malloc_usable_size(r), 1000);
+    ck_assert_uint_eq(shim_malloc_usable_size(p), 64);
+    ck_assert_uint_eq(available(64), 3);
+    ck_assert_uint_eq(frees, 0);
+
+    mend_real();
+    shim_free(r);
+    shim_free(p);
+    ck_assert_uint_eq(available(64), 4);
+}
+END_TEST
+
+/* lax mode: a full class falls back to the real allocator, which fails */
+START_TEST(exhausted_fallback_fails)
+{
+    start("64:2", false);
+    char *a = shim_malloc(64), *b = shim_malloc(64);
+    char *r = shim_malloc(1000); /* the real allocator's, to be resized */
+    ck_assert_int_ge(owner(a), 0);
+    ck_assert_int_ge(owner(b), 0);
+    ck_assert_int_eq(owner(r), POOL_NOT_OURS);
+    fill(r, 1000, 3);
+    break_real(0);
+
+    ck_enomem(shim_malloc(64));
+    ck_enomem(shim_malloc(0));
+    ck_enomem(shim_calloc(1, 64));
+    ck_enomem(shim_aligned_alloc(64, 64));
+    ck_enomem(shim_memalign(16, 40));
+    ck_enomem(shim_realloc(NULL, 64));
+    ck_enomem(shim_realloc(r, 64)); /* into the full class */
+    ck_assert(intact(r, 1000, 3));
+    void *untouched = &untouched, *out = untouched;
+    ck_assert_int_eq(shim_posix_memalign(&out, 64, 64), ENOMEM);
+    ck_assert_ptr_eq(out, untouched);
+    ck_assert_uint_eq(faults, 8);
+
+    /* a freed object serves again, though the real allocator still fails */
+    shim_free(a);
+    char *c = shim_malloc(64);
+    ck_assert_ptr_eq(c, a);
+    /* and a real block can move into the class once it has room */
+    shim_free(b);
+    char *q = shim_realloc(r, 64);
+    ck_assert_ptr_eq(q, b);
+    ck_assert(intact(q, 64, 3));
+    ck_assert_uint_eq(frees, 1); /* r went back to the real allocator */
+    shim_free(c);
+    shim_free(q);
+    mend_real();
+}
+END_TEST
+
+/* strict mode refuses a full class without asking the real allocator */
+START_TEST(strict_refuses_without_real)
+{
+    start("64:2", true);
+    break_real(0);
+    void *a = shim_malloc(64), *b = shim_calloc(8, 8);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_enomem(shim_malloc(64));
+    ck_enomem(shim_calloc(64, 1));
+    ck_enomem(shim_aligned_alloc(64, 64));
+    void *untouched = &untouched, *out = untouched;
+    ck_assert_int_eq(shim_posix_memalign(&out, 64, 64), ENOMEM);
+    ck_assert_ptr_eq(out, untouched);
+    ck_assert_uint_eq(calls, 0);
+    shim_free(a);
+    shim_free(b);
+    ck_assert_uint_eq(available(64), 2);
+}
+END_TEST
+
+/* pooled sizes never need the real allocator */
+START_TEST(pooled_keep_working)
+{
+    start("16:4,64:4,4k:2", false);
+    break_real(0);
+    for (int i = 0; i < 1000; i++) {
+        char *p = shim_malloc(64);
+        char *q = shim_calloc(2, 8);
+        ck_assert_ptr_nonnull(p);
+        ck_assert_ptr_nonnull(q);
+        for (int k = 0; k < 16; k++)
+            ck_assert_int_eq(q[k], 0);
+        fill(q, 16, (unsigned)i);
+        q = shim_realloc(q, 60); /* class 16 to class 64 */
+        ck_assert_ptr_nonnull(q);
+        ck_assert(intact(q, 16, (unsigned)i));
+        ck_assert_uint_eq(shim_malloc_usable_size(q), 64);
+        void *a = NULL;
+        ck_assert_int_eq(shim_posix_memalign(&a, 64, 64), 0);
+        void *g = shim_aligned_alloc(4096, 4096);
+        ck_assert_ptr_nonnull(g);
+        ck_assert_uint_eq((uintptr_t)g % 4096, 0);
+        fill(g, 4096, 9);
+        shim_free(p);
+        shim_free(q);
+        shim_free(a);
+        shim_free_aligned_sized(g, 4096, 4096);
+        fill(p = shim_malloc(0), 16, 1);
+        shim_free_sized(p, 0);
+    }
+    ck_assert_uint_eq(calls, 0);
+    ck_assert(pool_classes_check(shim.set));
+}
+END_TEST
+
+/* random operations while every third real call fails: every result is a
+ * usable block or NULL with ENOMEM, and a failed realloc keeps its block */
+#define SLOTS 32
+START_TEST(random_faults_never_crash)
+{
+    start("16:8,64:8,256:4", _i == 1);
+    break_real(3);
+    static const size_t sizes[] = {0, 1, 16, 17, 64, 100, 256, 257, 1000, 5000};
+    struct {
+        char *p;
+        size_t n;
+        unsigned seed;
+    } s[SLOTS] = {{0}};
+    uint64_t x = 88172645463325252u;
+    for (int i = 0; i < 20000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        unsigned k = (unsigned)(x >> 8) % SLOTS, op = (unsigned)(x >> 16) % 6;
+        size_t n = sizes[(x >> 24) % 10];
+        char *q = NULL;
+        errno = 0;
+        switch (op) {
+        case 0: q = shim_malloc(n); break;
+        case 1: q = shim_calloc(1, n); break;
+        case 2: q = shim_memalign(32, n); break;
+        case 3: {
+            void *o = NULL;
+            int rc = shim_posix_memalign(&o, 32, n);
+            ck_assert(rc == 0 || (rc == ENOMEM && o == NULL));
+            q = o;
+            errno = rc;
+            break;
+        }
+        case 4: /* realloc */
+            if (n == 0)
+                n = 1;
+            q = shim_realloc(s[k].p, n);
+            if (q == NULL) {
+                ck_assert_int_eq(errno, ENOMEM);
+                if (s[k].p != NULL)
+                    ck_assert(intact(s[k].p, s[k].n, s[k].seed));
+                continue;
+            }
+            if (s[k].p != NULL)
+                ck_assert(intact(q, s[k].n < n ? s[k].n : n, s[k].seed));
+            s[k].p = NULL;
+            break;
+        default:
+            if (s[k].p != NULL)
+                ck_assert(intact(s[k].p, s[k].n, s[k].seed));
+            shim_free(s[k].p);
+            s[k].p = NULL;
+            continue;
+        }
+        if (q == NULL) {
+            ck_assert_int_eq(errno, ENOMEM);
+            continue;
+        }
+        ck_assert_uint_ge(shim_malloc_usable_size(q), n);
+        if (s[k].p != NULL) {
+            ck_assert(intact(s[k].p, s[k].n, s[k].seed));
+            shim_free(s[k].p);
+        }
+        s[k].p = q;
+        s[k].n = n;
+        s[k].seed = (unsigned)i;
+        fill(q, n, (unsigned)i);
+    }
+    ck_assert_uint_gt(faults, 100);
+    for (int k = 0; k < SLOTS; k++) {
+        if (s[k].p != NULL)
+            ck_assert(intact(s[k].p, s[k].n, s[k].seed));
+        shim_free(s[k].p);
+    }
+    ck_assert_uint_eq(available(16), 8);
+    ck_assert_uint_eq(available(64), 8);
+    ck_assert_uint_eq(available(256), 4);
+    ck_assert(pool_classes_check(shim.set));
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* edge cases                                                                */
+
+static const size_t overflow[][2] = {
+    {SIZE_MAX / 2 + 1, 2},
+    {2, SIZE_MAX / 2 + 1},
+    {(size_t)1 << 32, (size_t)1 << 32},
+    {SIZE_MAX, SIZE_MAX},
+    {SIZE_MAX / 3 + 1, 3},
+};
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+START_TEST(calloc_overflow)
+{
+    start("16:4,64:4", false);
+    break_real(0); /* an overflow must not reach it */
+    ck_enomem(shim_calloc(overflow[_i][0], overflow[_i][1]));
+    ck_assert_uint_eq(calls, 0);
+}
+END_TEST
+
+START_TEST(reallocarray_overflow)
+{
+    start("16:4,64:4", false);
+    char *p = shim_malloc(64);
+    fill(p, 64, 4);
+    break_real(0);
+    ck_enomem(shim_reallocarray(p, overflow[_i][0], overflow[_i][1]));
+    ck_enomem(shim_reallocarray(NULL, overflow[_i][0], overflow[_i][1]));
+    ck_assert(intact(p, 64, 4));
+    ck_assert_uint_eq(calls, 0);
+    ck_assert_uint_eq(available(64), 3);
+    shim_free(p);
+}
+END_TEST
+
+/* realloc(p, 0) frees p and returns NULL (as glibc does), pooled or not */
+START_TEST(realloc_zero_frees)
+{
+    start("64:1", false);
+    void *p = shim_malloc(64);
+    ck_assert_int_ge(owner(p), 0);
+    ck_assert_ptr_null(shim_realloc(p, 0));
+    ck_assert_uint_eq(available(64), 1);
+    void *q = shim_malloc(64);
+    ck_assert_ptr_eq(q, p);
+    ck_assert_ptr_null(shim_reallocarray(q, 0, 64));
+    ck_assert_uint_eq(available(64), 1);
+
+    count_frees();
+    void *r = shim_malloc(1000);
+    ck_assert_int_eq(owner(r), POOL_NOT_OURS);
+    ck_assert_ptr_null(shim_realloc(r, 0));
+    ck_assert_uint_eq(frees, 1);
+    mend_real();
+}
+END_TEST
+
+/* malloc(0) gives distinct blocks, from the smallest class and beyond it */
+START_TEST(malloc_zero_unique)
+{
+    start("16:2", false);
+    char *p[5];
+    for (int i = 0; i < 5; i++) {
+        p[i] = shim_malloc(0);
+        ck_assert_ptr_nonnull(p[i]);
+        for (int k = 0; k < i; k++)
+            ck_assert_ptr_ne(p[i], p[k]);
+    }
+    ck_assert_int_ge(owner(p[0]), 0);
+    ck_assert_int_ge(owner(p[1]), 0);
+    ck_assert_uint_eq(shim_malloc_usable_size(p[0]), 16);
+    ck_assert_int_eq(owner(p[2]), POOL_NOT_OURS);
+    for (int i = 0; i < 5; i++)
+        shim_free(p[i]);
+    ck_assert_uint_eq(available(16), 2);
+}
+END_TEST
+
+/* free(NULL) does nothing; no free changes errno */
+START_TEST(free_keeps_errno)
+{
+    start("64:2", false);
+    void *p = shim_malloc(64), *r = shim_malloc(1000);
+    errno = EDOM;
+    shim_free(NULL);
+    shim_free_sized(NULL, 0);
+    shim_free_aligned_sized(NULL, 64, 0);
+    ck_assert_int_eq(errno, EDOM);
+    shim_free(p);
+    ck_assert_int_eq(errno, EDOM);
+    shim_free(r);
+    ck_assert_int_eq(errno, EDOM);
+    ck_assert_uint_eq(shim_malloc_usable_size(NULL), 0);
+}
+END_TEST
+
+/* free_sized and free_aligned_sized give blocks back like free */
+START_TEST(sized_frees)
+{
+    start("64:1", false);
+    void *p = shim_malloc(50);
+    shim_free_sized(p, 50);
+    ck_assert_uint_eq(available(64), 1);
+    void *a = shim_aligned_alloc(64, 64);
+    ck_assert_ptr_eq(a, p);
+    shim_free_aligned_sized(a, 64, 64);
+    ck_assert_uint_eq(available(64), 1);
+
+    count_frees();
+    shim_free_sized(shim_malloc(1000), 1000);
+    shim_free_aligned_sized(shim_aligned_alloc(4096, 4096), 4096, 4096);
+    ck_assert_uint_eq(frees, 2);
+    mend_real();
+}
+END_TEST
+
+/* posix_memalign: EINVAL for a bad alignment, *memptr and errno untouched */
+static const size_t bad_align[] = {0, 1, 2, 3, 4, 12, 24, 48, 100, SIZE_MAX};
+
+START_TEST(posix_memalign_einval)
+{
+    start("64:2", false);
+    void *untouched = &untouched, *out = untouched;
+    errno = EDOM;
+    ck_assert_int_eq(shim_posix_memalign(&out, bad_align[_i], 64), EINVAL);
+    ck_assert_ptr_eq(out, untouched);
+    ck_assert_int_eq(errno, EDOM);
+    ck_assert_uint_eq(available(64), 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* the bootstrap arena                                                       */
+
+static bool disjoint(const char *a, size_t an, const char *b, size_t bn)
+{
+    return a + an <= b || b + bn <= a;
+}
+
+START_TEST(boot_blocks)
+{
+    start("64:2", false);
+    static const size_t size[] = {100, 1, 4000, 0, 17, 64};
+    static const size_t align[] = {16, 64, 4096, 8, 32, 1};
+    char *p[6];
+    for (int i = 0; i < 6; i++) {
+        p[i] = boot_alloc(size[i], align[i]);
+        ck_assert_ptr_nonnull(p[i]);
+        ck_assert(boot_owns(p[i]));
+        ck_assert_uint_eq(boot_usable(p[i]), size[i]);
+        size_t want = align[i] < 16 ? 16 : align[i];
+        ck_assert_uint_eq((uintptr_t)p[i] % want, 0);
+        for (size_t k = 0; k < size[i]; k++)
+            ck_assert_int_eq(p[i][k], 0);
+        for (int j = 0; j < i; j++)
+            ck_assert(disjoint(p[i], size[i] ? size[i] : 1, p[j],
+                               size[j] ? size[j] : 1));
+        memset(p[i], 0xa5, size[i]);
+    }
+    int local;
+    void *heap = malloc(16); /* libc's: the harness is not interposed */
+    void *pool = shim_malloc(64);
+    ck_assert(!boot_owns(&local));
+    ck_assert(!boot_owns(heap));
+    ck_assert(!boot_owns(pool));
+    ck_assert(!boot_owns(NULL));
+    free(heap);
+    shim_free(pool);
+}
+END_TEST
+
+START_TEST(boot_exhausts)
+{
+    start("64:2", false);
+    ck_assert_ptr_null(boot_alloc(SIZE_MAX / 2, 16));
+    ck_assert_ptr_null(boot_alloc(16, 8192)); /* beyond its alignment */
+    size_t total = 0;
+    char *last = NULL;
+    for (;;) {
+        char *p = boot_alloc(1000, 16);
+        if (p == NULL)
+            break;
+        ck_assert(last == NULL || p >= last + 1000);
+        last = p;
+        total += 1000;
+        ck_assert_uint_le(total, 1u << 20);
+    }
+    ck_assert_uint_ge(total, 64000);
+    while (boot_alloc(16, 16) != NULL)
+        total += 16;
+    ck_assert_ptr_null(boot_alloc(1, 16));
+    ck_assert_ptr_null(boot_alloc(0, 16));
+    ck_assert_ptr_null(boot_alloc(1000, 16));
+}
+END_TEST
+
+/* the shim's entry points on bootstrap blocks: free ignores them, realloc
+ * moves them, malloc_usable_size reports their size */
+START_TEST(boot_through_shim)
+{
+    start("64:2,256:2", false);
+    char *p = boot_alloc(100, 16);
+    fill(p, 100, 5);
+    ck_assert_uint_eq(shim_malloc_usable_size(p), 100);
+    shim_free(p); /* ignored */
+    ck_assert(intact(p, 100, 5));
+    char *q = shim_realloc(p, 200);
+    ck_assert_ptr_nonnull(q);
+    ck_assert(!boot_owns(q));
+    ck_assert_int_ge(owner(q), 0);
+    ck_assert(intact(q, 100, 5));
+    char *b = boot_alloc(1000, 16);
+    fill(b, 1000, 6);
+    char *r = shim_realloc(b, 50); /* a shrink also leaves the arena */
+    ck_assert_int_ge(owner(r), 0);
+    ck_assert(intact(r, 50, 6));
+    shim_free(q);
+    shim_free(r);
+    ck_assert_uint_eq(available(64), 2);
+    ck_assert_uint_eq(available(256), 2);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *faults_suite(void)
+{
+    Suite *s = suite_create("faults");
+    TCase *t;
+
+    t = tcase_create("real_fails");
+    tcase_add_test(t, uncovered_fails);
+    tcase_add_test(t, realloc_fails_keeps_block);
+    tcase_add_test(t, exhausted_fallback_fails);
+    tcase_add_test(t, strict_refuses_without_real);
+    tcase_add_test(t, pooled_keep_working);
+    tcase_add_loop_test(t, random_faults_never_crash, 0, 2);
+    tcase_set_timeout(t, 20);
+    suite_add_tcase(s, t);
+
+    t = tcase_create("edges");
+    tcase_add_loop_test(t, calloc_overflow, 0, N(overflow));
+    tcase_add_loop_test(t, reallocarray_overflow, 0, N(overflow));
+    tcase_add_test(t, realloc_zero_frees);
+    tcase_add_test(t, malloc_zero_unique);
+    tcase_add_test(t, free_keeps_errno);
+    tcase_add_test(t, sized_frees);
+    tcase_add_loop_test(t, posix_memalign_einval, 0, N(bad_align));
+    suite_add_tcase(s, t);
+
+    t = tcase_create("bootstrap");
+    tcase_add_test(t, boot_blocks);
+    tcase_add_test(t, boot_exhausts);
+    tcase_add_test(t, boot_through_shim);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(faults_suite());
+    /* each case starts its own shim: never share one process (CK_FORK=no) */
+    srunner_set_fork_status(r, CK_FORK);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
