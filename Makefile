@@ -56,6 +56,11 @@ $(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libpool.a $(BUILD)/li
 	@mkdir -p $(@D)
 	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libshimcore.a $(BUILD)/libpool.a $(CHECK_FLAGS) -lpthread -lm
 
+# the whole shim linked in, nothing exported: the cases call shim_* directly
+$(BUILD)/tests/test_faults: tests/test_faults.c $(POOL_SRC) $(SHIM_SRC) $(wildcard pool/*.h shim/*.h)
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -DSHIM_NO_EXPORTS $< $(POOL_SRC) $(SHIM_SRC) -o $@ $(CHECK_FLAGS) -ldl -lpthread -lm
+
 check-deps:
 	@pkg-config --exists check || scripts/install-deps check
 
@@ -65,7 +70,7 @@ check: check-deps
 	@$(MAKE) --no-print-directory $(TESTS)
 	@scripts/run-tests $(BUILD) $(TESTS)
 
-SAN_SUITES = test_pool test_classes test_config
+SAN_SUITES = test_pool test_classes test_config test_faults
 check-asan: check-deps
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \

@@ -64,7 +64,7 @@ void *boot_alloc(size_t size, size_t align)
     size_t used = atomic_load_explicit(&boot_used, memory_order_relaxed), start, end;
     do {
         start = (used + BOOT_HEADER + align - 1) & ~(align - 1);
-        end = start + ((size + 15) & ~(size_t)15);
+        end = start + (size ? (size + 15) & ~(size_t)15 : 16); /* 0: still inside */
         if (end > BOOT_BYTES)
             return NULL;
     } while (!atomic_compare_exchange_weak(&boot_used, &used, end));

@@ -641,6 +641,20 @@ START_TEST(boot_exhausts)
 }
 END_TEST
 
+/* a block of 0 bytes taken when the arena is all but full is still inside it
+ * (it once came back one past the end, and free then passed it to libc) */
+START_TEST(boot_zero_at_the_end_is_owned)
+{
+    start("64:2", false);
+    ck_assert(boot_owns(boot_alloc(0, 16)));
+    char *q;
+    while ((q = boot_alloc(16, 16)) != NULL)
+        ck_assert(boot_owns(q));
+    q = boot_alloc(0, 16);
+    ck_assert(q == NULL || boot_owns(q));
+}
+END_TEST
+
 /* the shim's entry points on bootstrap blocks: free ignores them, realloc
  * moves them, malloc_usable_size reports their size */
 START_TEST(boot_through_shim)
@@ -698,6 +712,7 @@ static Suite *faults_suite(void)
     t = tcase_create("bootstrap");
     tcase_add_test(t, boot_blocks);
     tcase_add_test(t, boot_exhausts);
+    tcase_add_test(t, boot_zero_at_the_end_is_owned);
     tcase_add_test(t, boot_through_shim);
     suite_add_tcase(s, t);
     return s;
