@@ -293,6 +293,28 @@ START_TEST(many_buckets)
 }
 END_TEST
 
+/* 3000 buckets, more than the search takes at once: neighbours are merged
+ * first, and the result is still a valid set that serves everything. */
+START_TEST(coarsened)
+{
+    static char text[3000 * 24 + 200];
+    size_t len = (size_t)snprintf(text, sizeof text, "# poolshim profile 1 pid 9\n");
+    for (int i = 1; i <= 3000; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%d %d %d\n",
+                                i * 16, 1 + (i * 7919) % 1000, 1 + i % 3);
+    snprintf(text + len, sizeof text - len, "# larger than 1048576: 0 requests\n# end\n");
+    write_file("p", text);
+    struct run r;
+    REC(&r, "--budget", "1G", at("p"));
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    struct shim_config cfg;
+    assert_accepted(classes_of(&r), &cfg);
+    ck_assert_uint_le(cfg.nclasses, 32);
+    ck_assert_uint_eq(cfg.classes[cfg.nclasses - 1].size, 3000 * 16 - 8);
+    ck_assert_ptr_nonnull(strstr(r.out, "(100.00%)"));
+}
+END_TEST
+
 /* --max-classes 1: one class takes every bucket below it; its count is the
  * sum of their peaks (a safe upper bound of what is live at once). */
 START_TEST(one_class)
@@ -474,6 +496,7 @@ static Suite *suite(void)
     tcase_add_test(tc, budget_cut);
     tcase_add_test(tc, budget_env);
     tcase_add_test(tc, many_buckets);
+    tcase_add_test(tc, coarsened);
     tcase_add_test(tc, one_class);
     tcase_add_test(tc, stdin_and_16);
     tcase_add_test(tc, larger_only_share);
