@@ -99,8 +99,34 @@ check-programs: all
 fuzz: all
 	@scripts/fuzz $(BUILD) $(FUZZ_SECONDS)
 
+VERSION  ?= 0.1
+INSTALL  ?= install
+# what `make install` puts under $(DESTDIR)$(PREFIX), for uninstall
+INSTALLED = lib/libpoolshim.so lib/libpool.a lib/pkgconfig/libpool.pc \
+            include/pool/pool.h include/pool/classes.h include/pool/depot.h \
+            bin/poolshim bin/poolshim-recommend \
+            share/man/man1/poolshim.1 share/man/man3/pool.3
+
+$(BUILD)/libpool.pc: pool/libpool.pc.in
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+install: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(BUILD)/tools/poolshim-recommend $(BUILD)/libpool.pc
+	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
+	  $(DESTDIR)$(PREFIX)/include/pool $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
+	$(INSTALL) -m 755 $(BUILD)/libpoolshim.so $(DESTDIR)$(PREFIX)/lib/
+	$(INSTALL) -m 644 $(BUILD)/libpool.a $(DESTDIR)$(PREFIX)/lib/
+	$(INSTALL) -m 644 $(BUILD)/libpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	$(INSTALL) -m 644 pool/pool.h pool/classes.h pool/depot.h $(DESTDIR)$(PREFIX)/include/pool/
+	$(INSTALL) -m 755 scripts/poolshim $(BUILD)/tools/poolshim-recommend $(DESTDIR)$(PREFIX)/bin/
+	$(INSTALL) -m 644 man/poolshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(INSTALL) -m 644 man/pool.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
+	-rmdir $(DESTDIR)$(PREFIX)/include/pool
+
 clean:
 	rm -rf build build-asan build-tsan build-fuzz
 
 .PHONY: all check check-deps check-asan check-tsan demo bench bench-smoke \
-        check-programs fuzz clean
+        check-programs fuzz install uninstall clean

@@ -6,7 +6,7 @@
  * lookup table, every class's depot links and (CHECKED) state bytes.
  *
  * Per class, whenever no get or put is in flight:
- *   depot.free + sum over attached caches of (cap - room) + handed out == count
+ *   depot.free + sum over attached caches of (sp - lo) + handed out == count
  */
 #include "classes.h"
 
@@ -121,31 +121,30 @@ static bool attached(struct pool_classes *s, struct pool_cache *c)
     return c->set == s;
 }
 
-/* Cut the list of c's class cls after `keep` objects and return the rest to
- * the depot; returns how many went back. The walk is bounded by the cap, so
- * a list broken by a write after free cannot loop. */
+static uint32_t held(const struct pool_cache *c, unsigned cls)
+{
+    return (uint32_t)(c->sp[cls] - c->lo[cls]);
+}
+
+/* Return all but the `keep` newest objects of c's class cls to the depot;
+ * returns how many went back. */
 static uint32_t spill(struct pool_classes *s, struct pool_cache *c,
                       unsigned cls, uint32_t keep)
 {
     struct pool_class *k = &s->cls[cls];
-    uint32_t held = c->cap[cls] - c->room[cls], idx[POOL_CACHE_SLOTS], n = 0;
-    void **link = &c->head[cls];
-    for (uint32_t i = 0; i < keep && *link != NULL; i++)
-        link = (void **)*link;
-    void *p = *link;
-    *link = NULL;
-    for (; p != NULL && n < held && n < POOL_CACHE_SLOTS; p = *(void **)p) {
-        if (pool_classes_owner(s, p) != (int)cls)
-            die(s, "corrupt free list (write after free?):", p, k,
-                " is not an object of this class");
-        idx[n++] = obj_index(k, p);
-    }
-    c->room[cls] += n;
-    /* The list is cut before the push: a fork in between loses these
-     * objects in the child, but can never hand them out twice. */
+    uint32_t n = held(c, cls), idx[POOL_CACHE_SLOTS];
+    if (n <= keep)
+        return 0;
+    n -= keep;
+    void **lo = c->lo[cls];
+    for (uint32_t i = 0; i < n; i++)
+        idx[i] = obj_index(k, lo[i]);
+    memmove(lo, lo + n, keep * sizeof *lo);
+    c->sp[cls] = lo + keep;
+    /* The objects leave the cache before the push: a fork in between loses
+     * them in the child, but can never hand them out twice. */
     atomic_signal_fence(memory_order_seq_cst);
-    if (n != 0)
-        depot_push(&k->depot, idx, n);
+    depot_push(&k->depot, idx, n);
     return n;
 }
 
@@ -159,32 +158,33 @@ void pool_classes_aux_add_slow_(struct pool_classes *s, struct pool_cache *c,
 }
 
 void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
-                             int cls)
+                             int cls, bool quiet)
 {
     struct pool_class *k = &s->cls[cls];
     bool mine = attached(s, c);
-    if (mine && c->head[cls] != NULL) /* attached just now, or raced a put */
+    if (mine && c->sp[cls] != c->lo[cls]) /* attached just now by a put */
         return pool_cache_pop(c, (unsigned)cls);
-    if (mine && c->room[cls] != 0) {
+    if (mine && c->hi[cls] != c->lo[cls]) {
+        /* Fill the cache: one transfer serves the next cap gets. */
         uint32_t idx[POOL_CACHE_SLOTS];
-        uint32_t want = c->room[cls] / 2 + 1;
+        uint32_t want = (uint32_t)(c->hi[cls] - c->lo[cls]);
         uint32_t got = depot_pop(&k->depot, idx, want);
         if (got == 0) {
-            c->misses[cls]++;
+            c->misses[cls] += !quiet;
             return NULL;
         }
         note_peak(k);
-        for (uint32_t i = 1; i < got; i++) {
-            void *p = obj_at(k, idx[i]);
-            *(void **)p = c->head[cls];
-            c->head[cls] = p;
-        }
-        c->room[cls] -= got - 1;
+        void **sp = c->sp[cls];
+        for (uint32_t i = got - 1; i >= 1; i--)
+            *sp++ = obj_at(k, idx[i]);
+        c->sp[cls] = sp;
         c->gets[cls]++;
         return obj_at(k, idx[0]);
     }
     uint32_t idx;
     if (depot_pop(&k->depot, &idx, 1) == 0) {
+        if (quiet)
+            return NULL;
         if (mine)
             c->misses[cls]++;
         else
@@ -206,14 +206,12 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
 {
     struct pool_class *k = &s->cls[cls];
     bool mine = attached(s, c);
-    if (mine && c->cap[cls] != 0) {
-        uint32_t n = 0;
-        for (void *p = c->head[cls]; p != NULL && n <= c->cap[cls];
-             p = *(void **)p, n++)
-            if (p == ptr)
+    if (mine && c->hi[cls] != c->lo[cls]) {
+        for (void **p = c->lo[cls]; p < c->sp[cls]; p++)
+            if (*p == ptr)
                 die(s, "double free:", ptr, k, " is already free");
-        if (c->room[cls] == 0) /* full: keep the newer half */
-            spill(s, c, (unsigned)cls, c->cap[cls] / 2);
+        if (c->sp[cls] == c->hi[cls]) /* full: keep the newest quarter */
+            spill(s, c, (unsigned)cls, (uint32_t)(c->hi[cls] - c->lo[cls]) / 4);
         pool_cache_push(c, (unsigned)cls, ptr);
         return;
     }
@@ -418,8 +416,8 @@ void pool_classes_cache_attach(struct pool_classes *s, struct pool_cache *c)
     if (c->set == s)
         return;
     for (unsigned i = 0; i < s->nclasses; i++) {
-        c->head[i] = NULL;
-        c->cap[i] = c->room[i] = s->cls[i].cache_cap;
+        c->lo[i] = c->sp[i] = c->slot[i];
+        c->hi[i] = c->slot[i] + s->cls[i].cache_cap;
     }
     pthread_mutex_lock(&s->lock);
     link_cache(s, c);
@@ -434,7 +432,7 @@ static void drain_cache(struct pool_classes *s, struct pool_cache *c)
     for (unsigned i = 0; i < s->nclasses; i++) {
         struct pool_class *k = &s->cls[i];
         spill(s, c, i, 0);
-        c->cap[i] = c->room[i] = 0; /* from now on every op goes to the depot */
+        c->lo[i] = c->sp[i] = c->hi[i] = NULL; /* from now on: the depot */
         atomic_fetch_add_explicit(&k->gets, c->gets[i], memory_order_relaxed);
         atomic_fetch_add_explicit(&k->misses, c->misses[i], memory_order_relaxed);
         c->gets[i] = c->misses[i] = 0;
@@ -493,8 +491,8 @@ static void stats_locked(struct pool_classes *s, int cls,
     uint64_t misses = atomic_load_explicit(&k->misses, memory_order_relaxed);
     uint32_t cached = 0;
     for (struct pool_cache *c = s->caches; c != NULL; c = c->next) {
-        cached += __atomic_load_n(&c->cap[cls], __ATOMIC_RELAXED) -
-                  __atomic_load_n(&c->room[cls], __ATOMIC_RELAXED);
+        cached += (uint32_t)(__atomic_load_n(&c->sp[cls], __ATOMIC_RELAXED) -
+                             __atomic_load_n(&c->lo[cls], __ATOMIC_RELAXED));
         gets += __atomic_load_n(&c->gets[cls], __ATOMIC_RELAXED);
         misses += __atomic_load_n(&c->misses[cls], __ATOMIC_RELAXED);
     }
@@ -585,14 +583,14 @@ bool pool_classes_check(struct pool_classes *s)
         }
         ok = ok && walked == depot_free(&k->depot);
         for (struct pool_cache *c = s->caches; c != NULL && ok; c = c->next) {
-            uint32_t held = 0;
-            for (void *p = c->head[i]; p != NULL && ok; p = *(void **)p, held++) {
+            for (void **q = c->lo[i]; q < c->sp[i] && ok; q++) {
+                void *p = *q;
                 if (pool_classes_owner(s, p) != (int)i || seen[obj_index(k, p)])
                     ok = false;
                 else
                     seen[obj_index(k, p)] = 1;
             }
-            ok = ok && held == c->cap[i] - c->room[i];
+            ok = ok && c->sp[i] - c->lo[i] <= c->hi[i] - c->lo[i];
         }
         if (k->state != NULL)
             for (uint32_t x = 0; x < k->count && ok; x++)

@@ -11,10 +11,11 @@
  * Threads keep a small per-thread cache of free objects per class (struct
  * pool_cache, which the caller places in thread-local storage) in front of
  * each class's shared lock-free depot, which they touch once per batch. A
- * cache holds its free objects in one list per class, linked through the
- * objects' first word (as glibc's tcache does: the objects are free, and
- * the sets are for malloc-like use). The fast paths below write only to the
- * calling thread's cache: no atomics, no shared writes.
+ * cache holds its free objects as a stack of pointers per class, so neither
+ * the fast paths nor a batch transfer ever touch an object's memory (a cold
+ * object costs a cache miss): a transfer costs a copy of pointers and one
+ * compare-and-swap. The fast paths write only to the calling thread's cache:
+ * no atomics, no shared writes.
  *
  * Per class, whenever no get or put is in flight:
  *   capacity == in depot + in caches + handed out
@@ -90,18 +91,22 @@ struct pool_class {
  * is) it attaches itself to the set at its first slow-path use, unless it
  * was retired. aux[] are the caller's per-thread counters: the set sums them
  * over attached caches and keeps those of detached ones (pool_classes_aux).
- * Per class, held objects == cap - room. head[POOL_CLASSES_MAX] and
- * room[POOL_CLASSES_MAX] stay 0: the fast lookup's "no class". */
+ * Per class, the free objects held are slot[cls][0 .. sp - lo):
+ *   lo[cls] <= sp[cls] <= hi[cls],  hi[cls] - lo[cls] == the class's cap
+ * and a cache that is not attached has every pointer NULL, so that both fast
+ * paths fail over to the slow ones. sp and lo of class POOL_CLASSES_MAX stay
+ * NULL: the fast lookup's "no class". */
 struct pool_cache {
-    void *head[POOL_CLASSES_MAX + 1];    /* free objects, linked */
-    uint32_t room[POOL_CLASSES_MAX + 1]; /* objects it may still take */
-    uint32_t cap[POOL_CLASSES_MAX];
+    void **sp[POOL_CLASSES_MAX + 1];
+    void **lo[POOL_CLASSES_MAX + 1];
+    void **hi[POOL_CLASSES_MAX];
     uint64_t gets[POOL_CLASSES_MAX];
     uint64_t misses[POOL_CLASSES_MAX];
     uint64_t aux[POOL_CACHE_AUX];
     struct pool_classes *set;   /* attached to; NULL when not attached */
     bool retired;               /* never attaches again */
     struct pool_cache *prev, *next;
+    void *slot[POOL_CLASSES_MAX][POOL_CACHE_SLOTS];
 };
 
 /* What the fast paths read of a class, packed: 16 bytes a class. */
@@ -223,7 +228,7 @@ static inline size_t pool_classes_align(const struct pool_classes *s, int cls)
 }
 
 void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
-                             int cls);
+                             int cls, bool quiet);
 void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
                             int cls, void *ptr);
 
@@ -233,24 +238,24 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
  * pool_classes_get() / pool_classes_put(). */
 static inline void *pool_cache_pop(struct pool_cache *c, unsigned cls)
 {
-    void *p = c->head[cls];
-    if (__builtin_expect(p == NULL, 0))
+    void **sp = c->sp[cls];
+    if (__builtin_expect(sp == c->lo[cls], 0))
         return NULL;
-    c->head[cls] = *(void **)p;
-    c->room[cls]++;
+    c->sp[cls] = sp - 1;
     c->gets[cls]++;
-    return p;
+    return sp[-1];
 }
 
 static inline bool pool_cache_push(struct pool_cache *c, unsigned cls, void *ptr)
 {
-    /* A full list, or ptr on top of it already (a double put: the slow
-     * path reports it). */
-    if (__builtin_expect(c->room[cls] == 0 || c->head[cls] == ptr, 0))
+    void **sp = c->sp[cls];
+    /* A full stack, or ptr on top of it already (a double put: the slow
+     * path reports it). Below an empty stack lies another class's slot or
+     * the field before slot[]: never an object of this class. */
+    if (__builtin_expect(sp == c->hi[cls] || sp[-1] == ptr, 0))
         return false;
-    c->room[cls]--;
-    *(void **)ptr = c->head[cls];
-    c->head[cls] = ptr;
+    *sp = ptr;
+    c->sp[cls] = sp + 1;
     return true;
 }
 
@@ -261,7 +266,16 @@ static inline void *pool_classes_get(struct pool_classes *s,
                                      struct pool_cache *c, int cls)
 {
     void *p = c != NULL ? pool_cache_pop(c, (unsigned)cls) : NULL;
-    return p != NULL ? p : pool_classes_get_slow_(s, c, cls);
+    return p != NULL ? p : pool_classes_get_slow_(s, c, cls, false);
+}
+
+/* As pool_classes_get(), but an empty class is not counted as a miss: for
+ * an optional move (a realloc that could stay where it is). */
+static inline void *pool_classes_try_get(struct pool_classes *s,
+                                         struct pool_cache *c, int cls)
+{
+    void *p = c != NULL ? pool_cache_pop(c, (unsigned)cls) : NULL;
+    return p != NULL ? p : pool_classes_get_slow_(s, c, cls, true);
 }
 
 /* Give back ptr, an object start of class cls (from pool_classes_owner).

@@ -41,7 +41,7 @@ static inline bool power_of_two(size_t a)
 
 /* ---- what happens outside the pools ---- */
 
-__attribute__((noinline)) static void count_uncovered(struct pool_classes *s)
+static inline void count_uncovered(struct pool_classes *s)
 {
     pool_classes_aux_add(s, &shim_cache, AUX_UNCOVERED, 1);
 }
@@ -110,16 +110,14 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
     struct pool_classes *s = pools();
     if (likely(s != NULL)) {
         int c = pool_classes_lookup(s, n);
-        if (c >= 0) {
-            void *p = pool_classes_get(s, &shim_cache, c);
-            if (p != NULL)
-                return p;
-            if (refuse())
-                return NULL;
-        } else {
-            count_uncovered(s);
+        if (likely(c < 0)) { /* no class covers n */
+            pool_classes_aux_add(s, &shim_cache, AUX_UNCOVERED, 1);
+            return real.malloc(n);
         }
-        return real.malloc(n);
+        void *p = pool_classes_get(s, &shim_cache, c);
+        if (p != NULL)
+            return p;
+        return refuse() ? NULL : real.malloc(n);
     }
     if (!not_started())
         return malloc_slow(n);
@@ -135,14 +133,18 @@ SHIM_HIDDEN void *shim_malloc(size_t n)
 __attribute__((noinline)) static void free_slow(void *p)
 {
     struct pool_classes *s = pools();
-    if (s != NULL) {
+    if (likely(s != NULL)) {
         int c = pool_classes_owner(s, p);
-        if (c >= 0) {
-            pool_classes_put(s, &shim_cache, c, p);
+        if (likely(c == POOL_NOT_OURS)) {
+            /* glibc's free keeps errno itself (since 2.33) */
+            if (likely(!boot_owns(p)))
+                real.free(p);
             return;
         }
         if (c == POOL_INTERIOR)
             pool_classes_invalid(s, "free()", p);
+        pool_classes_put(s, &shim_cache, c, p);
+        return;
     }
     release_other(p);
 }
@@ -223,8 +225,17 @@ SHIM_HIDDEN void *shim_realloc(void *p, size_t n)
     }
     if (c >= 0) {
         size_t old = pool_classes_size(s, c);
-        if (n <= old) /* same class, or a shrink: stays in place */
+        int nc = pool_classes_lookup(s, n);
+        if (nc == c)
             return p;
+        if (n < old) {
+            /* A shrink moves to its own class, as glibc moves a shrunk block
+             * to a smaller chunk, so that the larger object is free for
+             * requests of its size; when that class is empty the block
+             * stays where it is (it fits). */
+            void *q = pool_classes_try_get(s, &shim_cache, nc);
+            return q != NULL ? move(p, old, n, q) : p;
+        }
         return move(p, old, n, shim_malloc(n));
     }
     if (boot_owns(p))

@@ -49,10 +49,9 @@ bool real_resolve(void)
 
 /* ---- bootstrap arena ---- */
 
-#define BOOT_BYTES (256 * 1024)
 #define BOOT_HEADER 16 /* the block's size, just before it */
 
-static _Alignas(4096) char boot_arena[BOOT_BYTES];
+_Alignas(4096) char boot_arena[BOOT_BYTES];
 static _Atomic size_t boot_used;
 
 void *boot_alloc(size_t size, size_t align)
@@ -70,11 +69,6 @@ void *boot_alloc(size_t size, size_t align)
     } while (!atomic_compare_exchange_weak(&boot_used, &used, end));
     memcpy(boot_arena + start - BOOT_HEADER, &size, sizeof size);
     return boot_arena + start; /* static storage: already zero */
-}
-
-bool boot_owns(const void *p)
-{
-    return (uintptr_t)p - (uintptr_t)boot_arena < BOOT_BYTES;
 }
 
 size_t boot_usable(const void *p)

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "pool/classes.h"
 #include "shim/config.h"
@@ -68,10 +69,15 @@ bool real_ready(void) SHIM_HIDDEN;
 
 /* The bootstrap arena: a static buffer for the calls made before the real
  * allocator is known. Its blocks are never reused; free ignores them. */
+#define BOOT_BYTES (256 * 1024)
+extern char boot_arena[BOOT_BYTES] SHIM_HIDDEN;
 void *boot_alloc(size_t size, size_t align) SHIM_HIDDEN;
-bool boot_owns(const void *p) SHIM_HIDDEN;
 size_t boot_usable(const void *p) SHIM_HIDDEN;
 
+static inline bool boot_owns(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)boot_arena < BOOT_BYTES;
+}
 /* ---- init.c ---- */
 /* Bring the shim up (first call) or report how far it is. Safe to call from
  * any allocation; a call made while another start-up is running returns at

@@ -110,22 +110,44 @@ static int write_json(const struct snapshot *snap, int fd)
     return 0;
 }
 
+/* path with each "%p" replaced by the pid (so that every process of a run
+ * writes its own file); false when it does not fit. */
+static bool expand_path(const char *path, char *out, size_t cap)
+{
+    struct rbuf b = {0};
+    for (const char *c = path; *c != '\0'; c++) {
+        if (c[0] == '%' && c[1] == 'p') {
+            rb_u64(&b, (uint64_t)getpid());
+            c++;
+        } else {
+            rb_char(&b, *c);
+        }
+    }
+    if (b.len + 1 > cap || b.len + 1 > sizeof b.buf)
+        return false;
+    memcpy(out, b.buf, b.len);
+    out[b.len] = '\0';
+    return true;
+}
+
 /* Write to path.tmp, then rename: readers never see half a file. */
 static int write_json_file(const char *path, bool trylock)
 {
     struct snapshot snap;
-    char tmp[4096];
-    size_t len = strlen(path);
-    if (len + 5 > sizeof tmp || take(&snap, trylock) != 0)
+    char file[1000], tmp[1008];
+    if (!expand_path(path, file, sizeof file) || take(&snap, trylock) != 0) {
+        errno = ENAMETOOLONG;
         return -1;
-    memcpy(tmp, path, len);
+    }
+    size_t len = strlen(file);
+    memcpy(tmp, file, len);
     memcpy(tmp + len, ".tmp", 5);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
     write_json(&snap, fd);
     close(fd);
-    return rename(tmp, path);
+    return rename(tmp, file);
 }
 
 int stats_write_json(const char *path)
