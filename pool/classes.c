@@ -6,7 +6,8 @@
  * lookup table, every class's depot links and (CHECKED) state bytes.
  *
  * Per class, whenever no get or put is in flight:
- *   depot.free + sum over attached caches of (sp - lo) + handed out == count
+ *   depot.free + mag_size * mag_full.free
+ *     + sum over attached caches of (sp - lo) + handed out == count
  */
 #include "classes.h"
 
@@ -32,9 +33,56 @@ static void *obj_at(const struct pool_class *k, uint32_t idx)
     return k->base + (size_t)idx * k->stride;
 }
 
+/* Free objects in the depot, loose and in magazines. */
+static uint32_t depot_objects(const struct pool_class *k)
+{
+    return depot_free(&k->depot) + k->mag_size * depot_free(&k->mag_full);
+}
+
+/* Push n indices: a full magazine when n is one's size and an empty one is
+ * at hand, else one by one. */
+static void give_back(struct pool_class *k, const uint32_t *idx, uint32_t n)
+{
+    uint32_t m;
+    if (n == k->mag_size && n != 0 && depot_pop(&k->mag_empty, &m, 1) == 1) {
+        memcpy(&k->mag_slots[(size_t)m * n], idx, n * sizeof *idx);
+        depot_push(&k->mag_full, &m, 1);
+        return;
+    }
+    depot_push(&k->depot, idx, n);
+}
+
+/* Pop up to want indices (want >= mag_size: a whole magazine if there is
+ * one, else one by one). */
+static uint32_t take(struct pool_class *k, uint32_t *idx, uint32_t want)
+{
+    uint32_t m, n = k->mag_size;
+    if (n != 0 && want >= n && depot_pop(&k->mag_full, &m, 1) == 1) {
+        memcpy(idx, &k->mag_slots[(size_t)m * n], n * sizeof *idx);
+        depot_push(&k->mag_empty, &m, 1);
+        return n;
+    }
+    return depot_pop(&k->depot, idx, want);
+}
+
+/* Pop one index: a loose one, else one from a full magazine whose others
+ * then go back loose. */
+static uint32_t take_one(struct pool_class *k, uint32_t *idx)
+{
+    uint32_t batch[POOL_CACHE_SLOTS], n;
+    if (depot_pop(&k->depot, idx, 1) == 1)
+        return 1;
+    if (k->mag_size == 0 || (n = take(k, batch, k->mag_size)) == 0)
+        return 0;
+    *idx = batch[0];
+    if (n > 1)
+        depot_push(&k->depot, batch + 1, n - 1);
+    return 1;
+}
+
 static void note_peak(struct pool_class *k)
 {
-    uint32_t out = k->count - depot_free(&k->depot);
+    uint32_t out = k->count - depot_objects(k);
     uint32_t peak = atomic_load_explicit(&k->peak_out, memory_order_relaxed);
     while (out > peak &&
            !atomic_compare_exchange_weak_explicit(&k->peak_out, &peak, out,
@@ -144,7 +192,11 @@ static uint32_t spill(struct pool_classes *s, struct pool_cache *c,
     /* The objects leave the cache before the push: a fork in between loses
      * them in the child, but can never hand them out twice. */
     atomic_signal_fence(memory_order_seq_cst);
-    depot_push(&k->depot, idx, n);
+    uint32_t done = 0, m = k->mag_size;
+    for (; m != 0 && n - done >= m; done += m)
+        give_back(k, idx + done, m);
+    if (done < n)
+        depot_push(&k->depot, idx + done, n - done);
     return n;
 }
 
@@ -165,10 +217,10 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
     if (mine && c->sp[cls] != c->lo[cls]) /* attached just now by a put */
         return pool_cache_pop(c, (unsigned)cls);
     if (mine && c->hi[cls] != c->lo[cls]) {
-        /* Fill the cache: one transfer serves the next cap gets. */
+        /* A magazine, or up to one's worth one by one. */
         uint32_t idx[POOL_CACHE_SLOTS];
-        uint32_t want = (uint32_t)(c->hi[cls] - c->lo[cls]);
-        uint32_t got = depot_pop(&k->depot, idx, want);
+        uint32_t want = k->mag_size ? k->mag_size : 1;
+        uint32_t got = take(k, idx, want);
         if (got == 0) {
             c->misses[cls] += !quiet;
             return NULL;
@@ -182,7 +234,7 @@ void *pool_classes_get_slow_(struct pool_classes *s, struct pool_cache *c,
         return obj_at(k, idx[0]);
     }
     uint32_t idx;
-    if (depot_pop(&k->depot, &idx, 1) == 0) {
+    if (take_one(k, &idx) == 0) {
         if (quiet)
             return NULL;
         if (mine)
@@ -210,8 +262,10 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
         for (void **p = c->lo[cls]; p < c->sp[cls]; p++)
             if (*p == ptr)
                 die(s, "double free:", ptr, k, " is already free");
-        if (c->sp[cls] == c->hi[cls]) /* full: keep the newest quarter */
-            spill(s, c, (unsigned)cls, (uint32_t)(c->hi[cls] - c->lo[cls]) / 4);
+        if (c->sp[cls] == c->hi[cls]) { /* full: the older half goes back */
+            uint32_t cap = (uint32_t)(c->hi[cls] - c->lo[cls]);
+            spill(s, c, (unsigned)cls, cap - (k->mag_size ? k->mag_size : (cap + 1) / 2));
+        }
         pool_cache_push(c, (unsigned)cls, ptr);
         return;
     }
@@ -224,6 +278,25 @@ void pool_classes_put_slow_(struct pool_classes *s, struct pool_cache *c,
 }
 
 /* ---- creation ---- */
+
+static uint32_t cache_cap_for(uint32_t count, unsigned flags)
+{
+    if (flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED))
+        return 0;
+    uint32_t cap = count / 16;
+    return cap > POOL_CACHE_SLOTS ? POOL_CACHE_SLOTS : cap;
+}
+
+static uint32_t mag_size_for(uint32_t count, unsigned flags)
+{
+    return cache_cap_for(count, flags) / 2;
+}
+
+/* Enough magazines for every object at once, plus one in flight. */
+static uint32_t mags_for(uint32_t count, uint32_t mag)
+{
+    return count / mag + 1;
+}
 
 static int spec_cmp(const void *a, const void *b)
 {
@@ -268,6 +341,10 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
         links += depot_storage((uint32_t)count);
         if (flags & POOL_CLASSES_CHECKED)
             links += count;
+        uint32_t mag = mag_size_for((uint32_t)count, flags);
+        if (mag != 0)
+            links += depot_storage(mags_for((uint32_t)count, mag)) +
+                     (size_t)mags_for((uint32_t)count, mag) * mag * sizeof(uint32_t);
     }
     unsigned shift = ceil_log2(slice);
     size_t max_size = sorted[n - 1].size;
@@ -322,7 +399,6 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
         s->small[m] = (uint8_t)(c < n ? c : POOL_CLASSES_MAX);
     }
 
-    bool nocache = flags & (POOL_CLASSES_NOCACHE | POOL_CLASSES_CHECKED);
     for (size_t i = 0; i < n; i++) {
         struct pool_class *k = &s->cls[i];
         k->base = base + (i << shift);
@@ -336,10 +412,20 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
         s->hot[i].magic = k->magic;
         size_t a = k->stride & -k->stride;
         k->align = a < align ? a : align;
-        uint32_t cap = k->count / 16;
-        k->cache_cap = nocache ? 0 : cap > POOL_CACHE_SLOTS ? POOL_CACHE_SLOTS : cap;
+        k->cache_cap = cache_cap_for(k->count, flags);
+        k->mag_size = mag_size_for(k->count, flags);
         depot_init(&k->depot, k->count, cursor);
         cursor += depot_storage(k->count);
+        k->mag_slots = NULL;
+        if (k->mag_size != 0) {
+            uint32_t mags = mags_for(k->count, k->mag_size);
+            /* one stack of links serves both: an id is on one of them */
+            depot_init(&k->mag_empty, mags, cursor);
+            depot_init_empty(&k->mag_full, mags, cursor);
+            cursor += depot_storage(mags);
+            k->mag_slots = (uint32_t *)cursor;
+            cursor += (size_t)mags * k->mag_size * sizeof(uint32_t);
+        }
         k->state = NULL;
         if (flags & POOL_CLASSES_CHECKED) {
             k->state = (uint8_t *)cursor;
@@ -500,7 +586,7 @@ static void stats_locked(struct pool_classes *s, int cls,
     out->stride = k->stride;
     out->align = k->align;
     out->capacity = k->count;
-    out->available = depot_free(&k->depot) + cached;
+    out->available = depot_objects(k) + cached;
     if (out->available > out->capacity)
         out->available = out->capacity; /* a put in flight */
     out->in_use = out->capacity - out->available;
@@ -559,6 +645,22 @@ size_t pool_classes_available(struct pool_classes *s, int cls)
     return st.available;
 }
 
+/* Walk a depot's stack: every index below its count, none seen before (in
+ * seen[], where it marks them with `mark`), as many as its free counter
+ * says. */
+static bool walk(const struct depot *d, uint8_t *seen, uint8_t mark)
+{
+    uint32_t walked = 0;
+    uint32_t x = (uint32_t)atomic_load(&d->head);
+    for (; x != DEPOT_NIL; walked++) {
+        if (x >= d->count || seen[x] || walked > d->count)
+            return false;
+        seen[x] = mark;
+        x = atomic_load_explicit(&d->next[x], memory_order_relaxed);
+    }
+    return walked == depot_free(d);
+}
+
 bool pool_classes_check(struct pool_classes *s)
 {
     bool ok = true;
@@ -571,17 +673,25 @@ bool pool_classes_check(struct pool_classes *s)
             ok = false;
             break;
         }
-        uint32_t walked = 0;
-        uint32_t top = (uint32_t)atomic_load(&k->depot.head);
-        for (uint32_t x = top; x != DEPOT_NIL && ok; walked++) {
-            if (x >= k->count || seen[x] || walked > k->count)
-                ok = false;
-            else {
-                seen[x] = 1;
-                x = atomic_load_explicit(&k->depot.next[x], memory_order_relaxed);
-            }
+        ok = walk(&k->depot, seen, 1);
+        if (k->mag_size != 0) {
+            /* full magazines: their objects; both stacks: every id once */
+            uint32_t mags = k->mag_empty.count;
+            uint8_t *ids = mem_reserve(mags, page);
+            ok = ok && ids != NULL && mem_commit(ids, mem_round_up(mags, page)) == 0 &&
+                 walk(&k->mag_full, ids, 2) && walk(&k->mag_empty, ids, 1) &&
+                 depot_free(&k->mag_full) + depot_free(&k->mag_empty) == mags;
+            for (uint32_t m = 0; ok && m < mags; m++)
+                if (ids[m] == 2) /* a full one: mark its objects */
+                    for (uint32_t j = 0; ok && j < k->mag_size; j++) {
+                        uint32_t x = k->mag_slots[(size_t)m * k->mag_size + j];
+                        ok = x < k->count && !seen[x];
+                        if (ok)
+                            seen[x] = 1;
+                    }
+            if (ids != NULL)
+                mem_release(ids, mags);
         }
-        ok = ok && walked == depot_free(&k->depot);
         for (struct pool_cache *c = s->caches; c != NULL && ok; c = c->next) {
             for (void **q = c->lo[i]; q < c->sp[i] && ok; q++) {
                 void *p = *q;

@@ -18,7 +18,8 @@
  * no atomics, no shared writes.
  *
  * Per class, whenever no get or put is in flight:
- *   capacity == in depot + in caches + handed out
+ *   capacity == in depot (one by one, or in full magazines) + in caches
+ *               + handed out
  * A class of count objects lets each thread cache at most
  *   cache_cap = min(POOL_CACHE_SLOTS, count / 16)
  * objects, so a get that finds the class empty (a miss) happens only while at
@@ -79,7 +80,14 @@ struct pool_class {
     uint32_t count;
     uint32_t cache_cap;  /* per-thread cache limit; 0: uncached */
     uint8_t *state;      /* CHECKED: 1 handed out, 0 free; else NULL */
-    struct depot depot;  /* starts its own cache line */
+    uint32_t mag_size;   /* objects a magazine holds: cache_cap / 2; 0: none */
+    uint32_t *mag_slots; /* magazine m holds mag_slots[m * mag_size ...] */
+    struct depot depot;  /* free objects one by one; starts its own cache line */
+    /* Free objects in full magazines, moved between the depot and the caches
+     * a batch at a time, by one compare-and-swap and a copy of mag_size
+     * indices (never by walking links scattered over memory). Magazine ids
+     * are on exactly one of the two stacks, or held by an op in flight. */
+    struct depot mag_full, mag_empty;
     _Alignas(64) _Atomic uint64_t gets;   /* of detached caches and uncached gets */
     _Atomic uint64_t misses;
     _Atomic uint32_t peak_out;

@@ -18,6 +18,14 @@ void depot_init(struct depot *d, uint32_t count, void *storage)
     atomic_store_explicit(&d->head, count ? 0 : DEPOT_NIL, memory_order_release);
 }
 
+void depot_init_empty(struct depot *d, uint32_t count, void *storage)
+{
+    d->next = storage;
+    d->count = count;
+    atomic_store_explicit(&d->free, 0, memory_order_relaxed);
+    atomic_store_explicit(&d->head, DEPOT_NIL, memory_order_release);
+}
+
 uint32_t depot_pop(struct depot *d, uint32_t *out, uint32_t want)
 {
     uint64_t old = atomic_load_explicit(&d->head, memory_order_acquire);

@@ -36,6 +36,9 @@ static inline size_t depot_storage(uint32_t count)
  * depot_storage(count) bytes. Cannot fail. Not thread-safe. */
 void depot_init(struct depot *d, uint32_t count, void *storage);
 
+/* The same with no index on the stack (they are pushed later). */
+void depot_init_empty(struct depot *d, uint32_t count, void *storage);
+
 /* Pop up to `want` indices into out[]; returns how many (0 when empty).
  * Lock-free. */
 uint32_t depot_pop(struct depot *d, uint32_t *out, uint32_t want);
