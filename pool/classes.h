@@ -210,6 +210,13 @@ static inline int pool_classes_owner(const struct pool_classes *s,
     return (int)c;
 }
 
+/* ptr lies in the set's range (an object start or not). */
+static inline bool pool_classes_inside(const struct pool_classes *s,
+                                       const void *ptr)
+{
+    return (uintptr_t)ptr - (uintptr_t)s->base < s->span;
+}
+
 /* The fast form of pool_classes_owner() for free: true, with *cls set, only
  * for an object start; false for anything else (then ask _owner). */
 static inline bool pool_classes_object(const struct pool_classes *s,

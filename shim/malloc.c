@@ -126,7 +126,21 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
 
 SHIM_HIDDEN void *shim_malloc(size_t n)
 {
-    void *p = pool_cache_pop(&shim_cache, pool_classes_lookup_fast(route(), n));
+    struct pool_classes *s = route();
+    void *p;
+    if (likely(n <= POOL_SMALL_MAX)) {
+        p = pool_cache_pop(&shim_cache, s->small[n]);
+    } else if (n > s->max_size) {
+        /* Larger than every class, with the shim on (the empty set while
+         * off is never attached to): straight to the real allocator. */
+        if (likely(shim_cache.set == s)) {
+            shim_cache.aux[AUX_UNCOVERED]++;
+            return real.malloc(n);
+        }
+        p = NULL;
+    } else {
+        p = pool_cache_pop(&shim_cache, (unsigned)pool_classes_lookup(s, n));
+    }
     return likely(p != NULL) ? p : malloc_slow(n);
 }
 
@@ -151,10 +165,17 @@ __attribute__((noinline)) static void free_slow(void *p)
 
 SHIM_HIDDEN void shim_free(void *p)
 {
+    struct pool_classes *s = route();
     unsigned c;
-    if (likely(pool_classes_object(route(), p, &c)) &&
-        likely(pool_cache_push(&shim_cache, c, p)))
+    if (likely(pool_classes_object(s, p, &c))) {
+        if (likely(pool_cache_push(&shim_cache, c, p)))
+            return;
+    } else if (!pool_classes_inside(s, p) && likely(s->span != 0) && !boot_owns(p)) {
+        /* not ours, with the shim on (the empty set has span 0); glibc's
+         * free keeps errno itself (since 2.33) */
+        real.free(p);
         return;
+    }
     free_slow(p);
 }
 
