@@ -114,6 +114,7 @@ struct pool_cache {
     struct pool_classes *set;   /* attached to; NULL when not attached */
     bool retired;               /* never attaches again */
     struct pool_cache *prev, *next;
+    void *below_slots;  /* what push reads as sp[-1] on an empty class 0: NULL */
     void *slot[POOL_CLASSES_MAX][POOL_CACHE_SLOTS];
 };
 
@@ -265,8 +266,9 @@ static inline bool pool_cache_push(struct pool_cache *c, unsigned cls, void *ptr
 {
     void **sp = c->sp[cls];
     /* A full stack, or ptr on top of it already (a double put: the slow
-     * path reports it). Below an empty stack lies another class's slot or
-     * the field before slot[]: never an object of this class. */
+     * path reports it). Below an empty stack lies the previous class's last
+     * slot or below_slots, both only ever written by this thread, never
+     * holding an object of this class. */
     if (__builtin_expect(sp == c->hi[cls] || sp[-1] == ptr, 0))
         return false;
     *sp = ptr;
