@@ -46,6 +46,23 @@ struct shim {
 
 extern struct shim shim SHIM_HIDDEN;
 
+/* ---- malloc.c: the entry points, exported as malloc, free, ... (a build
+ * with SHIM_NO_EXPORTS, the fuzzer's and test_faults', calls them as they
+ * are) ---- */
+void *shim_malloc(size_t n) SHIM_HIDDEN;
+void shim_free(void *p) SHIM_HIDDEN;
+void shim_free_sized(void *p, size_t size) SHIM_HIDDEN;
+void shim_free_aligned_sized(void *p, size_t align, size_t size) SHIM_HIDDEN;
+void *shim_calloc(size_t n, size_t size) SHIM_HIDDEN;
+void *shim_realloc(void *p, size_t n) SHIM_HIDDEN;
+void *shim_reallocarray(void *p, size_t n, size_t size) SHIM_HIDDEN;
+int shim_posix_memalign(void **out, size_t align, size_t n) SHIM_HIDDEN;
+void *shim_aligned_alloc(size_t align, size_t n) SHIM_HIDDEN;
+void *shim_memalign(size_t align, size_t n) SHIM_HIDDEN;
+void *shim_valloc(size_t n) SHIM_HIDDEN;
+void *shim_pvalloc(size_t n) SHIM_HIDDEN;
+size_t shim_malloc_usable_size(void *p) SHIM_HIDDEN;
+
 /* ---- real.c ---- */
 struct real_allocator {
     void *(*malloc)(size_t);

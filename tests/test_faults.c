@@ -22,19 +22,6 @@
 
 #include "shim/shim.h"
 
-SHIM_HIDDEN void *shim_malloc(size_t n);
-SHIM_HIDDEN void shim_free(void *p);
-SHIM_HIDDEN void shim_free_sized(void *p, size_t size);
-SHIM_HIDDEN void shim_free_aligned_sized(void *p, size_t align, size_t size);
-SHIM_HIDDEN void *shim_calloc(size_t n, size_t size);
-SHIM_HIDDEN void *shim_realloc(void *p, size_t n);
-SHIM_HIDDEN void *shim_reallocarray(void *p, size_t n, size_t size);
-SHIM_HIDDEN int shim_posix_memalign(void **out, size_t align, size_t n);
-SHIM_HIDDEN void *shim_aligned_alloc(size_t align, size_t n);
-SHIM_HIDDEN void *shim_memalign(size_t align, size_t n);
-SHIM_HIDDEN void *shim_valloc(size_t n);
-SHIM_HIDDEN void *shim_pvalloc(size_t n);
-SHIM_HIDDEN size_t shim_malloc_usable_size(void *p);
 
 extern char **environ;
 
