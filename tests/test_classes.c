@@ -10,7 +10,6 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdalign.h>
@@ -20,29 +19,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pool/classes.h"
+#include "tests/testutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ---- */
 
-static size_t page_size(void)
-{
-    return (size_t)sysconf(_SC_PAGESIZE);
-}
-
 static size_t stride_of(size_t size)
 {
     return (size + 15) & ~(size_t)15;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return (x > y) - (x < y);
 }
 
 static struct pool_classes *create(const struct pool_class_spec *spec, size_t n,
@@ -76,7 +64,7 @@ static void **take_all_sorted(struct pool_classes *s, struct pool_cache *c,
                       cls, i + 1, count);
     }
     ck_assert_ptr_null(pool_classes_get(s, c, cls));
-    qsort(obj, count, sizeof *obj, cmp_ptr);
+    qsort(obj, count, sizeof *obj, tu_cmp_ptr);
     for (size_t i = 1; i < count; i++)
         ck_assert_ptr_ne(obj[i], obj[i - 1]);
     return obj;
@@ -101,78 +89,6 @@ static size_t uncached_gettable(struct pool_classes *s, int cls, size_t count)
     put_all(s, NULL, cls, obj, n);
     free(obj);
     return n;
-}
-
-static long vm_size_kb(void)
-{
-    static char buf[16384];
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < sizeof buf && (r = read(fd, buf + len, sizeof buf - 1 - len)) > 0)
-        len += (size_t)r;
-    close(fd);
-    buf[len] = 0;
-    const char *v = strstr(buf, "VmSize:");
-    ck_assert_ptr_nonnull(v);
-    return strtol(v + strlen("VmSize:"), NULL, 10);
-}
-
-static bool mentions_addr(const char *msg, const void *addr)
-{
-    for (const char *s = msg; (s = strstr(s, "0x")) != NULL; s += 2)
-        if (strtoull(s, NULL, 16) == (unsigned long long)(uintptr_t)addr)
-            return true;
-    return false;
-}
-
-struct death {
-    int sig;
-    char msg[2048];
-    void *addr;
-};
-
-/* Run fn(kind, addr_fd) in a child whose stderr goes to a pipe; fn writes the
- * pointer it is about to misuse to addr_fd. No ck_assert in the child. */
-static void run_child(void (*fn)(int kind, int addr_fd), int kind,
-                      struct death *d)
-{
-    int err[2], addr[2];
-    ck_assert_int_eq(pipe(err), 0);
-    ck_assert_int_eq(pipe(addr), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ne(pid, -1);
-    if (pid == 0) {
-        close(err[0]);
-        close(addr[0]);
-        dup2(err[1], STDERR_FILENO);
-        close(err[1]);
-        fn(kind, addr[1]);
-        _exit(0);
-    }
-    close(err[1]);
-    close(addr[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < sizeof d->msg &&
-           (r = read(err[0], d->msg + len, sizeof d->msg - 1 - len)) > 0)
-        len += (size_t)r;
-    d->msg[len] = 0;
-    if (read(addr[0], &d->addr, sizeof d->addr) != (ssize_t)sizeof d->addr)
-        d->addr = NULL;
-    close(err[0]);
-    close(addr[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    d->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-
-static void report_addr(int fd, const void *p)
-{
-    if (fd >= 0 && write(fd, &p, sizeof p) != (ssize_t)sizeof p)
-        _exit(3);
 }
 
 /* ---- class choice ---- */
@@ -321,7 +237,8 @@ START_TEST(create_rejects_bad_spec)
 {
     for (int i = 0; i <= POOL_CLASSES_MAX; i++)
         too_many[i] = (struct pool_class_spec){16 * (size_t)(i + 1), 1};
-    long vm = vm_size_kb();
+    long vm = tu_vm_size_kb();
+    ck_assert_int_gt(vm, 0);
     int mlock_err = -1;
     errno = 0;
     struct pool_classes *s =
@@ -329,7 +246,7 @@ START_TEST(create_rejects_bad_spec)
     int err = errno;
     ck_assert_msg(s == NULL, "%s: created", bad_specs[_i].what);
     ck_assert_msg(err == EINVAL, "%s: errno %d (%s)", bad_specs[_i].what, err, strerror(err));
-    ck_assert_int_eq(vm_size_kb(), vm);
+    ck_assert_int_eq(tu_vm_size_kb(), vm);
 }
 END_TEST
 
@@ -342,7 +259,8 @@ END_TEST
 START_TEST(create_destroy_leaks_nothing)
 {
     pool_classes_destroy(create(lookup_spec, N_ELEMS(lookup_spec), 0));
-    long vm = vm_size_kb();
+    long vm = tu_vm_size_kb();
+    ck_assert_int_gt(vm, 0);
     for (unsigned flags = 0; flags < 16; flags++) {
         if (flags & POOL_CLASSES_MLOCK)
             continue;
@@ -350,7 +268,7 @@ START_TEST(create_destroy_leaks_nothing)
         ck_assert_ptr_nonnull(pool_classes_get(s, NULL, 3));
         pool_classes_destroy(s);
     }
-    ck_assert_int_eq(vm_size_kb(), vm);
+    ck_assert_int_eq(tu_vm_size_kb(), vm);
 }
 END_TEST
 
@@ -372,7 +290,7 @@ START_TEST(owner_from_address)
     uintptr_t base = (uintptr_t)obj[0][0];
     uintptr_t region = (uintptr_t)obj[1][0] - base;
     ck_assert_uint_eq(region & (region - 1), 0);
-    ck_assert_uint_ge(region, page_size());
+    ck_assert_uint_ge(region, tu_page_size());
     char *end = (char *)(base + nc * region);
 
     for (unsigned c = 0; c < nc; c++) {
@@ -438,7 +356,7 @@ START_TEST(alignment)
         size_t size = pool_classes_size(s, (int)c), stride = stride_of(size);
         size_t align = pool_classes_align(s, (int)c);
         size_t low = stride & -stride;
-        size_t want = low < page_size() ? low : page_size();
+        size_t want = low < tu_page_size() ? low : tu_page_size();
         ck_assert_uint_eq(align & (align - 1), 0);
         ck_assert_uint_ge(align, alignof(max_align_t));
         ck_assert_uint_ge(align, want);
@@ -454,7 +372,7 @@ START_TEST(alignment)
             if (size == 192)
                 ck_assert_uint_eq(a % 64, 0);
             if (size >= 4096)
-                ck_assert_uint_eq(a % page_size(), 0);
+                ck_assert_uint_eq(a % tu_page_size(), 0);
         }
         put_all(s, NULL, (int)c, obj, count);
         free(obj);
@@ -825,7 +743,7 @@ static void do_misuse(int kind, int addr_fd)
             _exit(2);
         for (int i = 0; i < CAP; i++)
             pool_classes_put(s, c, 1, held[i]);
-        report_addr(addr_fd, held[0]);
+        tu_report_addr(addr_fd, held[0]);
         pool_classes_put(s, c, 1, held[0]);
         return;
     }
@@ -837,20 +755,20 @@ static void do_misuse(int kind, int addr_fd)
     case DEFAULT_CACHED_DOUBLE_PUT:
     case DEFAULT_UNCACHED_DOUBLE_PUT:
         pool_classes_put(s, c, 1, a);
-        report_addr(addr_fd, a);
+        tu_report_addr(addr_fd, a);
         pool_classes_put(s, c, 1, a);
         break;
     case CHECKED_DOUBLE_PUT_LATER:
         pool_classes_put(s, c, 1, a);
         pool_classes_put(s, c, 1, b);
-        report_addr(addr_fd, a);
+        tu_report_addr(addr_fd, a);
         pool_classes_put(s, c, 1, a);
         break;
     case CHECKED_PUT_NEVER_HANDED_OUT:
         for (int d = -2; d <= 2; d++) {
             char *o = a + d * 128;
             if (o != a && o != b && pool_classes_owner(s, o) == 1) {
-                report_addr(addr_fd, o);
+                tu_report_addr(addr_fd, o);
                 pool_classes_put(s, c, 1, o);
                 break;
             }
@@ -863,12 +781,12 @@ static void do_misuse(int kind, int addr_fd)
         char *p = a + 16;
         if (pool_classes_owner(s, p) != POOL_INTERIOR)
             _exit(4);
-        report_addr(addr_fd, p);
+        tu_report_addr(addr_fd, p);
         pool_classes_invalid(s, "free()", p);
     }
     case CHECKED_WRITE_AFTER_PUT:
         pool_classes_put(s, c, 1, a);
-        report_addr(addr_fd, a);
+        tu_report_addr(addr_fd, a);
         a[5] = 'x';
         /* the next get of that object notices */
         for (int i = 0; i < 8; i++)
@@ -889,9 +807,10 @@ END_TEST
 
 START_TEST(misuse_message)
 {
-    struct death d;
-    run_child(do_misuse, _i, &d);
     const char *what = misuse_cases[_i].what;
+    struct tu_death d;
+    ck_assert_msg(tu_fork_misuse(do_misuse, _i, &d) == 0, "%s: cannot run the child: %s", what,
+                  strerror(errno));
     ck_assert_msg(d.sig == SIGABRT, "%s: child ended with signal %d, stderr \"%s\"", what,
                   d.sig, d.msg);
     const char *prefix = misuse_cases[_i].prefix;
@@ -901,7 +820,7 @@ START_TEST(misuse_message)
     ck_assert_msg(len > 0 && strchr(d.msg, '\n') == d.msg + len - 1, "%s: not one line: \"%s\"",
                   what, d.msg);
     ck_assert_ptr_nonnull(d.addr);
-    ck_assert_msg(mentions_addr(d.msg, d.addr), "%s: \"%s\" does not name %p", what, d.msg,
+    ck_assert_msg(tu_mentions_addr(d.msg, d.addr), "%s: \"%s\" does not name %p", what, d.msg,
                   d.addr);
     if (misuse_cases[_i].text != NULL)
         ck_assert_msg(strstr(d.msg, misuse_cases[_i].text) != NULL, "%s: \"%s\" lacks \"%s\"",
@@ -967,14 +886,6 @@ struct worker {
     uint64_t rng;
 };
 
-static uint64_t next_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static void take(struct worker *w, struct token *t, int from)
 {
     if (atomic_exchange(&t->owner, w->id) != from)
@@ -1019,7 +930,7 @@ static void *stress_worker(void *arg)
     int n = 0;
     unsigned long gets = 0, puts = 0, empties = 0;
     while (gets < STRESS_GETS) {
-        uint64_t r = next_rand(&w->rng);
+        uint64_t r = tu_xorshift64(&w->rng);
         size_t want = stress_spec[r % N_ELEMS(stress_spec)].size - (r >> 40) % 16;
         int cls = pool_classes_lookup(st->s, want);
         struct token *t = pool_classes_get(st->s, c, cls);

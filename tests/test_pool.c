@@ -9,7 +9,6 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdalign.h>
@@ -19,19 +18,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "tests/testutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- helpers ---- */
-
-static size_t page_size(void)
-{
-    return (size_t)sysconf(_SC_PAGESIZE);
-}
 
 /* The documented stride: size rounded up to a multiple of 16. */
 static size_t stride_of(size_t size)
@@ -44,13 +38,7 @@ static size_t stride_of(size_t size)
 static size_t align_of_stride(size_t stride)
 {
     size_t a = stride & -stride;
-    return a > page_size() ? page_size() : a;
-}
-
-static int cmp_ptr(const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return (x > y) - (x < y);
+    return a > tu_page_size() ? tu_page_size() : a;
 }
 
 /* Take every object of p (asserting there are exactly `count`), sorted by
@@ -64,7 +52,7 @@ static void **take_all_sorted(struct pool *p, size_t count)
         ck_assert_msg(obj[i] != NULL, "get %zu of %zu returned NULL", i + 1, count);
     }
     ck_assert_ptr_null(pool_try_get(p));
-    qsort(obj, count, sizeof *obj, cmp_ptr);
+    qsort(obj, count, sizeof *obj, tu_cmp_ptr);
     return obj;
 }
 
@@ -98,97 +86,16 @@ static void put_all(struct pool *p, void **obj, size_t count)
         pool_put(p, obj[i]);
 }
 
-/* Read a /proc file into buf without allocating; returns its length. */
-static size_t read_proc(const char *path, char *buf, size_t cap)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)r;
-    close(fd);
-    buf[len] = 0;
-    return len;
-}
-
-static long vm_size_kb(void)
-{
-    static char buf[16384];
-    read_proc("/proc/self/status", buf, sizeof buf);
-    const char *v = strstr(buf, "VmSize:");
-    ck_assert_ptr_nonnull(v);
-    return strtol(v + strlen("VmSize:"), NULL, 10);
-}
-
+/* Lines of /proc/self/maps, counted without allocating. */
 static size_t maps_lines(void)
 {
     static char buf[1 << 18];
-    size_t len = read_proc("/proc/self/maps", buf, sizeof buf), lines = 0;
-    for (size_t i = 0; i < len; i++)
+    ssize_t len = tu_read_proc("/proc/self/maps", buf, sizeof buf);
+    ck_assert_int_ge(len, 0);
+    size_t lines = 0;
+    for (ssize_t i = 0; i < len; i++)
         lines += buf[i] == '\n';
     return lines;
-}
-
-/* True when msg holds a hexadecimal number equal to addr. */
-static bool mentions_addr(const char *msg, const void *addr)
-{
-    for (const char *s = msg; (s = strstr(s, "0x")) != NULL; s += 2)
-        if (strtoull(s, NULL, 16) == (unsigned long long)(uintptr_t)addr)
-            return true;
-    return false;
-}
-
-/* How a child run ended: its signal (0 if it exited), its stderr, and the
- * address it reported through a pipe before misbehaving (NULL if none). */
-struct death {
-    int sig;
-    char msg[2048];
-    void *addr;
-};
-
-/* Run fn(kind, addr_fd) in a child whose stderr goes to a pipe. fn writes the
- * pointer it is about to misuse to addr_fd. No ck_assert in the child: its
- * result would go to the runner's channel. */
-static void run_child(void (*fn)(int kind, int addr_fd), int kind,
-                      struct death *d)
-{
-    int err[2], addr[2];
-    ck_assert_int_eq(pipe(err), 0);
-    ck_assert_int_eq(pipe(addr), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ne(pid, -1);
-    if (pid == 0) {
-        close(err[0]);
-        close(addr[0]);
-        dup2(err[1], STDERR_FILENO);
-        close(err[1]);
-        fn(kind, addr[1]);
-        _exit(0);
-    }
-    close(err[1]);
-    close(addr[1]);
-    size_t len = 0;
-    ssize_t r;
-    while (len + 1 < sizeof d->msg &&
-           (r = read(err[0], d->msg + len, sizeof d->msg - 1 - len)) > 0)
-        len += (size_t)r;
-    d->msg[len] = 0;
-    d->addr = NULL;
-    if (read(addr[0], &d->addr, sizeof d->addr) != (ssize_t)sizeof d->addr)
-        d->addr = NULL;
-    close(err[0]);
-    close(addr[0]);
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    d->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-}
-
-static void report_addr(int fd, const void *p)
-{
-    if (fd >= 0 && write(fd, &p, sizeof p) != (ssize_t)sizeof p)
-        _exit(3);
 }
 
 /* ---- geometries shared by the table-driven cases ---- */
@@ -213,7 +120,7 @@ START_TEST(create_reports_geometry)
     size_t a = pool_alignment(p);
     ck_assert_uint_eq(a & (a - 1), 0);
     ck_assert_uint_ge(a, alignof(max_align_t));
-    ck_assert_uint_le(a, page_size());
+    ck_assert_uint_le(a, tu_page_size());
     ck_assert_uint_eq(a, align_of_stride(stride_of(g->size)));
     pool_destroy(p);
 }
@@ -241,7 +148,8 @@ static const struct bad_create {
 START_TEST(create_errno)
 {
     const struct bad_create *b = &bad_creates[_i];
-    long vm = vm_size_kb();
+    long vm = tu_vm_size_kb();
+    ck_assert_int_gt(vm, 0);
     size_t maps = maps_lines();
     errno = 0;
     struct pool *p = pool_create(b->count, b->size, NULL, NULL);
@@ -249,7 +157,7 @@ START_TEST(create_errno)
     ck_assert_msg(p == NULL, "pool_create(%zu, %zu) succeeded", b->count, b->size);
     ck_assert_msg(err == b->err, "pool_create(%zu, %zu): errno %d (%s), expected %d",
                   b->count, b->size, err, strerror(err), b->err);
-    ck_assert_int_eq(vm_size_kb(), vm);
+    ck_assert_int_eq(tu_vm_size_kb(), vm);
     ck_assert_uint_eq(maps_lines(), maps);
 }
 END_TEST
@@ -265,21 +173,23 @@ static const struct bad_create near_size_max[] = {
 START_TEST(create_near_size_max_is_enomem)
 {
     const struct bad_create *b = &near_size_max[_i];
-    long vm = vm_size_kb();
+    long vm = tu_vm_size_kb();
+    ck_assert_int_gt(vm, 0);
     errno = 0;
     struct pool *p = pool_create(b->count, b->size, NULL, NULL);
     int err = errno;
     ck_assert_ptr_null(p);
     ck_assert_msg(err == ENOMEM, "pool_create(%zu, %#zx): errno %d (%s), expected ENOMEM",
                   b->count, b->size, err, strerror(err));
-    ck_assert_int_eq(vm_size_kb(), vm);
+    ck_assert_int_eq(tu_vm_size_kb(), vm);
 }
 END_TEST
 
 START_TEST(create_destroy_leaks_nothing)
 {
     pool_destroy(pool_create(8, 8, NULL, NULL)); /* first-use state, if any */
-    long vm = vm_size_kb(); /* (maps lines may merge or split: not compared) */
+    long vm = tu_vm_size_kb(); /* (maps lines may merge or split: not compared) */
+    ck_assert_int_gt(vm, 0);
     for (size_t i = 0; i < N_ELEMS(geometries); i++) {
         struct pool *p = pool_create(geometries[i].count, geometries[i].size, NULL, NULL);
         ck_assert_ptr_nonnull(p);
@@ -287,7 +197,7 @@ START_TEST(create_destroy_leaks_nothing)
         ck_assert_ptr_nonnull(o);
         pool_destroy(p); /* with an object still handed out */
     }
-    ck_assert_int_eq(vm_size_kb(), vm);
+    ck_assert_int_eq(tu_vm_size_kb(), vm);
 }
 END_TEST
 
@@ -326,7 +236,7 @@ START_TEST(init_once_per_object)
     ck_assert_ptr_eq(log.arg_seen, &log);
 
     /* The objects init saw are exactly the objects the pool hands out. */
-    qsort(log.seen, g->count, sizeof(void *), cmp_ptr);
+    qsort(log.seen, g->count, sizeof(void *), tu_cmp_ptr);
     void **obj = take_all_sorted(p, g->count);
     for (size_t i = 0; i < g->count; i++) {
         ck_assert_ptr_eq(obj[i], log.seen[i]);
@@ -401,7 +311,7 @@ START_TEST(layout_and_alignment)
     void **obj = take_all_sorted(p, g->count);
     /* One block: a page-aligned base, objects `stride` apart, so all
      * distinct and none overlapping. */
-    ck_assert_uint_eq((uintptr_t)obj[0] % page_size(), 0);
+    ck_assert_uint_eq((uintptr_t)obj[0] % tu_page_size(), 0);
     for (size_t i = 0; i < g->count; i++) {
         uintptr_t a = (uintptr_t)obj[i];
         ck_assert_uint_eq(a, (uintptr_t)obj[0] + i * stride);
@@ -409,8 +319,8 @@ START_TEST(layout_and_alignment)
         ck_assert_uint_eq(a % align, 0);
         if (stride % 64 == 0)
             ck_assert_uint_eq(a % 64, 0);
-        if (stride % page_size() == 0)
-            ck_assert_uint_eq(a % page_size(), 0);
+        if (stride % tu_page_size() == 0)
+            ck_assert_uint_eq(a % tu_page_size(), 0);
         ck_assert(pool_owns(p, obj[i]));
     }
     put_all(p, obj, g->count);
@@ -803,10 +713,10 @@ static void do_misuse(int kind, int addr_fd)
         bad = a + 16;
         break;
     case MISUSE_BEFORE: /* the block (8 * 48 bytes) starts on a page */
-        bad = (char *)((uintptr_t)a & ~(uintptr_t)(page_size() - 1)) - 1;
+        bad = (char *)((uintptr_t)a & ~(uintptr_t)(tu_page_size() - 1)) - 1;
         break;
     case MISUSE_AFTER:
-        bad = (char *)((uintptr_t)a & ~(uintptr_t)(page_size() - 1)) + 8 * 48;
+        bad = (char *)((uintptr_t)a & ~(uintptr_t)(tu_page_size() - 1)) + 8 * 48;
         break;
     case MISUSE_OTHER_POOL: {
         struct pool *q = pool_create(8, 40, NULL, NULL);
@@ -836,7 +746,7 @@ static void do_misuse(int kind, int addr_fd)
     case MISUSE_KINDS:
         break;
     }
-    report_addr(addr_fd, bad);
+    tu_report_addr(addr_fd, bad);
     pool_put(p, bad);
 }
 
@@ -848,8 +758,9 @@ END_TEST
 
 START_TEST(misuse_message)
 {
-    struct death d;
-    run_child(do_misuse, _i, &d);
+    struct tu_death d;
+    ck_assert_msg(tu_fork_misuse(do_misuse, _i, &d) == 0, "%s: cannot run the child: %s",
+                  misuse_names[_i], strerror(errno));
     ck_assert_msg(d.sig == SIGABRT, "%s: child ended with signal %d, stderr \"%s\"",
                   misuse_names[_i], d.sig, d.msg);
     ck_assert_msg(strncmp(d.msg, "pool: ", 6) == 0, "%s: message \"%s\"",
@@ -861,7 +772,7 @@ START_TEST(misuse_message)
     ck_assert_msg(len > 0 && d.msg[len - 1] == '\n' && strchr(d.msg, '\n') == d.msg + len - 1,
                   "%s: not one line: \"%s\"", misuse_names[_i], d.msg);
     ck_assert_ptr_nonnull(d.addr);
-    ck_assert_msg(mentions_addr(d.msg, d.addr), "%s: \"%s\" does not name %p",
+    ck_assert_msg(tu_mentions_addr(d.msg, d.addr), "%s: \"%s\" does not name %p",
                   misuse_names[_i], d.msg, d.addr);
 }
 END_TEST
@@ -895,14 +806,6 @@ struct worker {
     unsigned seq;
     uint64_t rng;
 };
-
-static uint64_t next_rand(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
 
 /* Become t's holder; it must have been `from` until now. */
 static void take(struct worker *w, struct token *t, int from)
@@ -948,7 +851,7 @@ static void *stress_worker(void *arg)
         gets++;
         take(w, t, MARK_FREE);
         held[n++] = t;
-        uint64_t r = next_rand(&w->rng);
+        uint64_t r = tu_xorshift64(&w->rng);
         if (n == STRESS_HOLD || (r & 3) == 0) {
             /* pass one to whoever finds it in a slot; take what was there */
             int k = (int)((r >> 8) % (unsigned)n);

@@ -22,6 +22,10 @@
  * Test plumbing comes from the runner's environment (scripts/run-tests):
  * TEST_SHIM_LIB (the .so) and TEST_HELPERS (the helper programs' directory).
  * No POOLSHIM_* name is ever used for plumbing: the shim rejects unknown ones.
+ *
+ * Also for the library suites (test_pool, test_classes): the process's own
+ * VmSize read without allocating, misuse run in a forked child that must die
+ * (tu_fork_misuse), and small pieces every suite wants (tu_cmp_ptr, ...).
  */
 #ifndef TESTS_TESTUTIL_H
 #define TESTS_TESTUTIL_H
@@ -31,6 +35,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +225,28 @@ static inline double tu_now_(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Open two pipes (close-on-exec), flush stdio, fork. Returns the child's pid
+ * (0 in the child), or -1 with errno and no descriptor left open. */
+static inline pid_t tu_fork_piped_(int a[2], int b[2])
+{
+    if (pipe2(a, O_CLOEXEC) != 0)
+        return -1;
+    if (pipe2(b, O_CLOEXEC) != 0) {
+        int e = errno;
+        close(a[0]); close(a[1]);
+        errno = e;
+        return -1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(a[0]); close(a[1]); close(b[0]); close(b[1]);
+        errno = e;
+    }
+    return pid;
+}
+
 /* Run argv[0] (a path; no PATH search) with exactly the environment env, in
  * its own process group, stdout and stderr captured. Returns 0 when the child
  * ran (whatever its outcome: see p), -1 with errno when it could not start.
@@ -234,21 +261,9 @@ static inline int tu_run(struct tu_proc *p, const char *const argv[],
     p->exit_code = -1;
 
     int out[2], err[2];
-    if (pipe2(out, O_CLOEXEC) != 0)
+    pid_t pid = tu_fork_piped_(out, err);
+    if (pid < 0)
         return -1;
-    if (pipe2(err, O_CLOEXEC) != 0) {
-        close(out[0]);
-        close(out[1]);
-        return -1;
-    }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(out[0]); close(out[1]); close(err[0]); close(err[1]);
-        errno = e;
-        return -1;
-    }
     if (pid == 0) {
         setpgid(0, 0);
         int in = open(o->stdin_path ? o->stdin_path : "/dev/null", O_RDONLY);
@@ -529,6 +544,124 @@ static inline void tu_rm_rf(const char *path)
     }
     if (pid > 0)
         waitpid(pid, NULL, 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the test process itself                                                   */
+
+static inline size_t tu_page_size(void)
+{
+    return (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* qsort comparator for an array of pointers, by address. */
+static inline int tu_cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* xorshift64: the next number of the sequence in *s (never 0 when *s is not). */
+static inline uint64_t tu_xorshift64(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Read a small file (a /proc one) into buf without allocating, NUL-terminated,
+ * at most cap - 1 bytes. Returns its length, or -1 with errno when it cannot
+ * be opened. */
+static inline ssize_t tu_read_proc(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < cap && (r = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    buf[len] = 0;
+    return (ssize_t)len;
+}
+
+/* This process's VmSize in kB, read without allocating (the reading must not
+ * move what it measures); -1 when /proc/self/status cannot be read or has no
+ * VmSize line. */
+static inline long tu_vm_size_kb(void)
+{
+    static char buf[16384];
+    if (tu_read_proc("/proc/self/status", buf, sizeof buf) < 0)
+        return -1;
+    const char *v = strstr(buf, "VmSize:");
+    return v ? strtol(v + strlen("VmSize:"), NULL, 10) : -1;
+}
+
+/* Whether msg holds a hexadecimal number ("0x...") equal to addr. */
+static inline bool tu_mentions_addr(const char *msg, const void *addr)
+{
+    for (const char *s = msg; (s = strstr(s, "0x")) != NULL; s += 2)
+        if (strtoull(s, NULL, 16) == (unsigned long long)(uintptr_t)addr)
+            return true;
+    return false;
+}
+
+/* How a misuse child ended: its signal (0 if it exited), its stderr, and the
+ * address it reported with tu_report_addr() before misbehaving (NULL if none). */
+struct tu_death {
+    int sig;
+    char msg[2048];
+    void *addr;
+};
+
+/* In a misuse child: tell the parent the pointer about to be misused (fd < 0:
+ * not in a child, nothing to tell). */
+static inline void tu_report_addr(int fd, const void *p)
+{
+    if (fd >= 0 && write(fd, &p, sizeof p) != (ssize_t)sizeof p)
+        _exit(3);
+}
+
+/* Run fn(kind, addr_fd) in a forked child whose stderr goes to a pipe; fn
+ * calls tu_report_addr(addr_fd, ...) with the pointer it is about to misuse,
+ * and should not return (if it does, the child exits 0). fn must not use
+ * Check's asserts: their result would go to the runner's channel. Returns 0
+ * with d filled in, or -1 with errno when the child could not be run. */
+static inline int tu_fork_misuse(void (*fn)(int kind, int addr_fd), int kind,
+                                 struct tu_death *d)
+{
+    int err[2], addr[2];
+    pid_t pid = tu_fork_piped_(err, addr);
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        close(err[0]);
+        close(addr[0]);
+        dup2(err[1], STDERR_FILENO);
+        close(err[1]);
+        fn(kind, addr[1]);
+        _exit(0);
+    }
+    close(err[1]);
+    close(addr[1]);
+    size_t len = 0;
+    ssize_t r;
+    while (len + 1 < sizeof d->msg &&
+           (r = read(err[0], d->msg + len, sizeof d->msg - 1 - len)) > 0)
+        len += (size_t)r;
+    d->msg[len] = 0;
+    d->addr = NULL;
+    if (read(addr[0], &d->addr, sizeof d->addr) != (ssize_t)sizeof d->addr)
+        d->addr = NULL;
+    close(err[0]);
+    close(addr[0]);
+    int status;
+    if (waitpid(pid, &status, 0) != pid)
+        return -1;
+    d->sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    return 0;
 }
 
 #endif
