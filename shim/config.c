@@ -476,84 +476,77 @@ static void rb_item(struct rbuf *b, const struct item *it)
     rb_quoted(b, it->s, it->n, SHOW_TOKEN);
 }
 
-/* One "SIZE:COUNT" item, s[0..n) with n > 0, into *out. */
+/* The two fields of a class item, parsed and told about alike. */
+struct class_field {
+    const char *name;
+    const char *suffixes; /* the units parse_num() accepts */
+    uint64_t max;
+    unsigned max_shift;   /* the limit in messages: rb_size(max, max_shift) */
+};
+
+static const struct class_field class_size = {"size", "km", POOL_CLASS_SIZE_MAX, 20};
+static const struct class_field class_count = {"count", "k", COUNT_MAX, 0};
+
+/* Field f of an item from t[0..n) (n == 0: it is missing) into *out, from 1
+ * to f->max. On failure what says why, to be followed by " in " and the item:
+ * "missing count", "bad size \"x\"", "zero count \"0\"",
+ * "size \"2m\" too large (at most 1M)". */
+static int parse_class_field(uint64_t *out, const struct class_field *f,
+                             const char *t, size_t n, struct rbuf *what)
+{
+    uint64_t x = 0;
+    if (n == 0) {
+        rb_str(what, "missing ");
+        rb_str(what, f->name);
+        return -1;
+    }
+    switch (parse_num(t, n, f->suffixes, &x)) {
+    case NUM_BAD:
+        rb_str(what, "bad ");
+        rb_str(what, f->name);
+        rb_char(what, ' ');
+        rb_quoted(what, t, n, SHOW_TOKEN);
+        return -1;
+    case NUM_BIG:
+        x = UINT64_MAX;
+        break;
+    }
+    if (x == 0) {
+        rb_str(what, "zero ");
+        rb_str(what, f->name);
+        rb_char(what, ' ');
+        rb_quoted(what, t, n, SHOW_TOKEN);
+        return -1;
+    }
+    if (x > f->max) {
+        rb_str(what, f->name);
+        rb_char(what, ' ');
+        rb_quoted(what, t, n, SHOW_TOKEN);
+        rb_str(what, " too large (at most ");
+        rb_size(what, f->max, f->max_shift);
+        rb_char(what, ')');
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* One "SIZE:COUNT" item, s[0..n) with n > 0, into *out. Every message ends
+ * " in " and the item. */
 static int parse_class(struct pool_class_spec *out, const char *s, size_t n,
                        struct rbuf *what)
 {
     const struct item it = {s, n};
     const char *colon = memchr(s, ':', n);
     size_t sn = colon != NULL ? (size_t)(colon - s) : n;
-    uint64_t size = 0, count = 0;
+    const char *c = colon != NULL ? colon + 1 : s + n; /* no colon: no count */
+    uint64_t size = 0, count = 0, bytes;
 
-    if (sn == 0) {
-        rb_str(what, "missing size in ");
-        rb_item(what, &it);
-        return -1;
-    }
-    switch (parse_num(s, sn, "km", &size)) {
-    case NUM_BAD:
-        rb_str(what, "bad size ");
-        rb_quoted(what, s, sn, SHOW_TOKEN);
-        rb_str(what, " in ");
-        rb_item(what, &it);
-        return -1;
-    case NUM_BIG:
-        size = UINT64_MAX;
-        break;
-    }
-    if (size == 0) {
-        rb_str(what, "zero size ");
-        rb_quoted(what, s, sn, SHOW_TOKEN);
-        rb_str(what, " in ");
-        rb_item(what, &it);
-        return -1;
-    }
-    if (size > POOL_CLASS_SIZE_MAX) {
-        rb_str(what, "size ");
-        rb_quoted(what, s, sn, SHOW_TOKEN);
-        rb_str(what, " too large (at most ");
-        rb_size(what, POOL_CLASS_SIZE_MAX, 20);
-        rb_str(what, ") in ");
-        rb_item(what, &it);
-        return -1;
-    }
-
-    const char *c = colon != NULL ? colon + 1 : s + n;
-    size_t cn = (size_t)(s + n - c);
-    if (colon == NULL || cn == 0) {
-        rb_str(what, "missing count in ");
-        rb_item(what, &it);
-        return -1;
-    }
-    switch (parse_num(c, cn, "k", &count)) {
-    case NUM_BAD:
-        rb_str(what, "bad count ");
-        rb_quoted(what, c, cn, SHOW_TOKEN);
-        rb_str(what, " in ");
-        rb_item(what, &it);
-        return -1;
-    case NUM_BIG:
-        count = UINT64_MAX;
-        break;
-    }
-    if (count == 0) {
-        rb_str(what, "zero count ");
-        rb_quoted(what, c, cn, SHOW_TOKEN);
-        rb_str(what, " in ");
-        rb_item(what, &it);
-        return -1;
-    }
-    if (count > COUNT_MAX) {
-        rb_str(what, "count ");
-        rb_quoted(what, c, cn, SHOW_TOKEN);
-        rb_str(what, " too large (at most ");
-        rb_u64(what, COUNT_MAX);
-        rb_str(what, ") in ");
-        rb_item(what, &it);
-        return -1;
-    }
+    if (parse_class_field(&size, &class_size, s, sn, what) != 0 ||
+        parse_class_field(&count, &class_count, c, (size_t)(s + n - c), what) != 0)
+        goto fail;
     /* stride <= 2^20 and count < 2^32: the product fits in 64 bits */
-    uint64_t bytes = STRIDE(size) * count;
+    bytes = STRIDE(size) * count;
     if (bytes > POOL_CLASS_BYTES_MAX) {
         rb_str(what, "class too large: ");
         rb_u64(what, count);
@@ -563,13 +556,16 @@ static int parse_class(struct pool_class_spec *out, const char *s, size_t n,
         rb_u64(what, bytes);
         rb_str(what, " bytes (at most ");
         rb_u64(what, POOL_CLASS_BYTES_MAX);
-        rb_str(what, ") in ");
-        rb_item(what, &it);
-        return -1;
+        rb_char(what, ')');
+        goto fail;
     }
     out->size = (size_t)size;
     out->count = (size_t)count;
     return 0;
+fail:
+    rb_str(what, " in ");
+    rb_item(what, &it);
+    return -1;
 }
 
 static int parse_classes(struct shim_config *cfg, const char *v,
