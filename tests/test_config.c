@@ -32,6 +32,19 @@
 
 static char out[65536];
 
+/* Close the pipe's write end p[1], read what was written into out[], close
+ * p[0]. */
+static void drain(int p[2])
+{
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    out[n] = '\0';
+    close(p[0]);
+}
+
 /* Parse envp (NULL-terminated) on top of the defaults into *cfg; the lines
  * written to err_fd end up in out[]. Returns what parse returned. */
 static int parse(struct shim_config *cfg, const char *const *envp)
@@ -40,13 +53,7 @@ static int parse(struct shim_config *cfg, const char *const *envp)
     ck_assert_int_eq(pipe(p), 0);
     shim_config_defaults(cfg);
     int rc = shim_config_parse(cfg, (char *const *)envp, p[1]);
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof out - 1 && (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(p[0]);
+    drain(p);
     return rc;
 }
 
@@ -91,13 +98,7 @@ static void print(const struct shim_config *cfg)
     int p[2];
     ck_assert_int_eq(pipe(p), 0);
     shim_config_print(cfg, p[1]);
-    close(p[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof out - 1 && (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
-        n += (size_t)r;
-    out[n] = '\0';
-    close(p[0]);
+    drain(p);
 }
 
 static const struct pool_class_spec default_set[] = {

@@ -655,52 +655,29 @@ static void ck_aborted_naming(const struct tu_proc *p, const char *cls)
                   cls ? " and class " : "", cls ? cls : "", p->err);
 }
 
-START_TEST(checked_double_free_aborts)
-{
-    struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"),
-         LIST("shim_api", "misuse", "double_late", "64", "16"));
-    ck_aborted_naming(&p, "64");
-    tu_proc_free(&p);
-}
-END_TEST
+/* Misuse the shim catches: the helper's "misuse KIND 64 COUNT" under each
+ * configuration aborts with a line naming the address and, in checked mode,
+ * the class. */
+static const struct {
+    const char *vars[3];
+    const char *kind, *count;
+    const char *cls;          /* the class size the line names, or NULL */
+} aborting_misuses[] = {
+    /* checked mode: double free, invalid (interior) free, write after free */
+    {{"POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"}, "double_late", "16", "64"},
+    {{"POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"}, "interior", "16", "64"},
+    {{"POOLSHIM_CLASSES=64:4", "POOLSHIM_CHECK=1"}, "waf", "4", "64"},
+    /* the default mode's cheap checks: interior free, immediate double free */
+    {{"POOLSHIM_CLASSES=64:16"}, "interior", "16", NULL},
+    {{"POOLSHIM_CLASSES=64:16"}, "double", "16", NULL},
+};
 
-START_TEST(checked_invalid_free_aborts)
+START_TEST(misuse_aborts)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"),
-         LIST("shim_api", "misuse", "interior", "64", "16"));
-    ck_aborted_naming(&p, "64");
-    tu_proc_free(&p);
-}
-END_TEST
-
-START_TEST(checked_write_after_free_aborts)
-{
-    struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:4", "POOLSHIM_CHECK=1"),
-         LIST("shim_api", "misuse", "waf", "64", "4"));
-    ck_aborted_naming(&p, "64");
-    tu_proc_free(&p);
-}
-END_TEST
-
-START_TEST(default_interior_free_aborts)
-{
-    struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16"),
-         LIST("shim_api", "misuse", "interior", "64", "16"));
-    ck_aborted_naming(&p, NULL);
-    tu_proc_free(&p);
-}
-END_TEST
-
-START_TEST(default_immediate_double_free_aborts)
-{
-    struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16"),
-         LIST("shim_api", "misuse", "double", "64", "16"));
-    ck_aborted_naming(&p, NULL);
+    shim(&p, aborting_misuses[_i].vars,
+         LIST("shim_api", "misuse", aborting_misuses[_i].kind, "64", aborting_misuses[_i].count));
+    ck_aborted_naming(&p, aborting_misuses[_i].cls);
     tu_proc_free(&p);
 }
 END_TEST
@@ -1294,11 +1271,7 @@ static Suite *shim_suite(void)
 
     tc = tcase_create("misuse");
     tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, checked_double_free_aborts);
-    tcase_add_test(tc, checked_invalid_free_aborts);
-    tcase_add_test(tc, checked_write_after_free_aborts);
-    tcase_add_test(tc, default_interior_free_aborts);
-    tcase_add_test(tc, default_immediate_double_free_aborts);
+    tcase_add_loop_test(tc, misuse_aborts, 0, N(aborting_misuses));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("must_hold");
