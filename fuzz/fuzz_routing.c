@@ -470,9 +470,15 @@ static void do_realloc(int s, bool array, size_t cnt, size_t size, size_t n)
         return;
     }
     verify(s);
-    bool in_place = b->cls >= 0 && n > 0 && n <= spec[b->cls].size;
-    int want = in_place ? b->cls : n > 0 && !overflow ? route(model_lookup(n))
-                                                      : TO_REAL;
+    /* A pooled block asked to fit in a smaller class moves there when that
+     * class has a free object, else stays (it fits); within its own class,
+     * or growing, as any request. */
+    bool fits = b->cls >= 0 && n > 0 && !overflow && n <= spec[b->cls].size;
+    int nc = fits ? model_lookup(n) : -1;
+    bool in_place = fits && (nc == b->cls || in_use[nc] >= spec[nc].count);
+    int want = in_place ? b->cls
+               : fits ? nc
+               : n > 0 && !overflow ? route(model_lookup(n)) : TO_REAL;
     errno = 0;
     char *q = array ? shim_reallocarray(b->p, cnt, size) : shim_realloc(b->p, n);
     int err = errno;
@@ -488,8 +494,8 @@ static void do_realloc(int s, bool array, size_t cnt, size_t size, size_t n)
         return;
     }
     if (in_place) {
-        CHECK(q == b->p, "realloc(%p, %zu) within class %zu moved it to %p",
-              (void *)b->p, n, spec[b->cls].size, (void *)q);
+        CHECK(q == b->p, "realloc(%p, %zu) within class %zu (or its own class "
+              "full) moved it to %p", (void *)b->p, n, spec[b->cls].size, (void *)q);
         CHECK(shim_malloc_usable_size(q) == b->usable, "realloc in place "
               "changed the usable size");
         b->req = n;
