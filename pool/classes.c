@@ -121,8 +121,7 @@ _Noreturn void pool_classes_invalid(const struct pool_classes *s,
     struct rbuf b = {0};
     rb_str(&b, what);
     rb_str(&b, ": invalid pointer");
-    b.buf[b.len] = 0;
-    die(s, b.buf, ptr, k, ", not an object start");
+    die(s, rb_cstr(&b), ptr, k, ", not an object start");
 }
 
 /* ---- CHECKED mode: state bytes and poison ---- */
@@ -137,8 +136,7 @@ static void checked_on_get(struct pool_classes *s, struct pool_class *k,
             rb_str(&b, " was written after it was freed (byte ");
             rb_u64(&b, i);
             rb_str(&b, " changed)");
-            b.buf[b.len] = 0;
-            die(s, "write after free:", obj, k, b.buf);
+            die(s, "write after free:", obj, k, rb_cstr(&b));
         }
     k->state[idx] = 1;
 }

@@ -7,11 +7,17 @@
 
 void rb_strn(struct rbuf *b, const char *s, size_t n)
 {
-    size_t room = sizeof b->buf - b->len;
+    size_t room = sizeof b->buf - 1 - b->len; /* one byte kept for rb_cstr */
     if (n > room)
         n = room;
     memcpy(b->buf + b->len, s, n);
     b->len += n;
+}
+
+const char *rb_cstr(struct rbuf *b)
+{
+    b->buf[b->len] = '\0';
+    return b->buf;
 }
 
 void rb_str(struct rbuf *b, const char *s)

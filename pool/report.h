@@ -21,6 +21,9 @@ void rb_hex(struct rbuf *b, uintptr_t v);        /* 0x1f2e... */
 void rb_u64w(struct rbuf *b, uint64_t v, unsigned width);
 void rb_strw(struct rbuf *b, const char *s, unsigned width);
 
+/* The text so far, NUL-terminated (the buffer always has room for it). */
+const char *rb_cstr(struct rbuf *b);
+
 /* Write the buffer to fd (retrying short writes and EINTR), then empty it.
  * Preserves errno. */
 void rb_flush(struct rbuf *b, int fd);
