@@ -111,7 +111,7 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
     if (likely(s != NULL)) {
         int c = pool_classes_lookup(s, n);
         if (likely(c < 0)) { /* no class covers n */
-            pool_classes_aux_add(s, &shim_cache, AUX_UNCOVERED, 1);
+            count_uncovered(s);
             return real.malloc(n);
         }
         void *p = pool_classes_get(s, &shim_cache, c);
