@@ -1,0 +1,926 @@
+/* test_stats.c - the shim's statistics outputs other than the exit table on
+ * stderr (POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL), its profile mode
+ * (POOLSHIM_PROFILE) and POOLSHIM_VERBOSE, from the outside.
+ *
+ * This runner is never preloaded: every case runs a helper program
+ * (tests/helpers/stats_mix.c, stats_profile.c) with LD_PRELOAD set in the
+ * child's own environment, built from scratch (testutil.h), and asserts on
+ * its status, stdout, stderr and the files the shim wrote. The helpers print
+ * without stdio, so the figures are exact: with POOLSHIM_CLASSES=64:100,256:10
+ * stats_mix's "mix" leaves
+ *   64:  in use 7, served 10, misses 0   (10 taken, 3 given back)
+ *   256: in use 10, served 10, misses 2  (12 asked for)
+ *   uncovered 5                          (malloc(100000) five times)
+ * and "none" leaves every figure at 0: the premise that nothing else (ld.so,
+ * libc's start-up and exit) goes through these classes, checked on its own.
+ * Peak out is exact only with POOLSHIM_CACHE=0 (caches take objects out of
+ * the depot in batches); with caches it is checked as a range.
+ *
+ * Needs TEST_SHIM_LIB and TEST_HELPERS (scripts/run-tests sets them).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "shim/config.h"
+#include "tests/testutil.h"
+
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+#define CLASSES "POOLSHIM_CLASSES=64:100,256:10"
+
+/* ------------------------------------------------------------------------ */
+/* running helpers                                                           */
+
+/* Run argv (argv[0]: a helper's name) with a fresh environment plus vars
+ * ("NAME=value" each; NULL entries end the list), under the shim when
+ * preload is true. Fails the case when the program could not be started. */
+static void run_with(struct tu_proc *p, bool preload, const char *const *vars,
+                     const char *const *argv)
+{
+    struct tu_env env;
+    tu_env_init(&env);
+    for (; *vars; vars++)
+        tu_env_put(&env, *vars);
+    if (preload)
+        tu_env_preload(&env, tu_shim_lib());
+    const char *args[16];
+    int n = 0;
+    for (; argv[n] && n < 15; n++)
+        args[n] = argv[n];
+    args[n] = NULL;
+    args[0] = tu_helper(args[0]);
+    int rc = tu_run(p, args, &env, NULL);
+    tu_env_free(&env);
+    ck_assert_msg(rc == 0, "cannot run %s: %s", args[0], strerror(errno));
+}
+
+static void shim(struct tu_proc *p, const char *const *vars, const char *const *argv)
+{
+    run_with(p, true, vars, argv);
+}
+
+#define ck_kv(p, key, want)                                                  \
+    do {                                                                     \
+        const char *got_ = tu_kv((p)->out, key);                             \
+        ck_assert_msg(got_ != NULL && strcmp(got_, want) == 0,               \
+                      "%s: got %s, want %s; %s", key, got_ ? got_ : "(none)", \
+                      want, tu_describe(p));                                 \
+    } while (0)
+
+#define ck_exit(p, code)                                                     \
+    ck_assert_msg((p)->exit_code == (code) && !(p)->timed_out,               \
+                  "want exit %d; %s", code, tu_describe(p))
+
+#define ck_quiet_stderr(p)                                                   \
+    ck_assert_msg((p)->err_len == 0, "stderr not empty: %s", (p)->err)
+
+#define ck_clean(p)                                                          \
+    do {                                                                     \
+        ck_exit(p, 0);                                                       \
+        ck_quiet_stderr(p);                                                  \
+    } while (0)
+
+/* The pid the helper printed ("pid=N"); fails the case when there is none. */
+static long helper_pid(const struct tu_proc *p)
+{
+    long pid = (long)tu_kv_num(p->out, "pid", -1);
+    ck_assert_msg(pid > 0, "no pid line; %s", tu_describe(p));
+    return pid;
+}
+
+/* text without its "pid=" lines (the one thing that differs between two
+ * runs of a helper); free() it. */
+static char *without_pid(const char *text)
+{
+    char *out = malloc(strlen(text) + 1);
+    ck_assert_ptr_nonnull(out);
+    size_t n = 0;
+    for (const char *s = text; *s;) {
+        size_t len = strcspn(s, "\n");
+        if (s[len] == '\n')
+            len++;
+        if (strncmp(s, "pid=", 4) != 0) {
+            memcpy(out + n, s, len);
+            n += len;
+        }
+        s += len;
+    }
+    out[n] = '\0';
+    return out;
+}
+
+/* ------------------------------------------------------------------------ */
+/* files                                                                     */
+
+/* Scratch space: tmp_base is made by an unchecked fixture in the runner
+ * itself and removed after the test case, whatever its outcome (a failed
+ * assertion ends the forked test at once); each test makes its own
+ * directory inside it. */
+static char tmp_base[4096];
+
+static void tmp_setup(void)
+{
+    const char *d = tu_tmpdir();
+    snprintf(tmp_base, sizeof tmp_base, "%s", d ? d : "");
+}
+
+static void tmp_teardown(void)
+{
+    if (tmp_base[0])
+        tu_rm_rf(tmp_base);
+    tmp_base[0] = '\0';
+}
+
+/* A new empty directory for this test, in a string that lives until the
+ * next call. */
+static const char *make_tmp(void)
+{
+    static char path[4200];
+    ck_assert_msg(tmp_base[0] != '\0', "no scratch directory");
+    snprintf(path, sizeof path, "%s/XXXXXX", tmp_base);
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    return path;
+}
+
+/* The whole content of path, NUL-terminated; NULL when it cannot be read.
+ * free() it. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return NULL;
+    size_t cap = 4096, len = 0, r;
+    char *s = malloc(cap);
+    while (s != NULL && (r = fread(s + len, 1, cap - len - 1, f)) > 0) {
+        len += r;
+        if (cap - len < 2) {
+            char *t = realloc(s, cap * 2);
+            if (t == NULL) {
+                free(s);
+                s = NULL;
+                break;
+            }
+            s = t;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (s != NULL)
+        s[len] = '\0';
+    return s;
+}
+
+/* The names in directory dir, sorted, joined with spaces ("." and ".."
+ * left out), in a static buffer. */
+static const char *dir_listing(const char *dir)
+{
+    static char buf[4096];
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_msg(n >= 0, "scandir %s: %s", dir, strerror(errno));
+    buf[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+            if (buf[0] != '\0')
+                strncat(buf, " ", sizeof buf - strlen(buf) - 1);
+            strncat(buf, name, sizeof buf - strlen(buf) - 1);
+        }
+        free(names[i]);
+    }
+    free(names);
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* the JSON statistics file: schema version 1 (shim/stats.c, poolshim(1))
+ *   {"version":1,"pid":N,"strict":BOOL,"uncovered":N,
+ *    "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
+ *                "served":N,"misses":N},...]}
+ * parsed strictly: exactly these keys, each once, no other. */
+
+#define MAX_CLASSES 32
+
+struct js_class {
+    unsigned long long size, capacity, in_use, peak_out, served, misses;
+};
+
+struct js_stats {
+    unsigned long long version;
+    unsigned long long pid;
+    bool strict;
+    unsigned long long uncovered;
+    int n;
+    struct js_class cls[MAX_CLASSES];
+};
+
+struct js {
+    const char *s;
+    char err[128];
+};
+
+static void js_ws(struct js *j)
+{
+    while (*j->s == ' ' || *j->s == '\t' || *j->s == '\n' || *j->s == '\r')
+        j->s++;
+}
+
+static bool js_fail(struct js *j, const char *what)
+{
+    if (j->err[0] == '\0')
+        snprintf(j->err, sizeof j->err, "%s at \"%.20s\"", what, j->s);
+    return false;
+}
+
+static bool js_lit(struct js *j, char c)
+{
+    js_ws(j);
+    if (*j->s != c) {
+        char what[32];
+        snprintf(what, sizeof what, "expected '%c'", c);
+        return js_fail(j, what);
+    }
+    j->s++;
+    return true;
+}
+
+/* A key: a string without escapes, then ':'. */
+static bool js_key(struct js *j, char *key, size_t cap)
+{
+    js_ws(j);
+    if (*j->s != '"')
+        return js_fail(j, "expected a key");
+    const char *end = strchr(j->s + 1, '"');
+    if (end == NULL || (size_t)(end - j->s - 1) >= cap || memchr(j->s, '\\', (size_t)(end - j->s)))
+        return js_fail(j, "bad key");
+    memcpy(key, j->s + 1, (size_t)(end - j->s - 1));
+    key[end - j->s - 1] = '\0';
+    j->s = end + 1;
+    return js_lit(j, ':');
+}
+
+/* A non-negative integer without sign, fraction or leading zeros. */
+static bool js_uint(struct js *j, unsigned long long *out)
+{
+    js_ws(j);
+    if (!isdigit((unsigned char)*j->s) || (j->s[0] == '0' && isdigit((unsigned char)j->s[1])))
+        return js_fail(j, "expected an unsigned integer");
+    char *end;
+    errno = 0;
+    *out = strtoull(j->s, &end, 10);
+    if (errno != 0 || *end == '.' || *end == 'e' || *end == 'E')
+        return js_fail(j, "bad integer");
+    j->s = end;
+    return true;
+}
+
+static bool js_bool(struct js *j, bool *out)
+{
+    js_ws(j);
+    if (strncmp(j->s, "true", 4) == 0) {
+        *out = true;
+        j->s += 4;
+        return true;
+    }
+    if (strncmp(j->s, "false", 5) == 0) {
+        *out = false;
+        j->s += 5;
+        return true;
+    }
+    return js_fail(j, "expected true or false");
+}
+
+/* After a member: ',' (returns true, *more set) or the closing c. */
+static bool js_next(struct js *j, char close, bool *more)
+{
+    js_ws(j);
+    if (*j->s == ',') {
+        j->s++;
+        *more = true;
+        return true;
+    }
+    *more = false;
+    return js_lit(j, close);
+}
+
+static bool js_class(struct js *j, struct js_class *c)
+{
+    static const char *const names[] = {"size", "capacity", "in_use",
+                                        "peak_out", "served", "misses"};
+    unsigned long long *field[] = {&c->size, &c->capacity, &c->in_use,
+                                   &c->peak_out, &c->served, &c->misses};
+    unsigned seen = 0;
+    if (!js_lit(j, '{'))
+        return false;
+    for (bool more = true; more;) {
+        char key[32];
+        if (!js_key(j, key, sizeof key))
+            return false;
+        int k = 0;
+        while (k < N(names) && strcmp(names[k], key) != 0)
+            k++;
+        if (k == N(names) || (seen & (1u << k)))
+            return js_fail(j, "unknown or repeated class key");
+        seen |= 1u << k;
+        if (!js_uint(j, field[k]) || !js_next(j, '}', &more))
+            return false;
+    }
+    return seen == (1u << N(names)) - 1 ? true : js_fail(j, "class key missing");
+}
+
+/* Parse text (one object, then at most white space) into *st. Returns 0, or
+ * -1 with the reason in err. */
+static int js_parse(const char *text, struct js_stats *st, char *err, size_t errcap)
+{
+    struct js j = {.s = text, .err = ""};
+    unsigned seen = 0;
+    bool ok = js_lit(&j, '{');
+    memset(st, 0, sizeof *st);
+    for (bool more = ok; ok && more;) {
+        char key[32];
+        if (!(ok = js_key(&j, key, sizeof key)))
+            break;
+        unsigned bit;
+        if (strcmp(key, "version") == 0)
+            bit = 1, ok = js_uint(&j, &st->version);
+        else if (strcmp(key, "pid") == 0)
+            bit = 2, ok = js_uint(&j, &st->pid);
+        else if (strcmp(key, "strict") == 0)
+            bit = 4, ok = js_bool(&j, &st->strict);
+        else if (strcmp(key, "uncovered") == 0)
+            bit = 8, ok = js_uint(&j, &st->uncovered);
+        else if (strcmp(key, "classes") == 0) {
+            bit = 16;
+            ok = js_lit(&j, '[');
+            js_ws(&j);
+            if (ok && *j.s == ']') {
+                j.s++;
+            } else {
+                for (bool more_cls = ok; ok && more_cls;) {
+                    if (st->n == MAX_CLASSES) {
+                        ok = js_fail(&j, "too many classes");
+                        break;
+                    }
+                    ok = js_class(&j, &st->cls[st->n++]) && js_next(&j, ']', &more_cls);
+                }
+            }
+        } else {
+            ok = js_fail(&j, "unknown key");
+            break;
+        }
+        if (ok && (seen & bit))
+            ok = js_fail(&j, "repeated key");
+        seen |= bit;
+        ok = ok && js_next(&j, '}', &more);
+    }
+    if (ok && seen != 31)
+        ok = js_fail(&j, "key missing");
+    js_ws(&j);
+    if (ok && *j.s != '\0')
+        ok = js_fail(&j, "text after the object");
+    snprintf(err, errcap, "%s", j.err);
+    return ok ? 0 : -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* expected figures                                                          */
+
+/* One class as expected: peak out between peak_lo and peak_hi. */
+struct want_class {
+    unsigned long long size, capacity, in_use, peak_lo, peak_hi, served, misses;
+};
+
+struct want {
+    bool strict;
+    unsigned long long uncovered;
+    int n;
+    struct want_class cls[4];
+};
+
+enum stage { NONE, MID, FINAL, CHILD };
+
+/* What stats_mix leaves under CLASSES at each stage: NONE (command "none"),
+ * MID (after part 1: the signal), FINAL (after part 2), CHILD (fork's child:
+ * FINAL and two more malloc(64)). Exact peaks without caches. */
+static struct want want_of(enum stage stage, bool strict, bool cache)
+{
+    struct want w = {.strict = strict, .n = 2};
+    w.cls[0] = (struct want_class){64, 100, 7, 10, 10, 10, 0};
+    w.cls[1] = (struct want_class){256, 10, 0, 0, 0, 0, 0};
+    if (stage == NONE)
+        w.cls[0] = (struct want_class){64, 100, 0, 0, 0, 0, 0};
+    if (stage == FINAL || stage == CHILD) {
+        w.cls[1] = (struct want_class){256, 10, 10, 10, 10, 10, 2};
+        w.uncovered = 5;
+    }
+    if (stage == CHILD) {
+        w.cls[0].in_use = 9;
+        w.cls[0].served = 12;
+    }
+    if (cache && stage != NONE)
+        w.cls[0].peak_hi = w.cls[0].capacity; /* batches out of the depot */
+    return w;
+}
+
+/* The JSON text stats.c writes for w, with the peaks of got (already
+ * checked against w's ranges). */
+static void format_json(char *buf, size_t cap, long pid, const struct want *w,
+                        const struct js_stats *got)
+{
+    int n = snprintf(buf, cap, "{\"version\":1,\"pid\":%ld,\"strict\":%s,\"uncovered\":%llu,"
+                               "\"classes\":[", pid, w->strict ? "true" : "false", w->uncovered);
+    for (int i = 0; i < w->n; i++)
+        n += snprintf(buf + n, cap - (size_t)n,
+                      "%s{\"size\":%llu,\"capacity\":%llu,\"in_use\":%llu,\"peak_out\":%llu,"
+                      "\"served\":%llu,\"misses\":%llu}",
+                      i ? "," : "", w->cls[i].size, w->cls[i].capacity, w->cls[i].in_use,
+                      got->cls[i].peak_out, w->cls[i].served, w->cls[i].misses);
+    snprintf(buf + n, cap - (size_t)n, "]}\n");
+}
+
+/* text (the file's content, or the line the helper printed, then "\n") is
+ * the JSON of w for pid: parsed field by field, then compared as text. */
+static void ck_json(const char *text, long pid, const struct want *w, const char *what)
+{
+    ck_assert_msg(text != NULL, "%s: no statistics file", what);
+    struct js_stats got;
+    char err[160];
+    ck_assert_msg(js_parse(text, &got, err, sizeof err) == 0, "%s: not schema-1 JSON: %s: %s",
+                  what, err, text);
+    ck_assert_msg(got.version == 1, "%s: version %llu", what, got.version);
+    ck_assert_msg(got.pid == (unsigned long long)pid, "%s: pid %llu, want %ld", what, got.pid,
+                  pid);
+    ck_assert_msg(got.strict == w->strict, "%s: strict %d", what, got.strict);
+    ck_assert_msg(got.uncovered == w->uncovered, "%s: uncovered %llu, want %llu", what,
+                  got.uncovered, w->uncovered);
+    ck_assert_msg(got.n == w->n, "%s: %d classes, want %d", what, got.n, w->n);
+    for (int i = 0; i < w->n; i++) {
+        const struct js_class *g = &got.cls[i];
+        const struct want_class *c = &w->cls[i];
+        ck_assert_msg(g->size == c->size && g->capacity == c->capacity && g->in_use == c->in_use &&
+                          g->served == c->served && g->misses == c->misses &&
+                          g->peak_out >= c->peak_lo && g->peak_out <= c->peak_hi,
+                      "%s: class %d: size %llu capacity %llu in_use %llu peak_out %llu served "
+                      "%llu misses %llu; want %llu %llu %llu %llu..%llu %llu %llu",
+                      what, i, g->size, g->capacity, g->in_use, g->peak_out, g->served,
+                      g->misses, c->size, c->capacity, c->in_use, c->peak_lo, c->peak_hi,
+                      c->served, c->misses);
+    }
+    char want_text[2048];
+    format_json(want_text, sizeof want_text, pid, w, &got);
+    ck_assert_msg(strcmp(text, want_text) == 0, "%s: text\n%s\nwant\n%s", what, text, want_text);
+}
+
+/* The stderr table of w for pid, with the peaks of got, as stats.c prints
+ * it (the layout tests/test_shim.c pins down). */
+static void format_table(char *buf, size_t cap, long pid, const struct want *w,
+                         const struct tu_stats *got)
+{
+    int n = snprintf(buf, cap,
+                     "poolshim: stats for pid %ld\n"
+                     "poolshim:     size   capacity     in use   peak out       served %10s\n",
+                     pid, w->strict ? "refused" : "fallbacks");
+    for (int i = 0; i < w->n; i++)
+        n += snprintf(buf + n, cap - (size_t)n, "poolshim:%9llu%11llu%11llu%11llu%13llu%11llu\n",
+                      w->cls[i].size, w->cls[i].capacity, w->cls[i].in_use,
+                      got->row[i].peak_out, w->cls[i].served, w->cls[i].misses);
+    snprintf(buf + n, cap - (size_t)n, "poolshim: not covered by any class: %llu requests\n",
+             w->uncovered);
+}
+
+/* text starts with the table of w for pid; returns the rest of text. */
+static const char *ck_table(const char *text, long pid, const struct want *w, const char *what)
+{
+    struct tu_stats got;
+    ck_assert_msg(tu_parse_stats(text, &got) == 0, "%s: no table in: %s", what, text);
+    ck_assert_msg(got.nrows == w->n, "%s: %d rows: %s", what, got.nrows, text);
+    for (int i = 0; i < w->n; i++)
+        ck_assert_msg(got.row[i].peak_out >= w->cls[i].peak_lo &&
+                          got.row[i].peak_out <= w->cls[i].peak_hi,
+                      "%s: class %llu: peak out %llu", what, w->cls[i].size, got.row[i].peak_out);
+    char want_text[2048];
+    format_table(want_text, sizeof want_text, pid, w, &got);
+    size_t len = strlen(want_text);
+    ck_assert_msg(strncmp(text, want_text, len) == 0, "%s: stderr\n%s\nwant\n%s", what, text,
+                  want_text);
+    return text + len;
+}
+
+/* ------------------------------------------------------------------------ */
+/* POOLSHIM_STATS_FILE                                                       */
+
+START_TEST(json_baseline_is_empty)
+{
+    /* the premise of the exact figures: a helper that allocates nothing
+     * leaves nothing in these classes, nothing uncovered */
+    const char *dir = make_tmp();
+    char file[4300], var[4400];
+    snprintf(file, sizeof file, "%s/s.json", dir);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var, "POOLSHIM_CACHE=0"), LIST("stats_mix", "none"));
+    ck_clean(&p);
+    struct want w = want_of(NONE, false, false);
+    char *text = slurp(file);
+    ck_json(text, helper_pid(&p), &w, "none");
+    free(text);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* _i: bit 0 strict, bit 1 caches off */
+START_TEST(json_file_exact)
+{
+    bool strict = _i & 1, cache = !(_i & 2);
+    const char *dir = make_tmp();
+    char file[4300], var[4400];
+    snprintf(file, sizeof file, "%s/s.json", dir);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var, strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0",
+                  cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
+         LIST("stats_mix", "mix"));
+    ck_clean(&p);
+    ck_kv(&p, "pooled64", "10");
+    ck_kv(&p, "pooled256", "10");
+    ck_kv(&p, "fallback256", strict ? "0" : "2");
+    ck_kv(&p, "refused256", strict ? "2" : "0"); /* refusals: the misses */
+    ck_kv(&p, "uncovered", "5");
+    struct want w = want_of(FINAL, strict, cache);
+    char *text = slurp(file);
+    ck_json(text, helper_pid(&p), &w, "final");
+    free(text);
+    ck_assert_str_eq(dir_listing(dir), "s.json"); /* no s.json.tmp left */
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(json_file_per_process)
+{
+    /* %p names each process's own file; a fork's child inherits the figures
+     * and adds its own */
+    const char *dir = make_tmp();
+    char var[4400];
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/stats-%%p.json", dir);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var), LIST("stats_mix", "fork"));
+    ck_clean(&p);
+    ck_kv(&p, "child_status", "0");
+    long parent = helper_pid(&p);
+    long child = (long)tu_kv_num(p.out, "forked", -1);
+    ck_assert_msg(child > 0 && child == tu_kv_num(p.out, "child_pid", -2), "%s",
+                  tu_describe(&p));
+
+    /* two files, the pids in either order */
+    const char *ls = dir_listing(dir);
+    char ls1[128], ls2[128];
+    snprintf(ls1, sizeof ls1, "stats-%ld.json stats-%ld.json", parent, child);
+    snprintf(ls2, sizeof ls2, "stats-%ld.json stats-%ld.json", child, parent);
+    ck_assert_msg(strcmp(ls, ls1) == 0 || strcmp(ls, ls2) == 0,
+                  "files: %s; want stats-%ld.json and stats-%ld.json", ls, parent, child);
+
+    char file[4300];
+    struct want w = want_of(FINAL, false, true);
+    snprintf(file, sizeof file, "%s/stats-%ld.json", dir, parent);
+    char *text = slurp(file);
+    ck_json(text, parent, &w, "parent");
+    free(text);
+    w = want_of(CHILD, false, true);
+    snprintf(file, sizeof file, "%s/stats-%ld.json", dir, child);
+    text = slurp(file);
+    ck_json(text, child, &w, "child");
+    free(text);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Files the shim cannot write: one line on stderr, the program unharmed. */
+static const struct {
+    const char *var, *path, *message;
+    const char *argv[4];
+} unwritable[] = {
+    {"POOLSHIM_STATS_FILE", "/nonexistent/dir/s.json",
+     "poolshim: POOLSHIM_STATS_FILE=\"/nonexistent/dir/s.json\": cannot write the stats file (",
+     {"stats_mix", "mix", "5"}},
+    {"POOLSHIM_PROFILE", "/nonexistent/dir/p.txt",
+     "poolshim: POOLSHIM_PROFILE=\"/nonexistent/dir/p.txt\": cannot write the profile (",
+     {"stats_profile", "run", NULL}},
+};
+
+START_TEST(unwritable_file_one_line)
+{
+    ck_assert_msg(access("/nonexistent", F_OK) != 0, "/nonexistent exists on this machine");
+    const char *dir = make_tmp();
+    char bad[256], good[4400];
+    snprintf(bad, sizeof bad, "%s=%s", unwritable[_i].var, unwritable[_i].path);
+    snprintf(good, sizeof good, "%s=%s/out", unwritable[_i].var, dir);
+    int status = unwritable[_i].argv[2] ? 5 : 0;
+
+    struct tu_proc with_bad, with_good;
+    shim(&with_bad, LIST(CLASSES, bad), unwritable[_i].argv);
+    shim(&with_good, LIST(CLASSES, good), unwritable[_i].argv);
+    ck_exit(&with_good, status);
+    ck_quiet_stderr(&with_good);
+    ck_exit(&with_bad, status);
+    char *a = without_pid(with_bad.out), *b = without_pid(with_good.out);
+    ck_assert_msg(strcmp(a, b) == 0, "stdout changed:\n%s\nwant\n%s", a, b);
+    free(a);
+    free(b);
+
+    const char *msg = unwritable[_i].message;
+    ck_assert_msg(tu_count_lines(with_bad.err) == 1 && with_bad.err[with_bad.err_len - 1] == '\n',
+                  "want one line on stderr: %s", with_bad.err);
+    ck_assert_msg(strncmp(with_bad.err, msg, strlen(msg)) == 0 &&
+                      strcmp(with_bad.err + with_bad.err_len - 2, ")\n") == 0,
+                  "stderr: %s\nwant: %s...)", with_bad.err, msg);
+    tu_proc_free(&with_bad);
+    tu_proc_free(&with_good);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* POOLSHIM_STATS_SIGNAL                                                     */
+
+/* _i: 0 with caches, 1 without */
+START_TEST(signal_writes_mid_run_file)
+{
+    bool cache = _i == 0;
+    const char *dir = make_tmp();
+    char file[4300], var[4400];
+    snprintf(file, sizeof file, "%s/s.json", dir);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var, "POOLSHIM_STATS_SIGNAL=USR1",
+                  cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
+         LIST("stats_mix", "signal", file));
+    ck_clean(&p);
+    long pid = helper_pid(&p);
+
+    /* what the helper read right after kill() returned */
+    const char *mid = tu_kv(p.out, "mid");
+    ck_assert_msg(mid != NULL && strcmp(mid, "(none)") != 0, "no mid-run file; %s",
+                  tu_describe(&p));
+    char *mid_text = malloc(strlen(mid) + 2);
+    sprintf(mid_text, "%s\n", mid);
+    struct want w = want_of(MID, false, cache);
+    ck_json(mid_text, pid, &w, "mid-run");
+    free(mid_text);
+
+    w = want_of(FINAL, false, cache);
+    char *text = slurp(file);
+    ck_json(text, pid, &w, "final");
+    free(text);
+    ck_assert_str_eq(dir_listing(dir), "s.json");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Without a file the signal prints the table on stderr: _i 0 only that one,
+ * _i 1 with POOLSHIM_STATS=1 too, so the exit table follows; _i 2 as 1 in
+ * strict mode. */
+START_TEST(signal_prints_table_without_file)
+{
+    bool stats = _i >= 1, strict = _i == 2;
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, "POOLSHIM_STATS_SIGNAL=USR1", "POOLSHIM_CACHE=0",
+                  stats ? "POOLSHIM_STATS=1" : "POOLSHIM_STATS=0",
+                  strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0"),
+         LIST("stats_mix", "signal"));
+    ck_exit(&p, 0);
+    ck_kv(&p, "uncovered", "5");
+    ck_assert_ptr_null(tu_kv(p.out, "mid"));
+    long pid = helper_pid(&p);
+    struct want w = want_of(MID, strict, false);
+    const char *rest = ck_table(p.err, pid, &w, "signal");
+    if (stats) {
+        w = want_of(FINAL, strict, false);
+        rest = ck_table(rest, pid, &w, "exit");
+    }
+    ck_assert_msg(*rest == '\0', "more on stderr: %s", rest);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* POOLSHIM_PROFILE                                                          */
+
+/* The profile block the helper's run must leave: its own "expect_" lines. */
+static void profile_block(char *buf, size_t cap, const struct tu_proc *p)
+{
+    snprintf(buf, cap,
+             "# poolshim profile 1 pid %ld\n%s\n%s\n%s\n# larger than 1048576: %s requests\n"
+             "# end\n",
+             helper_pid(p), tu_kv(p->out, "expect_24"), tu_kv(p->out, "expect_100"),
+             tu_kv(p->out, "expect_1000"), tu_kv(p->out, "expect_larger"));
+}
+
+START_TEST(profile_baseline_is_empty)
+{
+    /* the premise: nothing but the helper's own requests is counted */
+    const char *dir = make_tmp();
+    char file[4300], var[4400], want[256];
+    snprintf(file, sizeof file, "%s/p.txt", dir);
+    snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
+    struct tu_proc p;
+    shim(&p, LIST(var), LIST("stats_profile", "none"));
+    ck_clean(&p);
+    snprintf(want, sizeof want,
+             "# poolshim profile 1 pid %ld\n# larger than 1048576: 0 requests\n# end\n",
+             helper_pid(&p));
+    char *text = slurp(file);
+    ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile:\n%s\nwant\n%s",
+                  text ? text : "(none)", want);
+    free(text);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(profile_blocks_exact_and_appended)
+{
+    const char *dir = make_tmp();
+    char file[4300], var[4400];
+    snprintf(file, sizeof file, "%s/p.txt", dir);
+    snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
+
+    struct tu_proc plain, first, second;
+    run_with(&plain, false, LIST(NULL), LIST("stats_profile", "run"));
+    ck_clean(&plain);
+    /* glibc's usable size of malloc(100) is 104: bucket 112 */
+    ck_kv(&plain, "bucket_100", "112");
+
+    shim(&first, LIST(var), LIST("stats_profile", "run"));
+    ck_clean(&first); /* nothing on stderr */
+    char *a = without_pid(first.out), *b = without_pid(plain.out);
+    ck_assert_msg(strcmp(a, b) == 0, "stdout changed:\n%s\nwant\n%s", a, b);
+    free(a);
+    free(b);
+    char want[2048];
+    profile_block(want, sizeof want, &first);
+    char *text = slurp(file);
+    ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile:\n%s\nwant\n%s",
+                  text ? text : "(none)", want);
+    free(text);
+
+    shim(&second, LIST(var), LIST("stats_profile", "run"));
+    ck_clean(&second);
+    size_t len = strlen(want);
+    profile_block(want + len, sizeof want - len, &second);
+    text = slurp(file);
+    ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile after two runs:\n%s\nwant\n%s",
+                  text ? text : "(none)", want);
+    free(text);
+    ck_assert_str_eq(dir_listing(dir), "p.txt");
+    tu_proc_free(&plain);
+    tu_proc_free(&first);
+    tu_proc_free(&second);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* POOLSHIM_VERBOSE                                                          */
+
+/* What shim_config_print() says for vars: the effective configuration, from
+ * the parser and printer the shim itself is built from (libshimcore.a). */
+static char *expected_config(const char *const *vars)
+{
+    struct shim_config cfg;
+    shim_config_defaults(&cfg);
+    ck_assert_int_eq(shim_config_parse(&cfg, (char *const *)vars, 2), 0);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    shim_config_print(&cfg, fds[1]); /* ~1.5 kB: fits in the pipe */
+    close(fds[1]);
+    char *s = calloc(1, 65536);
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], s + len, 65535 - len)) > 0)
+        len += (size_t)r;
+    close(fds[0]);
+    return s;
+}
+
+/* _i 0: pool mode with a statistics file; 1: profile mode. Verbose prints
+ * the effective configuration on stderr and changes nothing else. */
+START_TEST(verbose_prints_config_only)
+{
+    bool profile = _i == 1;
+    const char *dir = make_tmp();
+    char file_q[4300], file_v[4300], var_q[4400], var_v[4400];
+    const char *name = profile ? "POOLSHIM_PROFILE" : "POOLSHIM_STATS_FILE";
+    snprintf(file_q, sizeof file_q, "%s/quiet", dir);
+    snprintf(file_v, sizeof file_v, "%s/verbose", dir);
+    snprintf(var_q, sizeof var_q, "%s=%s", name, file_q);
+    snprintf(var_v, sizeof var_v, "%s=%s", name, file_v);
+    const char *const *argv = profile ? LIST("stats_profile", "run") : LIST("stats_mix", "mix", "3");
+    int status = profile ? 0 : 3;
+
+    struct tu_proc quiet, verbose;
+    shim(&quiet, LIST(CLASSES, var_q, "POOLSHIM_STATS_SIGNAL=USR1"), argv);
+    const char *const vars_v[] = {CLASSES, var_v, "POOLSHIM_STATS_SIGNAL=USR1",
+                                  "POOLSHIM_VERBOSE=1", NULL};
+    shim(&verbose, vars_v, argv);
+    ck_exit(&quiet, status);
+    ck_quiet_stderr(&quiet);
+    ck_exit(&verbose, status);
+
+    /* stderr: the configuration, nothing else */
+    char *want = expected_config(vars_v);
+    ck_assert_msg(strcmp(verbose.err, want) == 0, "stderr:\n%s\nwant\n%s", verbose.err, want);
+    free(want);
+    ck_assert_int_eq(tu_count_lines(verbose.err), 13);
+    ck_assert_str_eq(tu_line(verbose.err, 0, (char[128]){0}, 128),
+                     "poolshim: 2 classes, 8960 bytes of objects");
+    char line[4500], prefix[4500];
+    for (int i = 1; i < 13; i++)
+        ck_assert(strncmp(tu_line(verbose.err, i, line, sizeof line), "poolshim: POOLSHIM_", 19) == 0);
+    const char *must[] = {"poolshim: POOLSHIM_CLASSES=64:100,256:10 ",
+                          "poolshim: POOLSHIM_VERBOSE=1 ",
+                          "poolshim: POOLSHIM_STATS_SIGNAL=SIGUSR1 ", prefix};
+    snprintf(prefix, sizeof prefix, "poolshim: %s=%s ", name, file_v);
+    for (int k = 0; k < N(must); k++)
+        ck_assert_msg(strstr(verbose.err, must[k]) != NULL, "no \"%s\" in:\n%s", must[k],
+                      verbose.err);
+
+    /* stdout and the file as without verbose (the pid aside) */
+    char *a = without_pid(verbose.out), *b = without_pid(quiet.out);
+    ck_assert_msg(strcmp(a, b) == 0, "stdout changed:\n%s\nwant\n%s", a, b);
+    free(a);
+    free(b);
+    char *fq = slurp(file_q), *fv = slurp(file_v);
+    ck_assert_msg(fq != NULL && fv != NULL, "files missing: %s", dir_listing(dir));
+    if (profile) {
+        /* the first line names the pid */
+        const char *q = strchr(fq, '\n'), *v = strchr(fv, '\n');
+        ck_assert_msg(q && v && strcmp(q, v) == 0, "profile:\n%s\nwant\n%s", fv, fq);
+    } else {
+        struct want w = want_of(FINAL, false, true);
+        ck_json(fq, helper_pid(&quiet), &w, "quiet");
+        ck_json(fv, helper_pid(&verbose), &w, "verbose");
+        struct js_stats sq, sv;
+        char err[160];
+        ck_assert_int_eq(js_parse(fq, &sq, err, sizeof err), 0);
+        ck_assert_int_eq(js_parse(fv, &sv, err, sizeof err), 0);
+        sq.pid = sv.pid = 0;
+        ck_assert_msg(memcmp(&sq, &sv, sizeof sq) == 0, "figures differ:\n%s\n%s", fq, fv);
+    }
+    free(fq);
+    free(fv);
+    tu_proc_free(&quiet);
+    tu_proc_free(&verbose);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *stats_suite(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc;
+
+    tc = tcase_create("file");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, json_baseline_is_empty);
+    tcase_add_loop_test(tc, json_file_exact, 0, 4);
+    tcase_add_test(tc, json_file_per_process);
+    tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("signal");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_loop_test(tc, signal_writes_mid_run_file, 0, 2);
+    tcase_add_loop_test(tc, signal_prints_table_without_file, 0, 3);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("profile");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, profile_baseline_is_empty);
+    tcase_add_test(tc, profile_blocks_exact_and_appended);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("verbose");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_loop_test(tc, verbose_prints_config_only, 0, 2);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    if (access(tu_shim_lib(), R_OK) != 0)
+        fprintf(stderr, "test_stats: %s: not found (set TEST_SHIM_LIB)\n", tu_shim_lib());
+    SRunner *sr = srunner_create(stats_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
