@@ -110,15 +110,14 @@ INSTALLED = lib/libpoolshim.so lib/libpool.a lib/pkgconfig/libpool.pc \
             bin/poolshim bin/poolshim-recommend \
             share/man/man1/poolshim.1 share/man/man3/pool.3
 
-$(BUILD)/libpool.pc: pool/libpool.pc.in
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
-
-install: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(BUILD)/tools/poolshim-recommend $(BUILD)/libpool.pc
+# libpool.pc is written straight from its template: always this PREFIX
+install: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(BUILD)/tools/poolshim-recommend
 	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
 	  $(DESTDIR)$(PREFIX)/include/pool $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
 	$(INSTALL) -m 755 $(BUILD)/libpoolshim.so $(DESTDIR)$(PREFIX)/lib/
 	$(INSTALL) -m 644 $(BUILD)/libpool.a $(DESTDIR)$(PREFIX)/lib/
-	$(INSTALL) -m 644 $(BUILD)/libpool.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pool/libpool.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpool.pc
 	$(INSTALL) -m 644 pool/pool.h pool/classes.h pool/depot.h $(DESTDIR)$(PREFIX)/include/pool/
 	$(INSTALL) -m 755 scripts/poolshim $(BUILD)/tools/poolshim-recommend $(DESTDIR)$(PREFIX)/bin/
 	$(INSTALL) -m 644 man/poolshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/

@@ -80,18 +80,70 @@ void rb_hex(struct rbuf *b, uintptr_t v)
     rb_strn(b, d, n);
 }
 
-void rb_flush(struct rbuf *b, int fd)
+int rb_flush(struct rbuf *b, int fd)
 {
-    int saved = errno;
+    int saved = errno, failed = 0;
     size_t off = 0;
     while (off < b->len) {
         ssize_t w = write(fd, b->buf + off, b->len - off);
         if (w < 0 && errno == EINTR)
             continue;
-        if (w <= 0)
+        if (w <= 0) {
+            failed = w < 0 ? errno : EIO;
             break;
+        }
         off += (size_t)w;
     }
     b->len = 0;
     errno = saved;
+    return failed;
+}
+
+/* Output characters of byte c once escaped by rb_esc(). */
+static size_t esc_len(unsigned char c)
+{
+    if (c == '"' || c == '\\')
+        return 2;
+    if (c < 0x20 || c >= 0x7f)
+        return 4;
+    return 1;
+}
+
+/* Append s[0..n) escaped ('"' and '\\' get a backslash, other bytes outside
+ * printable ASCII become \xNN), in at most max (>= 3) output characters:
+ * when it does not fit, as much as fits in max - 3, then "...". Messages stay
+ * on one line whatever the environment holds. */
+void rb_esc(struct rbuf *b, const char *s, size_t n, size_t max)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += esc_len((unsigned char)s[i]);
+    size_t room = total <= max ? total : max - 3;
+    size_t used = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = esc_len(c);
+        if (used + k > room)
+            break;
+        used += k;
+        if (k == 1) {
+            rb_char(b, (char)c);
+        } else if (k == 2) {
+            rb_char(b, '\\');
+            rb_char(b, (char)c);
+        } else {
+            rb_str(b, "\\x");
+            rb_char(b, "0123456789abcdef"[c >> 4]);
+            rb_char(b, "0123456789abcdef"[c & 15]);
+        }
+    }
+    if (total > max)
+        rb_str(b, "...");
+}
+
+void rb_quoted(struct rbuf *b, const char *s, size_t n, size_t max)
+{
+    rb_char(b, '"');
+    rb_esc(b, s, n, max);
+    rb_char(b, '"');
 }

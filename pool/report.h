@@ -21,11 +21,19 @@ void rb_hex(struct rbuf *b, uintptr_t v);        /* 0x1f2e... */
 void rb_u64w(struct rbuf *b, uint64_t v, unsigned width);
 void rb_strw(struct rbuf *b, const char *s, unsigned width);
 
+/* Append s[0..n) escaped ('"' and '\\' get a backslash, other bytes outside
+ * printable ASCII become \xNN), in at most max (>= 3) output characters:
+ * when it does not fit, as much as fits in max - 3, then "...". Messages stay
+ * on one line whatever the text holds. rb_quoted() adds double quotes. */
+void rb_esc(struct rbuf *b, const char *s, size_t n, size_t max);
+void rb_quoted(struct rbuf *b, const char *s, size_t n, size_t max);
+
 /* The text so far, NUL-terminated (the buffer always has room for it). */
 const char *rb_cstr(struct rbuf *b);
 
 /* Write the buffer to fd (retrying short writes and EINTR), then empty it.
- * Preserves errno. */
-void rb_flush(struct rbuf *b, int fd);
+ * Returns 0, or the errno of the write that failed; errno itself is
+ * preserved. */
+int rb_flush(struct rbuf *b, int fd);
 
 #endif

@@ -45,9 +45,8 @@ static void report_reserve_failure(const struct shim_config *cfg, char **env,
     struct rbuf b = {0};
     rb_str(&b, "poolshim: POOLSHIM_CLASSES");
     if (cfg->classes_set && text != NULL) {
-        rb_str(&b, "=\"");
-        rb_strn(&b, text, strnlen(text, 200));
-        rb_str(&b, strlen(text) > 200 ? "...\"" : "\"");
+        rb_char(&b, '=');
+        rb_quoted(&b, text, strlen(text), 200);
     } else {
         rb_str(&b, " (the default set)");
     }

@@ -84,6 +84,18 @@ void profile_free(void *p)
         atomic_fetch_sub_explicit(&b->live, 1, memory_order_relaxed);
 }
 
+static void report_write_failure(const char *path, int err)
+{
+    const char *name = strerrorname_np(err);
+    struct rbuf b = {0};
+    rb_str(&b, "poolshim: POOLSHIM_PROFILE=");
+    rb_quoted(&b, path, strlen(path), 200);
+    rb_str(&b, ": cannot write the profile (");
+    rb_str(&b, name != NULL ? name : "error");
+    rb_str(&b, ")\n");
+    rb_flush(&b, 2);
+}
+
 void profile_write(const char *path)
 {
     if (buckets == NULL)
@@ -94,13 +106,7 @@ void profile_write(const char *path)
                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     if (out == MAP_FAILED || fd < 0) {
-        struct rbuf b = {0};
-        rb_str(&b, "poolshim: POOLSHIM_PROFILE=\"");
-        rb_str(&b, path);
-        rb_str(&b, "\": cannot write the profile (");
-        rb_str(&b, strerrorname_np(errno) ? strerrorname_np(errno) : "error");
-        rb_str(&b, ")\n");
-        rb_flush(&b, 2);
+        report_write_failure(path, errno);
         if (fd >= 0)
             close(fd);
         if (out != MAP_FAILED)
@@ -139,15 +145,20 @@ void profile_write(const char *path)
     rb_str(&b, " requests\n# end\n");
     EMIT();
 #undef EMIT
-    for (size_t off = 0; off < len;) {
+    int err = 0;
+    for (size_t off = 0; off < len && err == 0;) {
         ssize_t w = write(fd, out + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            break;
-        off += (size_t)w;
+            err = w < 0 ? errno : EIO;
+        else
+            off += (size_t)w;
     }
-    close(fd);
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err != 0)
+        report_write_failure(path, err);
     munmap(out, cap);
     errno = saved;
 }

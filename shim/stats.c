@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h> /* rename() only: no stdio streams here */
 #include <string.h>
@@ -80,6 +81,7 @@ void stats_print(int fd)
 static int write_json(const struct snapshot *snap, int fd)
 {
     struct rbuf b = {0};
+    int err = 0;
     rb_str(&b, "{\"version\":1,\"pid\":");
     rb_u64(&b, (uint64_t)getpid());
     rb_str(&b, ",\"strict\":");
@@ -102,63 +104,90 @@ static int write_json(const struct snapshot *snap, int fd)
         rb_str(&b, ",\"misses\":");
         rb_u64(&b, st->misses);
         rb_char(&b, '}');
-        if (b.len > sizeof b.buf - 200)
-            rb_flush(&b, fd);
+        if (b.len > sizeof b.buf - 200 && err == 0)
+            err = rb_flush(&b, fd);
     }
     rb_str(&b, "]}\n");
-    rb_flush(&b, fd);
-    return 0;
+    if (err == 0)
+        err = rb_flush(&b, fd);
+    return err;
 }
 
 /* path with each "%p" replaced by the pid (so that every process of a run
  * writes its own file); false when it does not fit. */
 static bool expand_path(const char *path, char *out, size_t cap)
 {
+    size_t len = 0;
+    char pid[24];
     struct rbuf b = {0};
+    rb_u64(&b, (uint64_t)getpid());
+    memcpy(pid, b.buf, b.len);
+    size_t pid_len = b.len;
     for (const char *c = path; *c != '\0'; c++) {
+        const char *piece = c;
+        size_t n = 1;
         if (c[0] == '%' && c[1] == 'p') {
-            rb_u64(&b, (uint64_t)getpid());
+            piece = pid;
+            n = pid_len;
             c++;
-        } else {
-            rb_char(&b, *c);
         }
+        if (len + n >= cap)
+            return false;
+        memcpy(out + len, piece, n);
+        len += n;
     }
-    if (b.len + 1 > cap || b.len + 1 > sizeof b.buf)
-        return false;
-    memcpy(out, b.buf, b.len);
-    out[b.len] = '\0';
+    out[len] = '\0';
     return true;
 }
 
-/* Write to path.tmp, then rename: readers never see half a file. */
+/* Write to a temporary, then rename: readers never see half a file, and a
+ * failed write leaves the previous file as it was. Returns 0, or -1 with
+ * errno set. */
 static int write_json_file(const char *path, bool trylock)
 {
     struct snapshot snap;
-    char file[1000], tmp[1008];
-    if (!expand_path(path, file, sizeof file) || take(&snap, trylock) != 0) {
+    char file[PATH_MAX], tmp[PATH_MAX + 32];
+    if (!expand_path(path, file, sizeof file)) {
         errno = ENAMETOOLONG;
         return -1;
     }
+    if (take(&snap, trylock) != 0)
+        return -1;
+    /* path.PID.tmp: processes writing one path never share a temporary */
+    struct rbuf b = {0};
+    rb_char(&b, '.');
+    rb_u64(&b, (uint64_t)getpid());
+    rb_str(&b, ".tmp");
     size_t len = strlen(file);
     memcpy(tmp, file, len);
-    memcpy(tmp + len, ".tmp", 5);
+    memcpy(tmp + len, b.buf, b.len);
+    tmp[len + b.len] = '\0';
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -1;
-    write_json(&snap, fd);
-    close(fd);
-    return rename(tmp, file);
+    int err = write_json(&snap, fd);
+    if (close(fd) != 0 && err == 0)
+        err = errno;
+    if (err == 0 && rename(tmp, file) != 0)
+        err = errno;
+    if (err != 0) {
+        unlink(tmp);
+        errno = err;
+        return -1;
+    }
+    return 0;
 }
 
 int stats_write_json(const char *path)
 {
     int saved = errno, rc = write_json_file(path, false);
     if (rc != 0) {
+        const char *name = strerrorname_np(errno);
         struct rbuf b = {0};
-        rb_str(&b, "poolshim: POOLSHIM_STATS_FILE=\"");
-        rb_str(&b, path);
-        rb_str(&b, "\": cannot write the stats file (");
-        rb_str(&b, strerrorname_np(errno) ? strerrorname_np(errno) : "error");
+        rb_str(&b, "poolshim: POOLSHIM_STATS_FILE=");
+        rb_quoted(&b, path, strlen(path), 200);
+        rb_str(&b, ": cannot write the stats file (");
+        rb_str(&b, name != NULL ? name : "error");
         rb_str(&b, ")\n");
         rb_flush(&b, 2);
     }

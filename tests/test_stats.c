@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "shim/config.h"
 #include "tests/testutil.h"
@@ -611,6 +612,13 @@ static const struct {
     {"POOLSHIM_PROFILE", "/nonexistent/dir/p.txt",
      "poolshim: POOLSHIM_PROFILE=\"/nonexistent/dir/p.txt\": cannot write the profile (",
      {"stats_profile", "run", NULL}},
+    /* a newline and a quote in the name stay escaped: still one line */
+    {"POOLSHIM_STATS_FILE", "/nonexistent/a\nb\"c.json",
+     "poolshim: POOLSHIM_STATS_FILE=\"/nonexistent/a\\x0ab\\\"c.json\": cannot write the stats file (",
+     {"stats_mix", "mix", "5"}},
+    {"POOLSHIM_PROFILE", "/nonexistent/a\nb\"c.txt",
+     "poolshim: POOLSHIM_PROFILE=\"/nonexistent/a\\x0ab\\\"c.txt\": cannot write the profile (",
+     {"stats_profile", "run", NULL}},
 };
 
 START_TEST(unwritable_file_one_line)
@@ -641,6 +649,26 @@ START_TEST(unwritable_file_one_line)
                   "stderr: %s\nwant: %s...)", with_bad.err, msg);
     tu_proc_free(&with_bad);
     tu_proc_free(&with_good);
+}
+END_TEST
+
+/* A stats file that cannot replace what is at its path (a directory): the
+ * message names the error, and no temporary file is left behind. */
+START_TEST(failed_rename_leaves_nothing)
+{
+    const char *dir = make_tmp();
+    char target[4300], var[4400];
+    snprintf(target, sizeof target, "%s/taken", dir);
+    ck_assert_int_eq(mkdir(target, 0755), 0);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", target);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix", "5"));
+    ck_exit(&p, 5);
+    ck_assert_msg(tu_count_lines(p.err) == 1 && strstr(p.err, "(EISDIR)\n") != NULL,
+                  "stderr: %s", p.err);
+    ck_assert_str_eq(dir_listing(dir), "taken");
+    ck_assert_str_eq(dir_listing(target), "");
+    tu_proc_free(&p);
 }
 END_TEST
 
@@ -890,6 +918,7 @@ static Suite *stats_suite(void)
     tcase_add_loop_test(tc, json_file_exact, 0, 4);
     tcase_add_test(tc, json_file_per_process);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
+    tcase_add_test(tc, failed_rename_leaves_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("signal");
