@@ -3,7 +3,8 @@
  * A set is built once from a list of (size, count) classes. All classes live
  * in one reserved address range, class i at base + (i << shift), so that
  *   - a request of n bytes finds the smallest class with size >= n in O(1):
- *     a table indexed by (n + 15) / 16, then one comparison;
+ *     a table indexed by n up to POOL_SMALL_MAX, above it a table indexed by
+ *     (n + 15) / 16 and one comparison;
  *   - a pointer's class, and whether it is an object start, come from its
  *     address alone in O(1): one range check, a shift, and a multiply (no
  *     header before objects).
@@ -11,11 +12,12 @@
  * Threads keep a small per-thread cache of free objects per class (struct
  * pool_cache, which the caller places in thread-local storage) in front of
  * each class's shared lock-free depot, which they touch once per batch. A
- * cache holds its free objects as a stack of pointers per class, so neither
- * the fast paths nor a batch transfer ever touch an object's memory (a cold
- * object costs a cache miss): a transfer costs a copy of pointers and one
- * compare-and-swap. The fast paths write only to the calling thread's cache:
- * no atomics, no shared writes.
+ * cache holds its free objects as a stack of pointers per class, and batches
+ * travel between cache and depot as magazines of indices, so neither the
+ * fast paths nor a batch transfer ever touch an object's memory or walk links
+ * scattered over memory (each a cache miss): a transfer costs a copy of
+ * cache_cap / 2 indices and two compare-and-swaps. The fast paths write only
+ * to the calling thread's cache: no atomics, no shared writes.
  *
  * Per class, whenever no get or put is in flight:
  *   capacity == in depot (one by one, or in full magazines) + in caches
