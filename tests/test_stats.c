@@ -28,64 +28,9 @@
 #include <sys/stat.h>
 
 #include "shim/config.h"
-#include "tests/testutil.h"
-
-#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#include "tests/checkutil.h"
 
 #define CLASSES "POOLSHIM_CLASSES=64:100,256:10"
-
-/* ------------------------------------------------------------------------ */
-/* running helpers                                                           */
-
-/* Run argv (argv[0]: a helper's name) with a fresh environment plus vars
- * ("NAME=value" each; NULL entries end the list), under the shim when
- * preload is true. Fails the case when the program could not be started. */
-static void run_with(struct tu_proc *p, bool preload, const char *const *vars,
-                     const char *const *argv)
-{
-    struct tu_env env;
-    tu_env_init(&env);
-    for (; *vars; vars++)
-        tu_env_put(&env, *vars);
-    if (preload)
-        tu_env_preload(&env, tu_shim_lib());
-    const char *args[16];
-    int n = 0;
-    for (; argv[n] && n < 15; n++)
-        args[n] = argv[n];
-    args[n] = NULL;
-    args[0] = tu_helper(args[0]);
-    int rc = tu_run(p, args, &env, NULL);
-    tu_env_free(&env);
-    ck_assert_msg(rc == 0, "cannot run %s: %s", args[0], strerror(errno));
-}
-
-static void shim(struct tu_proc *p, const char *const *vars, const char *const *argv)
-{
-    run_with(p, true, vars, argv);
-}
-
-#define ck_kv(p, key, want)                                                  \
-    do {                                                                     \
-        const char *got_ = tu_kv((p)->out, key);                             \
-        ck_assert_msg(got_ != NULL && strcmp(got_, want) == 0,               \
-                      "%s: got %s, want %s; %s", key, got_ ? got_ : "(none)", \
-                      want, tu_describe(p));                                 \
-    } while (0)
-
-#define ck_exit(p, code)                                                     \
-    ck_assert_msg((p)->exit_code == (code) && !(p)->timed_out,               \
-                  "want exit %d; %s", code, tu_describe(p))
-
-#define ck_quiet_stderr(p)                                                   \
-    ck_assert_msg((p)->err_len == 0, "stderr not empty: %s", (p)->err)
-
-#define ck_clean(p)                                                          \
-    do {                                                                     \
-        ck_exit(p, 0);                                                       \
-        ck_quiet_stderr(p);                                                  \
-    } while (0)
 
 /* The pid the helper printed ("pid=N"); fails the case when there is none. */
 static long helper_pid(const struct tu_proc *p)
@@ -777,7 +722,7 @@ START_TEST(profile_blocks_exact_and_appended)
     snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
 
     struct tu_proc plain, first, second;
-    run_with(&plain, false, LIST(NULL), LIST("stats_profile", "run"));
+    run_with(&plain, false, LIST(NULL), LIST("stats_profile", "run"), NULL);
     ck_clean(&plain);
     /* glibc's usable size of malloc(100) is 104: bucket 112 */
     ck_kv(&plain, "bucket_100", "112");

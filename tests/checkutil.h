@@ -1,0 +1,89 @@
+/* checkutil.h - Check assertions for the suites that run programs under
+ * the shim (test_shim.c, test_stats.c): start a helper or a system program
+ * with a fresh environment, preloaded or not, and check its exit status,
+ * stdout (key=value lines) and stderr. Unlike testutil.h, it needs Check.
+ */
+#ifndef TESTS_CHECKUTIL_H
+#define TESTS_CHECKUTIL_H
+
+#include <check.h>
+#include <errno.h>
+#include <string.h>
+
+#include "tests/testutil.h"
+
+#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+#define LIST(...) ((const char *const[]){__VA_ARGS__, NULL})
+#define NOVARS ((const char *const[]){NULL})
+
+/* ------------------------------------------------------------------------ */
+/* running helpers                                                           */
+
+/* Run argv (argv[0]: a helper's name, or a path when it holds a '/') with a
+ * fresh environment plus vars ("NAME=value" each), under the shim when
+ * preload is true. Fails the case when the program could not be started. */
+static inline void run_with(struct tu_proc *p, bool preload, const char *const *vars,
+                     const char *const *argv, const struct tu_opts *o)
+{
+    struct tu_env env;
+    tu_env_init(&env);
+    for (; *vars; vars++)
+        tu_env_put(&env, *vars);
+    if (preload)
+        tu_env_preload(&env, tu_shim_lib());
+    const char *args[64];
+    int n = 0;
+    for (; argv[n] && n < 63; n++)
+        args[n] = argv[n];
+    args[n] = NULL;
+    if (strchr(args[0], '/') == NULL)
+        args[0] = tu_helper(args[0]);
+    int rc = tu_run(p, args, &env, o);
+    tu_env_free(&env);
+    ck_assert_msg(rc == 0, "cannot run %s: %s", args[0], strerror(errno));
+}
+
+static inline void shim(struct tu_proc *p, const char *const *vars,
+                 const char *const *argv)
+{
+    run_with(p, true, vars, argv, NULL);
+}
+
+static inline void plain(struct tu_proc *p, const char *const *vars,
+                  const char *const *argv)
+{
+    run_with(p, false, vars, argv, NULL);
+}
+
+/* key=value on the helper's stdout */
+#define ck_kv(p, key, want)                                                  \
+    do {                                                                     \
+        const char *got_ = tu_kv((p)->out, key);                             \
+        ck_assert_msg(got_ != NULL && strcmp(got_, want) == 0,               \
+                      "%s: got %s, want %s; %s", key, got_ ? got_ : "(none)", \
+                      want, tu_describe(p));                                 \
+    } while (0)
+
+#define ck_kv_num(p, key, want)                                              \
+    do {                                                                     \
+        long long got_ = tu_kv_num((p)->out, key, -1);                       \
+        ck_assert_msg(got_ == (long long)(want), "%s: got %lld, want %lld; %s", \
+                      key, got_, (long long)(want), tu_describe(p));         \
+    } while (0)
+
+#define ck_exit(p, code)                                                     \
+    ck_assert_msg((p)->exit_code == (code) && !(p)->timed_out,               \
+                  "want exit %d; %s", code, tu_describe(p))
+
+#define ck_quiet_stderr(p)                                                   \
+    ck_assert_msg((p)->err_len == 0, "stderr not empty: %s", (p)->err)
+
+/* No stderr, exit 0. */
+#define ck_clean(p)                                                          \
+    do {                                                                     \
+        ck_exit(p, 0);                                                       \
+        ck_quiet_stderr(p);                                                  \
+    } while (0)
+
+#endif
