@@ -76,6 +76,14 @@ static int start(void)
 {
     if (!real_resolve())
         return SHIM_OFF;
+    /* Initialise glibc's malloc now, while the process is (almost always)
+     * single-threaded: glibc assumes its first malloc runs before any thread
+     * starts. With the pools serving the first requests, the first real
+     * malloc could otherwise come from two new threads at once: both run
+     * ptmalloc_init and take the main arena without counting themselves,
+     * and the second to exit dies on glibc's "a->attached_threads > 0"
+     * assertion. Its fork handlers also skip their locking until then. */
+    real.free(real.malloc(1));
     char **env = getauxval(AT_SECURE) ? NULL : environ;
     if (environ == NULL)
         return SHIM_UNINIT; /* too early: ld.so still starting; try again later */

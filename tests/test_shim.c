@@ -698,6 +698,27 @@ START_TEST(fork_while_threads_allocate)
 }
 END_TEST
 
+/* glibc's malloc must be initialised before the program's threads start
+ * (it assumes its first call comes first; two threads making the first
+ * call at once both take the main arena uncounted and the process later
+ * aborts in glibc). With classes covering every small request, nothing
+ * before main calls it: the shim must have done so itself at start-up. */
+START_TEST(real_allocator_ready_before_main)
+{
+    struct tu_proc p, bare;
+    shim(&p, LIST("POOLSHIM_CLASSES=16:64,64:64,256:64,1k:64,4k:64"),
+         LIST("glibc_ready"));
+    plain(&bare, NOVARS, LIST("glibc_ready"));
+    ck_clean(&p);
+    ck_clean(&bare);
+    ck_kv(&bare, "arena", "0"); /* the premise: the helper itself uses none */
+    ck_assert_msg(tu_kv_num(p.out, "arena", 0) > 0, "glibc's malloc not "
+                  "initialised under the shim; %s", tu_describe(&p));
+    tu_proc_free(&p);
+    tu_proc_free(&bare);
+}
+END_TEST
+
 START_TEST(exec_children)
 {
     struct tu_proc p;
@@ -1207,6 +1228,7 @@ static Suite *shim_suite(void)
     tcase_add_loop_test(tc, cross_thread_frees, 0, 2);
     tcase_add_loop_test(tc, thread_exit_loses_nothing, 0, 2);
     tcase_add_loop_test(tc, fork_while_threads_allocate, 0, N(fork_configs));
+    tcase_add_test(tc, real_allocator_ready_before_main);
     tcase_add_test(tc, exec_children);
     tcase_add_loop_test(tc, dlopened_libraries, 0, 2);
     tcase_add_test(tc, cxx_new_delete);
