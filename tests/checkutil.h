@@ -8,7 +8,10 @@
 
 #include <check.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/testutil.h"
 
@@ -85,5 +88,18 @@ static inline void plain(struct tu_proc *p, const char *const *vars,
         ck_exit(p, 0);                                                       \
         ck_quiet_stderr(p);                                                  \
     } while (0)
+
+/* main() of a suite that runs programs under the shim: says when the
+ * library is missing, runs the suite, exits 0 only when every test passed. */
+static inline int run_shim_suite(const char *name, Suite *suite)
+{
+    if (access(tu_shim_lib(), R_OK) != 0)
+        fprintf(stderr, "%s: %s: not found (set TEST_SHIM_LIB)\n", name, tu_shim_lib());
+    SRunner *sr = srunner_create(suite);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
 
 #endif

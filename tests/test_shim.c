@@ -1257,11 +1257,5 @@ static Suite *shim_suite(void)
 
 int main(void)
 {
-    if (access(tu_shim_lib(), R_OK) != 0)
-        fprintf(stderr, "test_shim: %s: not found (set TEST_SHIM_LIB)\n", tu_shim_lib());
-    SRunner *sr = srunner_create(shim_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_shim_suite("test_shim", shim_suite());
 }

@@ -890,11 +890,5 @@ static Suite *stats_suite(void)
 
 int main(void)
 {
-    if (access(tu_shim_lib(), R_OK) != 0)
-        fprintf(stderr, "test_stats: %s: not found (set TEST_SHIM_LIB)\n", tu_shim_lib());
-    SRunner *sr = srunner_create(stats_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return run_shim_suite("test_stats", stats_suite());
 }
