@@ -15,7 +15,7 @@ ALL_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I. $(CFLAGS)
 POOL_SRC  = $(wildcard pool/*.c)
 SHIM_SRC  = $(wildcard shim/*.c)
 # shim modules that do not interpose anything: unit-tested and fuzzed directly
-SHIM_CORE = shim/config.c
+SHIM_CORE = $(wildcard shim/config*.c)
 TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HELPERS   = $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c)) \
             $(patsubst tests/helpers/%.cc,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.cc))

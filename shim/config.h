@@ -49,7 +49,7 @@ struct shim_config {
 
 /* Fill *cfg with the defaults of every variable, including the embedded
  * class set (13 classes from 16 bytes to 4 KiB, 1.5 MiB of objects; see
- * config.c). Cannot fail. Thread-safe (writes only *cfg). */
+ * config_classes.c). Cannot fail. Thread-safe (writes only *cfg). */
 void shim_config_defaults(struct shim_config *cfg);
 
 /* Apply the POOLSHIM_* entries of envp ("NAME=VALUE" strings, terminated by

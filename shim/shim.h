@@ -8,7 +8,8 @@
  *   thread.c  thread-local caches, thread exit, fork
  *   stats.c   the statistics table, JSON file and signal
  *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
- *   config.c  POOLSHIM_* parsing
+ *   config*.c POOLSHIM_* parsing and printing (config.h; the files of the
+ *             parser are listed in config_internal.h)
  */
 #ifndef SHIM_SHIM_H
 #define SHIM_SHIM_H

@@ -1,0 +1,128 @@
+/* config_internal.h - what the files of the configuration parser share
+ * (internal to shim/config*.c; the rest of the shim includes config.h).
+ *
+ *   config.c          the option table, the defaults, shim_config_parse()
+ *   config_values.c   booleans, numbers and sizes (k/M/G), paths, signals
+ *   config_classes.c  the class list: the default set, POOLSHIM_CLASSES, its
+ *                     validation (the only one in the shim), total bytes
+ *   config_hint.c     the message line, and the suggestion for a misspelt
+ *                     POOLSHIM_ name
+ *   config_print.c    the effective configuration, one line per variable
+ *
+ * Everything here runs inside the host's first malloc: no allocation, no
+ * stdio, no getenv, no locale-dependent function (strtoul, strcasecmp and
+ * tolower are avoided; the digit loops and case folding are plain ASCII).
+ * Messages are built in a struct rbuf (pool/report.h) on the stack and
+ * written with one write(2). Every function is thread-safe as long as no
+ * other thread writes the objects it is given.
+ */
+#ifndef SHIM_CONFIG_INTERNAL_H
+#define SHIM_CONFIG_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pool/report.h"
+#include "shim/config.h"
+
+#define CONFIG_PREFIX "POOLSHIM_"
+#define CONFIG_PREFIX_LEN (sizeof CONFIG_PREFIX - 1)
+
+/* Sizes round up to the pools' 16-byte granule: the slot an object takes. */
+#define CONFIG_STRIDE(size) (((uint64_t)(size) + 15) & ~(uint64_t)15)
+#define CONFIG_COUNT_MAX (UINT64_C(0xffffffff) - 1) /* 2^32 - 2 per class */
+
+/* Longest renderings of user text inside a message, in output characters
+ * (escapes included): a message line then always fits in a struct rbuf. */
+#define SHOW_NAME 64
+#define SHOW_VALUE 200
+#define SHOW_TOKEN 64
+
+/* ---- config.c: the table ---- */
+
+enum opt_kind { OPT_CLASSES, OPT_BOOL, OPT_SIZE, OPT_SIGNAL, OPT_PATH };
+
+struct opt {
+    const char *name;
+    enum opt_kind kind;
+    size_t offset;      /* of the field in struct shim_config */
+    uint64_t def;       /* BOOL, SIZE, SIGNAL; CLASSES: the default set;
+                           PATH: NULL */
+    const char *help;
+};
+
+extern const struct opt config_opts[];
+extern const size_t config_nopts;
+
+/* The field of *c that option o sets (its type follows o->kind: bool,
+ * uint64_t, int, const char *; OPT_CLASSES: the classes array). */
+static inline void *opt_field(struct shim_config *c, const struct opt *o)
+{
+    return (char *)c + o->offset;
+}
+
+static inline const void *opt_cfield(const struct shim_config *c,
+                                     const struct opt *o)
+{
+    return (const char *)c + o->offset;
+}
+
+/* ---- config_values.c ---- */
+
+bool config_is_digit(char c);
+char config_lower(char c);
+/* s[0..n) equals the lower-case word w, ignoring ASCII case. */
+bool config_eq_nocase(const char *s, size_t n, const char *w);
+
+enum { NUM_OK, NUM_BAD, NUM_BIG };
+/* Parse s[0..n): one or more decimal digits, then at most one suffix letter
+ * from `suffixes` (lower case; either case is accepted): k = 2^10,
+ * m = 2^20, g = 2^30. Returns NUM_OK and sets *out; NUM_BAD when anything
+ * else is there, NUM_BIG when the value overflows 64 bits (*out unchanged). */
+int config_parse_num(const char *s, size_t n, const char *suffixes,
+                     uint64_t *out);
+
+/* v with the largest exact binary suffix among those allowed by max_shift
+ * (10: k, 20: k or M, 30: k, M or G): 4096 -> 4k, 1048576 -> 1M,
+ * 1000 -> 1000. */
+void config_rb_size(struct rbuf *b, uint64_t v, unsigned max_shift);
+/* "SIGUSR1" for a named signal, else its number. */
+void config_rb_signal(struct rbuf *b, int sig);
+
+/* Each parses a whole value v into *out and returns 0, or appends what is
+ * wrong to *what ("empty value", "bad size \"x\"", ...) and returns -1
+ * with *out unchanged. */
+int config_parse_bool(bool *out, const char *v, struct rbuf *what);
+int config_parse_size(uint64_t *out, const char *v, struct rbuf *what);
+int config_parse_path(const char **out, const char *v, struct rbuf *what);
+/* A catchable signal that does not report faults: 1..64 or a name, with or
+ * without "SIG", any case. */
+int config_parse_signal(int *out, const char *v, struct rbuf *what);
+
+/* ---- config_classes.c ---- */
+
+/* Put the embedded class set into cfg (classes_set stays as it is). */
+void config_default_classes(struct shim_config *cfg);
+/* POOLSHIM_CLASSES: parse and validate the whole list v into cfg's classes,
+ * sorted by size, and set classes_set; or append what is wrong to *what
+ * and return -1, cfg unchanged. */
+int config_parse_classes(struct shim_config *cfg, const char *v,
+                         struct rbuf *what);
+/* cfg->nclasses, clamped to the array's length. */
+unsigned config_nclasses(const struct shim_config *cfg);
+
+/* ---- config_hint.c: the message line ----
+ *   poolshim: NAME="VALUE": WHAT (expected ...); poolshim is off, ...
+ * msg_begin() starts it in *b up to "WHAT"; the caller appends WHAT;
+ * msg_fail() appends the expected form of `kind` and the tail, and writes
+ * the line to fd (nothing when fd < 0). */
+void config_msg_begin(struct rbuf *b, const char *name, size_t nlen,
+                      const char *value);
+void config_msg_fail(struct rbuf *b, enum opt_kind kind, int fd);
+/* The line for a POOLSHIM_ name that is not in the table, with the known
+ * name it is probably a typo of, and the list of known names. */
+void config_report_unknown(struct rbuf *b, int fd, const char *name,
+                           size_t nlen, const char *value);
+
+#endif
