@@ -102,7 +102,7 @@ check-programs: all
 fuzz: all
 	@scripts/fuzz $(BUILD) $(FUZZ_SECONDS)
 
-VERSION  ?= 0.1
+VERSION  := $(shell cat VERSION)
 INSTALL  ?= install
 # what `make install` puts under $(DESTDIR)$(PREFIX), for uninstall
 INSTALLED = lib/libpoolshim.so lib/libpool.a lib/pkgconfig/libpool.pc \
@@ -119,7 +119,9 @@ install: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(BUILD)/tools/poolshim-reco
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pool/libpool.pc.in \
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpool.pc
 	$(INSTALL) -m 644 pool/pool.h pool/classes.h pool/depot.h $(DESTDIR)$(PREFIX)/include/pool/
-	$(INSTALL) -m 755 scripts/poolshim $(BUILD)/tools/poolshim-recommend $(DESTDIR)$(PREFIX)/bin/
+	$(INSTALL) -m 755 $(BUILD)/tools/poolshim-recommend $(DESTDIR)$(PREFIX)/bin/
+	sed 's|@VERSION@|$(VERSION)|' scripts/poolshim > $(DESTDIR)$(PREFIX)/bin/poolshim
+	chmod 755 $(DESTDIR)$(PREFIX)/bin/poolshim
 	$(INSTALL) -m 644 man/poolshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 	$(INSTALL) -m 644 man/pool.3 $(DESTDIR)$(PREFIX)/share/man/man3/
 

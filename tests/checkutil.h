@@ -89,6 +89,40 @@ static inline void plain(struct tu_proc *p, const char *const *vars,
         ck_quiet_stderr(p);                                                  \
     } while (0)
 
+/* ------------------------------------------------------------------------ */
+/* scratch directories                                                       */
+
+/* Scratch space: tmp_base is made by an unchecked fixture in the runner
+ * itself (tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown)) and
+ * removed after the test case, whatever its outcome (a failed assertion
+ * ends the forked test at once); each test makes its own directory inside
+ * it with make_tmp(). */
+static char tmp_base[4096];
+
+static inline void tmp_setup(void)
+{
+    const char *d = tu_tmpdir();
+    snprintf(tmp_base, sizeof tmp_base, "%s", d ? d : "");
+}
+
+static inline void tmp_teardown(void)
+{
+    if (tmp_base[0])
+        tu_rm_rf(tmp_base);
+    tmp_base[0] = '\0';
+}
+
+/* A new empty directory for this test, in a string that lives until the
+ * next call. */
+static inline const char *make_tmp(void)
+{
+    static char path[4200];
+    ck_assert_msg(tmp_base[0] != '\0', "no scratch directory");
+    snprintf(path, sizeof path, "%s/XXXXXX", tmp_base);
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    return path;
+}
+
 /* main() of a suite that runs programs under the shim: says when the
  * library is missing, runs the suite, exits 0 only when every test passed. */
 static inline int run_shim_suite(const char *name, Suite *suite)

@@ -14,7 +14,6 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -789,44 +788,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* real programs: same output with and without the shim                      */
 
-/* Scratch space: tmp_base is made by an unchecked fixture in the runner
- * itself and removed after the test case, whatever its outcome (a failed
- * assertion ends the forked test at once); each test makes its own
- * directory inside it. */
-static char tmp_base[4096];
-static char *tmp_root;
-
-static void tmp_setup(void)
-{
-    const char *d = tu_tmpdir();
-    snprintf(tmp_base, sizeof tmp_base, "%s", d ? d : "");
-}
-
-static void tmp_teardown(void)
-{
-    if (tmp_base[0])
-        tu_rm_rf(tmp_base);
-    tmp_base[0] = '\0';
-}
-
-static void make_tmp(void)
-{
-    ck_assert_msg(tmp_base[0] != '\0', "no scratch directory");
-    char path[4200];
-    snprintf(path, sizeof path, "%s/XXXXXX", tmp_base);
-    ck_assert_ptr_nonnull(mkdtemp(path));
-    tmp_root = strdup(path);
-}
-
-static void drop_tmp(void)
-{
-    if (tmp_root) {
-        tu_rm_rf(tmp_root);
-        free(tmp_root);
-        tmp_root = NULL;
-    }
-}
-
 /* 100k lines of pseudo-random text: "word number word" */
 static char *make_lines(size_t *len)
 {
@@ -892,10 +853,10 @@ START_TEST(program_sort)
 {
     const char *sort = tu_first_executable(LIST("/usr/bin/sort", "/bin/sort"));
     ck_assert_ptr_nonnull(sort);
-    make_tmp();
+    const char *tmp_root = make_tmp();
     size_t len;
     char *text = make_lines(&len);
-    char path[4200];
+    char path[4300];
     snprintf(path, sizeof path, "%s/lines.txt", tmp_root);
     ck_assert_int_eq(tu_write_file(path, text, len), 0);
     free(text);
@@ -910,7 +871,6 @@ START_TEST(program_sort)
     same_with_and_without(LIST("LC_ALL=C"), LIST(sort, "-k2,2n", "-k1,1r", path), NULL, &st,
                           &with);
     tu_proc_free(&with);
-    drop_tmp();
 }
 END_TEST
 
@@ -918,10 +878,10 @@ START_TEST(program_gzip_round_trip)
 {
     const char *gzip = tu_first_executable(LIST("/usr/bin/gzip", "/bin/gzip"));
     ck_assert_ptr_nonnull(gzip);
-    make_tmp();
+    const char *tmp_root = make_tmp();
     size_t len;
     char *text = make_lines(&len);
-    char path[4200], zpath[4200];
+    char path[4300], zpath[4300];
     snprintf(path, sizeof path, "%s/lines.txt", tmp_root);
     snprintf(zpath, sizeof zpath, "%s/lines.gz", tmp_root);
     ck_assert_int_eq(tu_write_file(path, text, len), 0);
@@ -937,7 +897,6 @@ START_TEST(program_gzip_round_trip)
     tu_proc_free(&z);
     tu_proc_free(&back);
     free(text);
-    drop_tmp();
 }
 END_TEST
 
@@ -983,192 +942,6 @@ START_TEST(program_python3)
     ck_assert_int_eq(tu_count_lines(with.out), 1);
     ck_assert_msg(served_total(&st) > 10000, "the pools served %llu", served_total(&st));
     tu_proc_free(&with);
-}
-END_TEST
-
-/* ------------------------------------------------------------------------ */
-/* scripts/poolshim                                                          */
-
-/* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
- * .so), else scripts/poolshim from the current directory. */
-static const char *wrapper(void)
-{
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
-    char *slash = strrchr(buf, '/');
-    if (slash) {
-        strcpy(slash, "/../scripts/poolshim");
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
-    return "scripts/poolshim";
-}
-
-START_TEST(wrapper_stats_table)
-{
-    struct tu_proc p;
-    plain(&p, NOVARS, LIST(wrapper(), "--classes", "64:100", "--stats", "--lib",
-                           tu_shim_lib(), "--", tu_helper("shim_api"), "exhaust", "64",
-                           "100", "1000", "7"));
-    ck_exit(&p, 0);
-    ck_kv(&p, "pooled", "100");
-    struct tu_stats st;
-    ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
-    ck_assert(!st.strict);
-    ck_assert_int_eq(st.nrows, 1);
-    ck_assert_uint_eq(st.row[0].size, 64);
-    ck_assert_uint_eq(st.row[0].capacity, 100);
-    ck_assert_uint_eq(st.row[0].served, 101);
-    ck_assert_uint_eq(st.row[0].misses, 1);
-    ck_assert_uint_eq(st.uncovered, 7);
-    tu_proc_free(&p);
-}
-END_TEST
-
-START_TEST(wrapper_sets_environment)
-{
-    struct tu_proc p;
-    const char *libm = tu_first_executable(LIST("/lib/x86_64-linux-gnu/libm.so.6",
-                                                "/usr/lib/x86_64-linux-gnu/libm.so.6",
-                                                "/lib64/libm.so.6"));
-    if (libm == NULL)
-        libm = "/lib/x86_64-linux-gnu/libm.so.6";
-    /* every option; an LD_PRELOAD already there stays, after ours */
-    char pre[4200], want[8400];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", libm);
-    plain(&p, LIST(pre), LIST(wrapper(), "--classes", "64:8,1k:2", "--strict", "--stats",
-                              "--check", "--lib", tu_shim_lib(), "--", tu_helper("shim_api"),
-                              "env"));
-    ck_exit(&p, 0);
-    snprintf(want, sizeof want, "%s:%s", tu_shim_lib(), libm);
-    ck_kv(&p, "LD_PRELOAD", want);
-    ck_kv(&p, "POOLSHIM_CLASSES", "64:8,1k:2");
-    ck_kv(&p, "POOLSHIM_STRICT", "1");
-    ck_kv(&p, "POOLSHIM_STATS", "1");
-    ck_kv(&p, "POOLSHIM_CHECK", "1");
-    tu_proc_free(&p);
-
-    /* no options: only LD_PRELOAD, nothing else set */
-    plain(&p, NOVARS, LIST(wrapper(), "--lib", tu_shim_lib(), "--", tu_helper("shim_api"),
-                           "env"));
-    ck_clean(&p);
-    snprintf(want, sizeof want, "LD_PRELOAD=%s\n", tu_shim_lib());
-    ck_assert_str_eq(p.out, want);
-    tu_proc_free(&p);
-}
-END_TEST
-
-START_TEST(wrapper_passes_status_and_output)
-{
-    struct tu_proc with, without;
-    plain(&with, NOVARS, LIST(wrapper(), "--lib", tu_shim_lib(), "--",
-                              tu_helper("shim_api"), "quiet"));
-    plain(&without, NOVARS, LIST("shim_api", "quiet"));
-    ck_exit(&with, 7);
-    ck_quiet_stderr(&with);
-    ck_assert_str_eq(with.out, without.out);
-    tu_proc_free(&with);
-    tu_proc_free(&without);
-}
-END_TEST
-
-START_TEST(wrapper_help)
-{
-    struct tu_proc p;
-    plain(&p, NOVARS, LIST(wrapper(), "--help"));
-    ck_clean(&p);
-    static const char *const words[] = {"usage", "--classes", "--strict", "--stats",
-                                        "--check", "--lib", "--"};
-    char *lower = strdup(p.out);
-    for (char *c = lower; *c; c++)
-        *c = (char)tolower((unsigned char)*c);
-    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++)
-        ck_assert_msg(strstr(lower, words[i]) != NULL, "--help lacks %s: %s", words[i],
-                      p.out);
-    free(lower);
-    tu_proc_free(&p);
-}
-END_TEST
-
-struct wrapper_misuse {
-    const char *args[8];
-    const char *needle;   /* the message must mention it */
-};
-
-static const struct wrapper_misuse wrapper_misuses[] = {
-    {{"--bogus", "--", "/bin/true"}, "--bogus"},
-    {{"--stats", "/bin/true"}, "--"},
-    {{"--stats", "--"}, "program"},
-    {{"--stats"}, "--"},
-    {{"--classes"}, "--classes"},
-    {{"--lib", "/nonexistent/libpoolshim.so", "--", "/bin/true"},
-     "/nonexistent/libpoolshim.so"},
-    {{"--lib"}, "--lib"},
-};
-
-START_TEST(wrapper_usage_errors)
-{
-    const struct wrapper_misuse *m = &wrapper_misuses[_i];
-    const char *argv[16] = {wrapper()};
-    int n = 1;
-    for (int k = 0; m->args[k]; k++)
-        argv[n++] = m->args[k];
-    argv[n] = NULL;
-    struct tu_proc p;
-    plain(&p, NOVARS, argv);
-    ck_exit(&p, 2);
-    ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
-    ck_assert_msg(strncmp(p.err, "poolshim: ", 10) == 0, "stderr: %s", p.err);
-    ck_assert_msg(strstr(p.err, m->needle) != NULL, "stderr lacks \"%s\": %s", m->needle,
-                  p.err);
-    tu_proc_free(&p);
-}
-END_TEST
-
-static void copy_file(const char *from, const char *to, mode_t mode)
-{
-    FILE *f = fopen(from, "rb");
-    ck_assert_ptr_nonnull(f);
-    static char data[1 << 20];
-    size_t n = fread(data, 1, sizeof data, f);
-    fclose(f);
-    ck_assert_int_eq(tu_write_file(to, data, n), 0);
-    ck_assert_int_eq(chmod(to, mode), 0);
-}
-
-/* _i 0: installed, PREFIX/bin/poolshim + PREFIX/lib/libpoolshim.so;
- * _i 1: source tree, scripts/poolshim + build/libpoolshim.so;
- * _i 2: installed without the library: a clear error, exit 2. */
-START_TEST(wrapper_finds_library)
-{
-    make_tmp();
-    char dir[4200], script[4300], lib[4300];
-    const char *bin = _i == 1 ? "scripts" : "bin", *libdir = _i == 1 ? "build" : "lib";
-    snprintf(dir, sizeof dir, "%s/%s", tmp_root, bin);
-    ck_assert_int_eq(mkdir(dir, 0755), 0);
-    snprintf(script, sizeof script, "%s/poolshim", dir);
-    copy_file(wrapper(), script, 0755);
-    snprintf(dir, sizeof dir, "%s/%s", tmp_root, libdir);
-    ck_assert_int_eq(mkdir(dir, 0755), 0);
-    snprintf(lib, sizeof lib, "%s/libpoolshim.so", dir);
-    if (_i != 2)
-        ck_assert_int_eq(symlink(tu_shim_lib(), lib), 0);
-
-    struct tu_proc p;
-    plain(&p, NOVARS, LIST(script, "--classes", "64:10", "--", tu_helper("shim_api"),
-                           "usable", "64"));
-    if (_i == 2) {
-        ck_exit(&p, 2);
-        ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
-        ck_assert_msg(strncmp(p.err, "poolshim: ", 10) == 0 &&
-                          strstr(p.err, "libpoolshim.so") != NULL,
-                      "stderr: %s", p.err);
-    } else {
-        ck_clean(&p);
-        ck_kv(&p, "usable 64", "64");
-    }
-    tu_proc_free(&p);
-    drop_tmp();
 }
 END_TEST
 
@@ -1242,16 +1015,6 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, program_python3);
     suite_add_tcase(s, tc);
 
-    tc = tcase_create("wrapper");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_test(tc, wrapper_stats_table);
-    tcase_add_test(tc, wrapper_sets_environment);
-    tcase_add_test(tc, wrapper_passes_status_and_output);
-    tcase_add_test(tc, wrapper_help);
-    tcase_add_loop_test(tc, wrapper_usage_errors, 0, N(wrapper_misuses));
-    tcase_add_loop_test(tc, wrapper_finds_library, 0, 3);
-    suite_add_tcase(s, tc);
     return s;
 }
 

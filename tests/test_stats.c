@@ -64,36 +64,6 @@ static char *without_pid(const char *text)
 /* ------------------------------------------------------------------------ */
 /* files                                                                     */
 
-/* Scratch space: tmp_base is made by an unchecked fixture in the runner
- * itself and removed after the test case, whatever its outcome (a failed
- * assertion ends the forked test at once); each test makes its own
- * directory inside it. */
-static char tmp_base[4096];
-
-static void tmp_setup(void)
-{
-    const char *d = tu_tmpdir();
-    snprintf(tmp_base, sizeof tmp_base, "%s", d ? d : "");
-}
-
-static void tmp_teardown(void)
-{
-    if (tmp_base[0])
-        tu_rm_rf(tmp_base);
-    tmp_base[0] = '\0';
-}
-
-/* A new empty directory for this test, in a string that lives until the
- * next call. */
-static const char *make_tmp(void)
-{
-    static char path[4200];
-    ck_assert_msg(tmp_base[0] != '\0', "no scratch directory");
-    snprintf(path, sizeof path, "%s/XXXXXX", tmp_base);
-    ck_assert_ptr_nonnull(mkdtemp(path));
-    return path;
-}
-
 /* The whole content of path, NUL-terminated; NULL when it cannot be read.
  * free() it. */
 static char *slurp(const char *path)

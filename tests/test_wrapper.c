@@ -1,0 +1,418 @@
+/* test_wrapper.c - the poolshim wrapper (scripts/poolshim) from the outside.
+ *
+ * Runs the script in the source tree with a fresh environment (PATH, plus
+ * what a case sets) and asserts on its exit status, its stdout and its
+ * stderr: usage errors exit 2 with one "poolshim: " line, a program that is
+ * not found 127 and one that cannot run 126 (as env(1) does), help on
+ * stdout with exit 0, the environment it hands the program.
+ *
+ * Needs TEST_SHIM_LIB and TEST_HELPERS (scripts/run-tests sets them).
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tests/checkutil.h"
+
+/* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
+ * .so), else scripts/poolshim from the current directory. */
+static const char *wrapper(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        strcpy(slash, "/../scripts/poolshim");
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    return "scripts/poolshim";
+}
+
+/* Run the wrapper with up to 15 arguments (args NULL-terminated). */
+static void run_wrapper(struct tu_proc *p, const char *const *vars, const char *const *args)
+{
+    const char *argv[16] = {wrapper()};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    plain(p, vars, argv);
+}
+
+/* The whole of a small file, NUL-terminated, in a string that lives until
+ * the next call; "" when it cannot be read. */
+static const char *read_small(const char *path)
+{
+    static char buf[8192];
+    FILE *f = fopen(path, "r");
+    size_t n = 0;
+    if (f) {
+        n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------------------ */
+/* running programs                                                          */
+
+START_TEST(wrapper_stats_table)
+{
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, LIST("--classes", "64:100", "--stats", "--lib", tu_shim_lib(), "--",
+                                 tu_helper("shim_api"), "exhaust", "64", "100", "1000", "7"));
+    ck_exit(&p, 0);
+    ck_kv(&p, "pooled", "100");
+    struct tu_stats st;
+    ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
+    ck_assert(!st.strict);
+    ck_assert_int_eq(st.nrows, 1);
+    ck_assert_uint_eq(st.row[0].size, 64);
+    ck_assert_uint_eq(st.row[0].capacity, 100);
+    ck_assert_uint_eq(st.row[0].served, 101);
+    ck_assert_uint_eq(st.row[0].misses, 1);
+    ck_assert_uint_eq(st.uncovered, 7);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* _i 0: with "--" before the program; _i 1: without, as env(1) takes it */
+START_TEST(wrapper_sets_environment)
+{
+    struct tu_proc p;
+    const char *libm = tu_first_executable(LIST("/lib/x86_64-linux-gnu/libm.so.6",
+                                                "/usr/lib/x86_64-linux-gnu/libm.so.6",
+                                                "/lib64/libm.so.6"));
+    if (libm == NULL)
+        libm = "/lib/x86_64-linux-gnu/libm.so.6";
+    const char *dashdash = _i == 0 ? "--" : NULL;
+    /* every option; an LD_PRELOAD already there stays, after ours */
+    char pre[4200], want[8400];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", libm);
+    const char *all[] = {"--classes", "64:8,1k:2", "--strict", "--stats", "--check", "--lib",
+                         tu_shim_lib(), dashdash ? dashdash : tu_helper("shim_api"),
+                         dashdash ? tu_helper("shim_api") : "env", dashdash ? "env" : NULL,
+                         NULL};
+    run_wrapper(&p, LIST(pre), all);
+    ck_exit(&p, 0);
+    snprintf(want, sizeof want, "%s:%s", tu_shim_lib(), libm);
+    ck_kv(&p, "LD_PRELOAD", want);
+    ck_kv(&p, "POOLSHIM_CLASSES", "64:8,1k:2");
+    ck_kv(&p, "POOLSHIM_STRICT", "1");
+    ck_kv(&p, "POOLSHIM_STATS", "1");
+    ck_kv(&p, "POOLSHIM_CHECK", "1");
+    tu_proc_free(&p);
+
+    /* no options: only LD_PRELOAD, nothing else set */
+    const char *none[] = {"--lib", tu_shim_lib(), dashdash ? dashdash : tu_helper("shim_api"),
+                          dashdash ? tu_helper("shim_api") : "env", dashdash ? "env" : NULL,
+                          NULL};
+    run_wrapper(&p, NOVARS, none);
+    ck_clean(&p);
+    snprintf(want, sizeof want, "LD_PRELOAD=%s\n", tu_shim_lib());
+    ck_assert_str_eq(p.out, want);
+    tu_proc_free(&p);
+}
+END_TEST
+
+START_TEST(wrapper_passes_status_and_output)
+{
+    struct tu_proc with, without;
+    run_wrapper(&with, NOVARS, LIST("--lib", tu_shim_lib(), tu_helper("shim_api"), "quiet"));
+    plain(&without, NOVARS, LIST("shim_api", "quiet"));
+    ck_exit(&with, 7);
+    ck_quiet_stderr(&with);
+    ck_assert_str_eq(with.out, without.out);
+    tu_proc_free(&with);
+    tu_proc_free(&without);
+}
+END_TEST
+
+/* The options end at the program: what follows it is the program's, even
+ * when it looks like the wrapper's options, "--" included. */
+START_TEST(wrapper_leaves_program_arguments_alone)
+{
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, LIST("--lib", tu_shim_lib(), "/bin/sh", "-c",
+                                 "printf '%s|' \"$@\"; printf '%s' \"$POOLSHIM_STATS\"", "sh",
+                                 "--stats", "--", "--help", "x y"));
+    ck_clean(&p);
+    ck_assert_str_eq(p.out, "--stats|--|--help|x y|");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* run: the file's settings, the options on top; no "--" needed */
+START_TEST(wrapper_run_applies_config)
+{
+    const char *dir = make_tmp();
+    char conf[4300];
+    snprintf(conf, sizeof conf, "%s/app.conf", dir);
+    static const char text[] = "# from a profile\n\nPOOLSHIM_CLASSES=64:8\n"
+                               "  POOLSHIM_CACHE=\"0\"  \n";
+    ck_assert_int_eq(tu_write_file(conf, text, sizeof text - 1), 0);
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, LIST("run", "--config", conf, "--lib", tu_shim_lib(), "--strict",
+                                 tu_helper("shim_api"), "env"));
+    ck_exit(&p, 0);
+    ck_kv(&p, "POOLSHIM_CLASSES", "64:8");
+    ck_kv(&p, "POOLSHIM_CACHE", "0");
+    ck_kv(&p, "POOLSHIM_STRICT", "1");
+    tu_proc_free(&p);
+
+    run_wrapper(&p, NOVARS, LIST("run", "--classes=32:4", "--config", conf, "--lib",
+                                 tu_shim_lib(), "--", tu_helper("shim_api"), "env"));
+    ck_exit(&p, 0);
+    ck_kv(&p, "POOLSHIM_CLASSES", "32:4");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* profile: runs the program (no "--" needed), writes FILE and FILE.conf
+ * with the recommended classes, exits with the program's status */
+START_TEST(wrapper_profile_writes_classes)
+{
+    const char *dir = make_tmp();
+    char out[4300], conf[4400];
+    snprintf(out, sizeof out, "%s/prof.txt", dir);
+    snprintf(conf, sizeof conf, "%s.conf", out);
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, LIST("profile", "--output", out, "--lib", tu_shim_lib(),
+                                 tu_helper("shim_api"), "quiet"));
+    ck_exit(&p, 7);
+    ck_assert_msg(strstr(read_small(out), "# poolshim profile ") != NULL, "profile: %s",
+                  read_small(out));
+    ck_assert_msg(strstr(read_small(conf), "\nPOOLSHIM_CLASSES=") != NULL, "conf: %s",
+                  read_small(conf));
+    ck_assert_msg(strstr(p.err, "POOLSHIM_CLASSES=") != NULL, "report: %s", p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* help, version                                                             */
+
+/* The subcommands --help lists, one per line after "Subcommands:", as
+ * "  NAME  summary". Returns their number (names copied into names[]). */
+static int listed_subcommands(const char *help, char names[][32], int max)
+{
+    const char *s = strstr(help, "\nSubcommands:\n");
+    int n = 0;
+    if (s == NULL)
+        return 0;
+    s = strchr(s + 1, '\n') + 1;
+    while (n < max && s[0] == ' ' && s[1] == ' ' && isalpha((unsigned char)s[2])) {
+        size_t len = strcspn(s + 2, " \n");
+        ck_assert_uint_lt(len, 32);
+        memcpy(names[n], s + 2, len);
+        names[n++][len] = '\0';
+        s = strchr(s, '\n') + 1;
+    }
+    return n;
+}
+
+START_TEST(wrapper_help)
+{
+    struct tu_proc p, q;
+    run_wrapper(&p, NOVARS, LIST("--help"));
+    ck_clean(&p);
+    static const char *const words[] = {"Usage: poolshim [OPTIONS] [--] PROGRAM", "--classes",
+                                        "--strict", "--stats", "--check", "--lib",
+                                        "--version", "Subcommands:"};
+    for (int i = 0; i < N(words); i++)
+        ck_assert_msg(strstr(p.out, words[i]) != NULL, "--help lacks %s: %s", words[i], p.out);
+    /* -h and "help" say the same */
+    run_wrapper(&q, NOVARS, LIST("-h"));
+    ck_clean(&q);
+    ck_assert_str_eq(q.out, p.out);
+    tu_proc_free(&q);
+    run_wrapper(&q, NOVARS, LIST("help"));
+    ck_clean(&q);
+    ck_assert_str_eq(q.out, p.out);
+    tu_proc_free(&q);
+
+    /* every listed subcommand has its help, the same both ways */
+    char names[32][32], want[1100];
+    int n = listed_subcommands(p.out, names, 32);
+    ck_assert_msg(n >= 3, "subcommands listed: %d in %s", n, p.out);
+    for (int i = 0; i < n; i++) {
+        run_wrapper(&q, NOVARS, LIST(names[i], "--help"));
+        ck_clean(&q);
+        snprintf(want, sizeof want, "Usage: poolshim %s", names[i]);
+        ck_assert_msg(strncmp(q.out, want, strlen(want)) == 0, "%s --help: %s", names[i],
+                      q.out);
+        struct tu_proc r;
+        run_wrapper(&r, NOVARS, LIST("help", names[i]));
+        ck_clean(&r);
+        ck_assert_str_eq(r.out, q.out);
+        tu_proc_free(&r);
+        tu_proc_free(&q);
+    }
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* --version: "poolshim VERSION" with the VERSION file of the source tree */
+START_TEST(wrapper_version)
+{
+    char path[4200], want[200];
+    snprintf(path, sizeof path, "%s", wrapper());
+    strcpy(strrchr(path, '/'), "/../VERSION");
+    const char *v = read_small(path);
+    ck_assert_msg(strlen(v) >= 5 && v[strlen(v) - 1] == '\n', "VERSION file: \"%s\"", v);
+    snprintf(want, sizeof want, "poolshim %s", v);
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, LIST("--version"));
+    ck_clean(&p);
+    ck_assert_str_eq(p.out, want);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* no arguments: the usage on stderr, exit 2 */
+START_TEST(wrapper_no_arguments)
+{
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, LIST(NULL));
+    ck_exit(&p, 2);
+    ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
+    ck_assert_msg(strncmp(p.err, "Usage: poolshim ", 16) == 0, "stderr: %s", p.err);
+    ck_assert_msg(strstr(p.err, "poolshim --help") != NULL, "stderr: %s", p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* errors                                                                    */
+
+struct wrapper_misuse {
+    const char *args[8];
+    int status;
+    const char *needle;   /* the one line on stderr must hold it */
+};
+
+static const struct wrapper_misuse wrapper_misuses[] = {
+    {{"--bogus", "--", "/bin/true"}, 2, "unknown option --bogus"},
+    {{"--bogus", "/bin/true"}, 2, "unknown option --bogus"},
+    {{"--stats", "--"}, 2, "no program"},
+    {{"--stats"}, 2, "no program"},
+    {{"--classes"}, 2, "--classes needs"},
+    {{"--lib", "/nonexistent/libpoolshim.so", "/bin/true"}, 2,
+     "library not found: /nonexistent/libpoolshim.so"},
+    {{"--lib"}, 2, "--lib needs"},
+    {{"help", "bogus"}, 2, "no subcommand bogus"},
+    {{"profile", "--bogus", "/bin/true"}, 2, "profile: unknown option --bogus"},
+    {{"profile", "--budget", "12Q", "/bin/true"}, 2, "\"12Q\""},
+    {{"profile"}, 2, "profile: no program"},
+    {{"run", "/bin/true"}, 2, "run: --config FILE is required"},
+    {{"run", "--config", "/nonexistent/app.conf", "/bin/true"}, 2,
+     "not found: /nonexistent/app.conf"},
+    {{"run", "--bogus", "/bin/true"}, 2, "run: unknown option --bogus"},
+    /* a first word that is neither a subcommand nor a program */
+    {{"frobnicate", "x"}, 127, "frobnicate: no such subcommand or program"},
+    {{"--stats", "frobnicate"}, 127, "frobnicate: program not found"},
+    /* after "--", a subcommand's name is a program's */
+    {{"--", "help"}, 127, "help: program not found"},
+    {{"/nonexistent/app"}, 127, "/nonexistent/app: no such file"},
+    {{"/"}, 126, "/: not an executable program"},
+    {{"/etc/passwd", "x"}, 126, "/etc/passwd: not an executable program"},
+};
+
+START_TEST(wrapper_usage_errors)
+{
+    const struct wrapper_misuse *m = &wrapper_misuses[_i];
+    struct tu_proc p;
+    run_wrapper(&p, NOVARS, m->args);
+    ck_exit(&p, m->status);
+    ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
+    ck_assert_msg(strncmp(p.err, "poolshim: ", 10) == 0, "stderr: %s", p.err);
+    ck_assert_msg(tu_count_lines(p.err) == 1, "not one line: %s", p.err);
+    ck_assert_msg(strstr(p.err, m->needle) != NULL, "stderr lacks \"%s\": %s", m->needle,
+                  p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
+static void copy_file(const char *from, const char *to, mode_t mode)
+{
+    FILE *f = fopen(from, "rb");
+    ck_assert_ptr_nonnull(f);
+    static char data[1 << 20];
+    size_t n = fread(data, 1, sizeof data, f);
+    fclose(f);
+    ck_assert_int_eq(tu_write_file(to, data, n), 0);
+    ck_assert_int_eq(chmod(to, mode), 0);
+}
+
+/* _i 0: installed, PREFIX/bin/poolshim + PREFIX/lib/libpoolshim.so;
+ * _i 1: source tree, scripts/poolshim + build/libpoolshim.so;
+ * _i 2: installed without the library: a clear error, exit 2. */
+START_TEST(wrapper_finds_library)
+{
+    const char *tmp_root = make_tmp();
+    char dir[4300], script[4400], lib[4400];
+    const char *bin = _i == 1 ? "scripts" : "bin", *libdir = _i == 1 ? "build" : "lib";
+    snprintf(dir, sizeof dir, "%s/%s", tmp_root, bin);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(script, sizeof script, "%s/poolshim", dir);
+    copy_file(wrapper(), script, 0755);
+    snprintf(dir, sizeof dir, "%s/%s", tmp_root, libdir);
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(lib, sizeof lib, "%s/libpoolshim.so", dir);
+    if (_i != 2)
+        ck_assert_int_eq(symlink(tu_shim_lib(), lib), 0);
+
+    struct tu_proc p;
+    plain(&p, NOVARS, LIST(script, "--classes", "64:10", tu_helper("shim_api"), "usable", "64"));
+    if (_i == 2) {
+        ck_exit(&p, 2);
+        ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
+        ck_assert_msg(strncmp(p.err, "poolshim: ", 10) == 0 &&
+                          strstr(p.err, "libpoolshim.so") != NULL,
+                      "stderr: %s", p.err);
+    } else {
+        ck_clean(&p);
+        ck_kv(&p, "usable 64", "64");
+    }
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+
+static Suite *wrapper_suite(void)
+{
+    Suite *s = suite_create("wrapper");
+    TCase *tc;
+
+    tc = tcase_create("programs");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, wrapper_stats_table);
+    tcase_add_loop_test(tc, wrapper_sets_environment, 0, 2);
+    tcase_add_test(tc, wrapper_passes_status_and_output);
+    tcase_add_test(tc, wrapper_leaves_program_arguments_alone);
+    tcase_add_test(tc, wrapper_run_applies_config);
+    tcase_add_test(tc, wrapper_profile_writes_classes);
+    tcase_add_loop_test(tc, wrapper_finds_library, 0, 3);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("usage");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, wrapper_help);
+    tcase_add_test(tc, wrapper_version);
+    tcase_add_test(tc, wrapper_no_arguments);
+    tcase_add_loop_test(tc, wrapper_usage_errors, 0, N(wrapper_misuses));
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_shim_suite("test_wrapper", wrapper_suite());
+}
