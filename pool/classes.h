@@ -43,6 +43,7 @@
 #define POOL_CACHE_SLOTS 32      /* per class, per thread */
 #define POOL_SMALL_MAX 1024      /* sizes found by a direct table */
 #define POOL_CLASS_SIZE_MAX (1u << 20) /* largest class size: 1 MiB */
+#define POOL_GRANULE 16          /* class sizes round up to a multiple of this */
 #define POOL_CLASS_BYTES_MAX (UINT64_C(1) << 32) /* largest class: 4 GiB */
 
 struct pool_class_spec {

@@ -8,14 +8,8 @@
  * without a table of pointers. A pool class of the bucket's size serves every
  * request that landed in it.
  *
- * At exit the figures are appended to the file as one block of text (one
- * write(2), so processes of one run that share the file do not interleave):
- *   # poolshim profile 1 pid PID
- *   SIZE REQUESTS PEAK_LIVE        (one line per bucket that saw requests)
- *   # larger than 1048576: REQUESTS requests
- *   # end
- * tools/poolshim-recommend.c reads one or more such files and recommends a
- * POOLSHIM_CLASSES line.
+ * At exit the figures are appended to the file as one block of text, in the
+ * format of shim/profile_format.h (which tools/poolshim-recommend reads).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,9 +19,8 @@
 #include <unistd.h>
 
 #include "pool/report.h"
+#include "shim/profile_format.h"
 #include "shim/shim.h"
-
-#define BUCKETS (POOL_CLASS_SIZE_MAX / 16 + 1) /* bucket i: sizes 16(i-1)+1 .. 16i */
 
 struct bucket {
     _Atomic uint64_t requests;
@@ -35,12 +28,12 @@ struct bucket {
     _Atomic int64_t peak;
 };
 
-static struct bucket *buckets;   /* BUCKETS of them, mmapped at start */
-static _Atomic uint64_t larger;  /* requests above POOL_CLASS_SIZE_MAX */
+static struct bucket *buckets;   /* PROFILE_BUCKETS of them, mmapped at start */
+static _Atomic uint64_t larger;  /* requests above PROFILE_SIZE_MAX */
 
 int profile_start(void)
 {
-    void *p = mmap(NULL, BUCKETS * sizeof(struct bucket), PROT_READ | PROT_WRITE,
+    void *p = mmap(NULL, PROFILE_BUCKETS * sizeof(struct bucket), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return -1;
@@ -51,9 +44,9 @@ int profile_start(void)
 static struct bucket *bucket_of(void *p)
 {
     size_t usable = real.malloc_usable_size(p);
-    if (usable > POOL_CLASS_SIZE_MAX)
+    if (usable > PROFILE_SIZE_MAX)
         return NULL;
-    return &buckets[(usable + 15) / 16];
+    return &buckets[profile_bucket(usable)];
 }
 
 void profile_alloc(void *p)
@@ -96,69 +89,77 @@ static void report_write_failure(const char *path, int err)
     rb_flush(&b, 2);
 }
 
-void profile_write(const char *path)
+/* Append b's text to out (which has room: see profile_write) and empty b. */
+static void emit(char *out, size_t *len, struct rbuf *b)
 {
-    if (buckets == NULL)
-        return;
-    int saved = errno;
-    size_t cap = (size_t)BUCKETS * 48 + 256;
-    char *out = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (out == MAP_FAILED || fd < 0) {
-        report_write_failure(path, errno);
-        if (fd >= 0)
-            close(fd);
-        if (out != MAP_FAILED)
-            munmap(out, cap);
-        errno = saved;
-        return;
-    }
+    memcpy(out + *len, b->buf, b->len);
+    *len += b->len;
+    b->len = 0;
+}
+
+/* This process's block, into out; returns its length. */
+static size_t format_block(char *out)
+{
     size_t len = 0;
     struct rbuf b = {0};
-#define EMIT()                                  \
-    do {                                        \
-        memcpy(out + len, b.buf, b.len);        \
-        len += b.len;                           \
-        b.len = 0;                              \
-    } while (0)
-    rb_str(&b, "# poolshim profile 1 pid ");
+    rb_str(&b, PROFILE_MARK_START " " PROFILE_VERSION " " PROFILE_MARK_PID " ");
     rb_u64(&b, (uint64_t)getpid());
     rb_char(&b, '\n');
-    EMIT();
-    for (size_t i = 1; i < BUCKETS; i++) {
+    emit(out, &len, &b);
+    for (size_t i = 1; i < PROFILE_BUCKETS; i++) {
         uint64_t req = atomic_load_explicit(&buckets[i].requests, memory_order_relaxed);
         if (req == 0)
             continue;
-        rb_u64(&b, i * 16);
+        rb_u64(&b, i * PROFILE_GRANULE);
         rb_char(&b, ' ');
         rb_u64(&b, req);
         rb_char(&b, ' ');
         rb_u64(&b, (uint64_t)atomic_load_explicit(&buckets[i].peak, memory_order_relaxed));
         rb_char(&b, '\n');
-        EMIT();
+        emit(out, &len, &b);
     }
-    rb_str(&b, "# larger than ");
-    rb_u64(&b, POOL_CLASS_SIZE_MAX);
+    rb_str(&b, PROFILE_MARK_LARGER " ");
+    rb_u64(&b, PROFILE_SIZE_MAX);
     rb_str(&b, ": ");
     rb_u64(&b, atomic_load_explicit(&larger, memory_order_relaxed));
-    rb_str(&b, " requests\n# end\n");
-    EMIT();
-#undef EMIT
-    int err = 0;
-    for (size_t off = 0; off < len && err == 0;) {
+    rb_str(&b, " " PROFILE_MARK_REQUESTS "\n" PROFILE_MARK_END "\n");
+    emit(out, &len, &b);
+    return len;
+}
+
+/* Write all of out[0..len) to fd; returns 0 or an errno. */
+static int write_all(int fd, const char *out, size_t len)
+{
+    for (size_t off = 0; off < len;) {
         ssize_t w = write(fd, out + off, len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
-            err = w < 0 ? errno : EIO;
-        else
-            off += (size_t)w;
+            return w < 0 ? errno : EIO;
+        off += (size_t)w;
     }
-    if (close(fd) != 0 && err == 0)
+    return 0;
+}
+
+void profile_write(const char *path)
+{
+    if (buckets == NULL)
+        return;
+    int saved = errno;
+    /* a bucket's line is at most 3 numbers of 20 digits and 3 separators */
+    size_t cap = (size_t)PROFILE_BUCKETS * 64 + 256;
+    char *out = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int fd = -1, err = out == MAP_FAILED ? errno : 0;
+    if (err == 0 && (fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644)) < 0)
+        err = errno;
+    if (err == 0)
+        err = write_all(fd, out, format_block(out));
+    if (fd >= 0 && close(fd) != 0 && err == 0)
         err = errno;
     if (err != 0)
         report_write_failure(path, err);
-    munmap(out, cap);
+    if (out != MAP_FAILED)
+        munmap(out, cap);
     errno = saved;
 }
