@@ -9,11 +9,14 @@
  * request that landed in it.
  *
  * At exit the figures are appended to the file as one block of text, in the
- * format of shim/profile_format.h (which tools/poolshim-recommend reads).
+ * format of shim/profile_format.h (which tools/poolshim-recommend reads). A
+ * forked child starts its requests from zero and its peaks from what it
+ * inherited live (see there), so that a run's blocks count each request once.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -22,6 +25,10 @@
 #include "shim/profile_format.h"
 #include "shim/shim.h"
 
+/* Per bucket, in a process: peak >= live, and live == blocks of the bucket's
+ * sizes allocated and not yet freed, inherited at fork included (a block
+ * allocated before profiling started and freed during it makes live lower by
+ * one: it never goes into a profile, where only requests and peak are). */
 struct bucket {
     _Atomic uint64_t requests;
     _Atomic int64_t live;
@@ -162,4 +169,32 @@ void profile_write(const char *path)
     if (out != MAP_FAILED)
         munmap(out, cap);
     errno = saved;
+}
+
+/* In a forked child (only the forking thread runs): its own requests only,
+ * and peaks from what it inherited live. Buckets with nothing to change
+ * (most: those that never saw a request) are only read, so that their
+ * pages stay shared with the parent. */
+static void profile_fork_child(void)
+{
+    if (buckets == NULL)
+        return;
+    for (size_t i = 1; i < PROFILE_BUCKETS; i++) {
+        struct bucket *b = &buckets[i];
+        int64_t live = atomic_load_explicit(&b->live, memory_order_relaxed);
+        live = live > 0 ? live : 0; /* see struct bucket */
+        if (atomic_load_explicit(&b->requests, memory_order_relaxed) == 0 &&
+            atomic_load_explicit(&b->peak, memory_order_relaxed) == live)
+            continue;
+        atomic_store_explicit(&b->requests, 0, memory_order_relaxed);
+        atomic_store_explicit(&b->peak, live, memory_order_relaxed);
+    }
+    atomic_store_explicit(&larger, 0, memory_order_relaxed);
+}
+
+/* Registered from a constructor, outside any allocation; whether profiling
+ * is on is known only later, so the handler checks. */
+__attribute__((constructor)) static void profile_register_atfork(void)
+{
+    pthread_atfork(NULL, NULL, profile_fork_child);
 }

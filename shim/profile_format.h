@@ -15,9 +15,14 @@
  * them live (allocated, not yet freed) at once in the process; N the
  * allocations larger than PROFILE_SIZE_MAX, which no class can serve.
  *
- * A reader merges blocks by adding REQUESTS and N, and taking the largest
- * PEAK_LIVE of any one block (each process has pools of its own: they must
- * hold the busiest process, not the sum of all).
+ * A forked child writes a block of its own that counts only its own
+ * requests: its REQUESTS and N start from zero at fork, so the blocks of a
+ * run add up to every request once. Its PEAK_LIVE starts from the blocks it
+ * inherited live: they occupy the child's copy of the pools as much as its
+ * own do (each process has pools of its own), so that is what its pools
+ * must hold. A reader merges blocks by adding REQUESTS and N, and taking the
+ * largest PEAK_LIVE of any one block (the pools must hold the busiest
+ * process, not the sum of all).
  *
  * Reading: words are separated by spaces or tabs; blank lines, and lines
  * starting with '#' between blocks, are skipped.

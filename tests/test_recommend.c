@@ -485,6 +485,31 @@ START_TEST(end_to_end)
 }
 END_TEST
 
+/* A forked child's block counts its own requests: profile_fork's parent
+ * makes 7 requests of 3000 bytes (and one above 1 MiB), its child 5 more,
+ * holding 12 live: the merged profile has 7 + 5 of them, not 7 + 12, and
+ * the class holds the child's 12. */
+START_TEST(forked_child_counted_once)
+{
+    char pre[4200], prof[600], helper[4200];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_lib());
+    snprintf(prof, sizeof prof, "POOLSHIM_PROFILE=%s", at("prof"));
+    snprintf(helper, sizeof helper, "%s/profile_fork", getenv("TEST_HELPERS") ?: "build/helpers");
+    const char *argv[] = {helper, "7", "5", NULL};
+    const char *env[] = {pre, prof, NULL};
+    struct run r;
+    run_env(&r, argv, env, NULL);
+    ck_assert_msg(r.status == 0, "profile_fork: %s%s", r.out, r.err);
+
+    REC(&r, "--json", "--headroom", "0", at("prof"));
+    ck_assert_msg(r.status == 0, "%s", r.err);
+    ck_assert_int_eq(json_num(r.out, "blocks"), 2);
+    ck_assert_int_eq(json_num(r.out, "requests"), 7 + 5 + 1);
+    ck_assert_int_eq(json_num(r.out, "larger"), 1);
+    ck_assert_ptr_nonnull(strstr(r.out, "\"classes_line\":\"3000:12\""));
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("recommend");
@@ -511,6 +536,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, end_to_end);
+    tcase_add_test(tc, forked_child_counted_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -663,23 +663,39 @@ static void profile_block(char *buf, size_t cap, const struct tu_proc *p)
              tu_kv(p->out, "expect_1000"), tu_kv(p->out, "expect_larger"));
 }
 
-START_TEST(profile_baseline_is_empty)
+/* Run argv under the shim, profiling into a file in a new directory, and
+ * check that the run was clean; returns the file's path (valid until the
+ * next call). */
+static const char *run_profiled(struct tu_proc *p, const char *const *argv)
 {
-    /* the premise: nothing but the helper's own requests is counted */
-    const char *dir = make_tmp();
-    char file[4300], var[4400], want[256];
-    snprintf(file, sizeof file, "%s/p.txt", dir);
+    static char file[4300];
+    char var[4400];
+    snprintf(file, sizeof file, "%s/p.txt", make_tmp());
     snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
-    struct tu_proc p;
-    shim(&p, LIST(var), LIST("stats_profile", "none"));
-    ck_clean(&p);
-    snprintf(want, sizeof want,
-             "# poolshim profile 1 pid %ld\n# larger than 1048576: 0 requests\n# end\n",
-             helper_pid(&p));
+    shim(p, LIST(var), argv);
+    ck_clean(p);
+    return file;
+}
+
+/* The profile file holds exactly want. */
+static void ck_profile(const char *file, const char *want)
+{
     char *text = slurp(file);
     ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile:\n%s\nwant\n%s",
                   text ? text : "(none)", want);
     free(text);
+}
+
+START_TEST(profile_baseline_is_empty)
+{
+    /* the premise: nothing but the helper's own requests is counted */
+    struct tu_proc p;
+    const char *file = run_profiled(&p, LIST("stats_profile", "none"));
+    char want[256];
+    snprintf(want, sizeof want,
+             "# poolshim profile 1 pid %ld\n# larger than 1048576: 0 requests\n# end\n",
+             helper_pid(&p));
+    ck_profile(file, want);
     tu_proc_free(&p);
 }
 END_TEST
@@ -722,6 +738,28 @@ START_TEST(profile_blocks_exact_and_appended)
     tu_proc_free(&plain);
     tu_proc_free(&first);
     tu_proc_free(&second);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* POOLSHIM_PROFILE in a forked child                                        */
+
+/* The child's block counts its own requests (and larger ones) only, its peak
+ * from the 7 blocks it inherited live; it exits first, so its block comes
+ * first. */
+START_TEST(profile_fork_child_counts_own_requests)
+{
+    struct tu_proc p;
+    const char *file = run_profiled(&p, LIST("profile_fork", "7", "5"));
+    /* glibc's usable size of malloc(3000) is 3000: bucket 3008 */
+    ck_kv(&p, "bucket", "3008");
+    char want[1024];
+    snprintf(want, sizeof want,
+             "# poolshim profile 1 pid %ld\n3008 5 12\n# larger than 1048576: 0 requests\n# end\n"
+             "# poolshim profile 1 pid %ld\n3008 7 7\n# larger than 1048576: 1 requests\n# end\n",
+             (long)tu_kv_num(p.out, "child", -1), helper_pid(&p));
+    ck_profile(file, want);
+    tu_proc_free(&p);
 }
 END_TEST
 
@@ -848,6 +886,12 @@ static Suite *stats_suite(void)
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, profile_baseline_is_empty);
     tcase_add_test(tc, profile_blocks_exact_and_appended);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("profile_fork");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, profile_fork_child_counts_own_requests);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("verbose");
