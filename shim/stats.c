@@ -114,7 +114,8 @@ static int write_json(const struct snapshot *snap, int fd)
 }
 
 /* path with each "%p" replaced by the pid (so that every process of a run
- * writes its own file); false when it does not fit. */
+ * writes its own file) and each "%%" by '%'; any other '%' stays as it is.
+ * False when it does not fit. */
 static bool expand_path(const char *path, char *out, size_t cap)
 {
     size_t len = 0;
@@ -130,6 +131,8 @@ static bool expand_path(const char *path, char *out, size_t cap)
             piece = pid;
             n = pid_len;
             c++;
+        } else if (c[0] == '%' && c[1] == '%') {
+            c++; /* piece: the first '%' */
         }
         if (len + n >= cap)
             return false;

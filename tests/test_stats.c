@@ -516,6 +516,22 @@ START_TEST(json_file_per_process)
 }
 END_TEST
 
+/* "%%" in the name is a literal '%', "%p" the pid, anything else after a
+ * '%' stays as it is: a%%b-%%p-%p-%x.json names a%b-%p-PID-%x.json. */
+START_TEST(json_file_percent_escapes)
+{
+    const char *dir = make_tmp();
+    char var[4400], want[256];
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/a%%%%b-%%%%p-%%p-%%x.json", dir);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix"));
+    ck_clean(&p);
+    snprintf(want, sizeof want, "a%%b-%%p-%ld-%%x.json", helper_pid(&p));
+    ck_assert_str_eq(dir_listing(dir), want);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* Files the shim cannot write: one line on stderr, the program unharmed. */
 static const struct {
     const char *var, *path, *message;
@@ -870,6 +886,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, json_baseline_is_empty);
     tcase_add_loop_test(tc, json_file_exact, 0, 4);
     tcase_add_test(tc, json_file_per_process);
+    tcase_add_test(tc, json_file_percent_escapes);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
     tcase_add_test(tc, failed_rename_leaves_nothing);
     suite_add_tcase(s, tc);
