@@ -123,6 +123,19 @@ static inline const char *make_tmp(void)
     return path;
 }
 
+/* A case that cannot run on this machine (what it needs is not installed):
+ * "SKIP: NAME: why" on stderr, then the case ends. scripts/run-tests counts
+ * it as skipped, not passed. Use it only before a case asserts anything, or
+ * after everything else it checks has passed. */
+#define ck_skip(name, ...)                                                   \
+    do {                                                                     \
+        fprintf(stderr, "SKIP: %s: ", name);                                 \
+        fprintf(stderr, __VA_ARGS__);                                        \
+        fprintf(stderr, "\n");                                               \
+        fflush(stderr);                                                      \
+        return;                                                              \
+    } while (0)
+
 /* main() of a suite that runs programs under the shim: says when the
  * library is missing, runs the suite, exits 0 only when every test passed. */
 static inline int run_shim_suite(const char *name, Suite *suite)

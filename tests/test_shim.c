@@ -23,11 +23,6 @@
 /* The offending-config suffix every malformed-configuration line ends with. */
 #define OFF_SUFFIX "poolshim is off, the program runs on the system allocator"
 
-static bool file_exists(const char *path)
-{
-    return access(path, F_OK) == 0;
-}
-
 /* ------------------------------------------------------------------------ */
 /* routing and the malloc family                                             */
 
@@ -401,14 +396,28 @@ START_TEST(stats_after_threads_show_nothing_in_use)
     ck_assert(!st.strict);
     static const unsigned long long size[] = {16, 64, 256, 1024, 4096};
     static const unsigned long long cap[] = {4096, 4096, 2048, 512, 128};
+    /* mt_mixed keeps about 160 blocks a thread live: some 30, 80 and 340 at
+     * once in the first three classes, far below their capacity; more than
+     * 512 of 513..1024 bytes and 128 of 1025..4096 bytes, so those two run
+     * dry. A class that ran dry had every object out of the depot at once:
+     * its peak out is its capacity; the others' is above zero and below it. */
+    static const bool dry[] = {false, false, false, true, true};
     unsigned long long served = 0;
     for (int i = 0; i < 5; i++) {
-        ck_assert_uint_eq(st.row[i].size, size[i]);
-        ck_assert_uint_eq(st.row[i].capacity, cap[i]);
-        ck_assert_msg(st.row[i].in_use == 0, "class %llu: %llu in use at exit",
-                      size[i], st.row[i].in_use);
-        ck_assert_uint_le(st.row[i].peak_out, cap[i]);
-        served += st.row[i].served;
+        const struct tu_stats_row *r = &st.row[i];
+        ck_assert_uint_eq(r->size, size[i]);
+        ck_assert_uint_eq(r->capacity, cap[i]);
+        ck_assert_msg(r->in_use == 0, "class %llu: %llu in use at exit", size[i], r->in_use);
+        ck_assert_msg(r->served > 0, "class %llu served nothing", size[i]);
+        if (dry[i])
+            ck_assert_msg(r->misses > 0 && r->peak_out == cap[i],
+                          "class %llu: %llu fallbacks, peak out %llu of %llu", size[i],
+                          r->misses, r->peak_out, cap[i]);
+        else
+            ck_assert_msg(r->misses == 0 && r->peak_out > 0 && r->peak_out < cap[i],
+                          "class %llu: %llu fallbacks, peak out %llu of %llu", size[i],
+                          r->misses, r->peak_out, cap[i]);
+        served += r->served;
     }
     ck_assert_uint_gt(served, 10000);
     ck_assert_uint_gt(st.uncovered, 0);     /* the 4097..20096-byte requests */
@@ -669,8 +678,12 @@ START_TEST(thread_exit_loses_nothing)
     ck_assert_msg(base > 512 - 16 && base <= 512, "baseline %lld", base);
     ck_kv_num(&p, "reacquired", base);
     ck_kv(&p, "extra", "ENOMEM");
-    /* 4 rounds x 8 threads x 2 destructor calls x 3 objects */
-    ck_kv_num(&p, "late", 192 - tu_kv_num(p.out, "late_null", 0));
+    /* 4 rounds x 8 threads x 2 destructor calls x 3 objects, none refused:
+     * while a thread's destructor runs, the other 7 threads hold at most 64
+     * objects each (handed out or cached: they take batches of 16), itself 5,
+     * the main thread's cache 32 and glibc 16: 485 of 512 */
+    ck_kv_num(&p, "late", 192);
+    ck_kv_num(&p, "late_null", 0);
     tu_proc_free(&p);
 }
 END_TEST
@@ -746,19 +759,29 @@ START_TEST(dlopened_libraries)
     struct tu_proc p;
     const char *vars[] = {_i == 0 ? "POOLSHIM_CLASSES=32:1024,64:1024,256:512,4k:64"
                                   : "POOLSHIM_CHECK=1", NULL};
+    struct tu_proc without;
     shim(&p, vars, LIST("dlopen_lib", "20"));
+    plain(&without, NOVARS, LIST("dlopen_lib", "1"));
     ck_clean(&p);
-    bool have_z = file_exists("/lib/x86_64-linux-gnu/libz.so.1") ||
-                  file_exists("/usr/lib/x86_64-linux-gnu/libz.so.1") ||
-                  file_exists("/lib64/libz.so.1") || file_exists("/usr/lib/libz.so.1");
-    if (have_z)
-        ck_kv(&p, "zlib", "ok");
     ck_kv(&p, "libm", "ok");
     ck_kv(&p, "missing", "ok");
-    const char *cxx = tu_kv(p.out, "libstdcxx");
-    ck_assert_msg(cxx && (strcmp(cxx, "ok") == 0 || strcmp(cxx, "absent") == 0), "%s",
-                  tu_describe(&p));
+    /* libz and libstdc++ are optional on a machine: what loads without the
+     * shim must load and work under it; what does not is a skip */
+    const char *absent = NULL;
+    static const char *const optional[] = {"zlib", "libstdcxx"};
+    for (int i = 0; i < N(optional); i++) {
+        const char *alone = tu_kv(without.out, optional[i]);
+        ck_assert_msg(alone && (strcmp(alone, "ok") == 0 || strcmp(alone, "absent") == 0),
+                      "without the shim: %s", tu_describe(&without));
+        if (strcmp(alone, "ok") == 0)
+            ck_kv(&p, optional[i], "ok");
+        else
+            absent = optional[i];
+    }
     tu_proc_free(&p);
+    tu_proc_free(&without);
+    if (absent != NULL)
+        ck_skip("dlopened_libraries", "%s not installed: not checked under the shim", absent);
 }
 END_TEST
 
@@ -930,10 +953,8 @@ START_TEST(program_python3)
 {
     const char *py = tu_first_executable(LIST("/usr/bin/python3", "/usr/local/bin/python3",
                                               "/bin/python3"));
-    if (py == NULL) {
-        fprintf(stderr, "program_python3: python3 not installed, skipped\n");
-        return;
-    }
+    if (py == NULL)
+        ck_skip("program_python3", "python3 not installed (scripts/install-deps programs)");
     struct tu_stats st;
     struct tu_proc with;
     const char *vars[] = {"PYTHONMALLOC=malloc", "PYTHONHASHSEED=0",
