@@ -12,7 +12,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
@@ -131,10 +130,9 @@ static int start(void)
         shim_config_print(&cfg, 2);
     shim.cfg = cfg;
     shim.strict = cfg.strict;
-    /* Programs may close stderr before exit (coreutils do): keep our own. */
-    shim.stats_fd = -1;
-    if (cfg.stats)
-        shim.stats_fd = fcntl(2, F_DUPFD_CLOEXEC, 100);
+    /* What is written later goes to this stderr only; programs may close
+     * it before exit (coreutils do): keep a copy for the exit table. */
+    stats_remember_stderr(cfg.stats);
     if (cfg.stats_signal != 0)
         stats_install_signal(cfg.stats_signal);
     __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
@@ -173,8 +171,8 @@ __attribute__((destructor)) static void shim_destructor(void)
         profile_write(shim.cfg.profile);
     if (state != SHIM_ON)
         return;
-    if (shim.cfg.stats && shim.stats_fd >= 0)
-        stats_print(shim.stats_fd);
+    if (shim.cfg.stats)
+        stats_print_exit();
     if (shim.cfg.stats_file != NULL)
         stats_write_json(shim.cfg.stats_file);
 }

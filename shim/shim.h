@@ -42,7 +42,6 @@ struct shim {
     bool profiling;             /* state PROFILE */
     _Atomic int state;          /* enum shim_state */
     struct shim_config cfg;     /* valid once ON */
-    int stats_fd;               /* a copy of stderr for the exit report, or -1 */
 };
 
 extern struct shim shim SHIM_HIDDEN;
@@ -112,7 +111,16 @@ int thread_setup(struct pool_classes *set) SHIM_HIDDEN;
 void thread_register_atfork(void) SHIM_HIDDEN;
 
 /* ---- stats.c ---- */
-void stats_print(int fd) SHIM_HIDDEN;
+/* Remember which file stderr is (at start-up); with keep_copy also keep a
+ * descriptor of it (>= 100, close-on-exec) for programs that close stderr.
+ * Cannot fail: without a stderr at start-up nothing is written later. */
+void stats_remember_stderr(bool keep_copy) SHIM_HIDDEN;
+/* Where the shim may write after start-up: its copy while that is still the
+ * file stderr was at start-up, else fd 2 while it is that file, else -1
+ * (write nothing). Async-signal-safe. */
+int stats_stderr_fd(void) SHIM_HIDDEN;
+/* The table at exit (POOLSHIM_STATS=1), to stats_stderr_fd(). */
+void stats_print_exit(void) SHIM_HIDDEN;
 int stats_write_json(const char *path) SHIM_HIDDEN;
 void stats_install_signal(int sig) SHIM_HIDDEN;
 

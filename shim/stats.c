@@ -14,10 +14,71 @@
 #include <signal.h>
 #include <stdio.h> /* rename() only: no stdio streams here */
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "pool/report.h"
 #include "shim/shim.h"
+
+/* ---- where stderr was at start-up ----
+ *
+ * What the shim writes after start-up (tables, messages) goes to the file
+ * that was stderr when it started, and never to a file the program opened
+ * itself: a program may close every descriptor it did not open and get those
+ * numbers back for its own files. A file is known by what fstat() and
+ * fcntl() say of it: device, inode, type, device number for a device node,
+ * access mode and O_APPEND; our copy also keeps its FD_CLOEXEC. */
+struct file_id {
+    dev_t dev;
+    ino_t ino;
+    dev_t rdev;
+    mode_t type;
+    int flags;   /* O_ACCMODE | O_APPEND bits */
+};
+
+static struct {
+    bool known;          /* stderr was open at start-up: id holds it */
+    struct file_id id;
+    int copy;            /* our copy of it (fd >= 100), or -1 */
+} err_file = {.copy = -1};
+
+static bool file_id_of(int fd, struct file_id *id)
+{
+    struct stat st;
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fstat(fd, &st) != 0)
+        return false;
+    memset(id, 0, sizeof *id);
+    id->dev = st.st_dev;
+    id->ino = st.st_ino;
+    id->rdev = st.st_rdev;
+    id->type = st.st_mode & S_IFMT;
+    id->flags = flags & (O_ACCMODE | O_APPEND);
+    return true;
+}
+
+static bool is_stderr_file(int fd)
+{
+    struct file_id id;
+    return err_file.known && file_id_of(fd, &id) && id.dev == err_file.id.dev &&
+           id.ino == err_file.id.ino && id.rdev == err_file.id.rdev &&
+           id.type == err_file.id.type && id.flags == err_file.id.flags;
+}
+
+void stats_remember_stderr(bool keep_copy)
+{
+    err_file.known = file_id_of(2, &err_file.id);
+    if (err_file.known && keep_copy)
+        err_file.copy = fcntl(2, F_DUPFD_CLOEXEC, 100);
+}
+
+int stats_stderr_fd(void)
+{
+    if (err_file.copy >= 0 && fcntl(err_file.copy, F_GETFD) == FD_CLOEXEC &&
+        is_stderr_file(err_file.copy))
+        return err_file.copy;
+    return is_stderr_file(2) ? 2 : -1;
+}
 
 struct snapshot {
     unsigned n;
@@ -67,10 +128,11 @@ static void print_table(const struct snapshot *snap, int fd)
     rb_flush(&b, fd);
 }
 
-void stats_print(int fd)
+void stats_print_exit(void)
 {
     struct snapshot snap;
-    if (take(&snap, false) == 0)
+    int fd = stats_stderr_fd();
+    if (fd >= 0 && take(&snap, false) == 0)
         print_table(&snap, fd);
 }
 
@@ -183,8 +245,8 @@ static int write_json_file(const char *path, bool trylock)
 
 int stats_write_json(const char *path)
 {
-    int saved = errno, rc = write_json_file(path, false);
-    if (rc != 0) {
+    int saved = errno, rc = write_json_file(path, false), fd;
+    if (rc != 0 && (fd = stats_stderr_fd()) >= 0) {
         const char *name = strerrorname_np(errno);
         struct rbuf b = {0};
         rb_str(&b, "poolshim: POOLSHIM_STATS_FILE=");
@@ -192,7 +254,7 @@ int stats_write_json(const char *path)
         rb_str(&b, ": cannot write the stats file (");
         rb_str(&b, name != NULL ? name : "error");
         rb_str(&b, ")\n");
-        rb_flush(&b, 2);
+        rb_flush(&b, fd);
     }
     errno = saved;
     return rc;
@@ -206,8 +268,9 @@ static void on_signal(int sig)
         write_json_file(shim.cfg.stats_file, true);
     else {
         struct snapshot snap;
-        if (take(&snap, true) == 0)
-            print_table(&snap, 2);
+        int fd = stats_stderr_fd();
+        if (fd >= 0 && take(&snap, true) == 0)
+            print_table(&snap, fd);
     }
     errno = saved;
 }

@@ -1,5 +1,6 @@
 /* test_stats.c - the shim's statistics outputs other than the exit table on
- * stderr (POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL), its profile mode
+ * stderr (POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL), where the exit table
+ * may go (never into a file the program opened), its profile mode
  * (POOLSHIM_PROFILE) and POOLSHIM_VERBOSE, from the outside.
  *
  * This runner is never preloaded: every case runs a helper program
@@ -604,6 +605,63 @@ START_TEST(failed_rename_leaves_nothing)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* where the exit table goes (POOLSHIM_STATS=1)                              */
+
+/* fd_reuse's text, as it must be in its file */
+static const char *reuse_text(void)
+{
+    static char text[2048];
+    size_t n = 0;
+    for (int i = 1; i <= 50; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "line %d of fd_reuse\n", i);
+    return text;
+}
+
+/* The table goes to the copy of stderr taken at start-up while that is still
+ * the same file; else to fd 2 while that is; else nowhere. Never into a file
+ * the program opened on the copy's number (_i 0: fd 2 still stderr, _i 1:
+ * fd 2 now /dev/null). */
+START_TEST(exit_table_never_into_program_files)
+{
+    bool stderr_too = _i == 1;
+    const char *dir = make_tmp();
+    char file[4300];
+    snprintf(file, sizeof file, "%s/data.txt", dir);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
+         LIST("fd_reuse", stderr_too ? "reuse-stderr" : "reuse", file));
+    ck_exit(&p, 0);
+    char *text = slurp(file);
+    ck_assert_msg(text != NULL && strcmp(text, reuse_text()) == 0,
+                  "the program's file was written to:\n%s", text ? text : "(unreadable)");
+    free(text);
+    if (stderr_too) {
+        ck_quiet_stderr(&p);
+    } else {
+        struct tu_stats st;
+        ck_assert_msg(tu_parse_stats(p.err, &st) == 0 && st.nrows == 2,
+                      "no table on stderr: %s", p.err);
+        ck_assert_uint_eq(tu_stats_class(&st, 64)->served, 8);
+    }
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* A program that closes stderr still gets the table (on the copy). */
+START_TEST(exit_table_survives_closed_stderr)
+{
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"), LIST("fd_reuse", "close-stderr"));
+    ck_exit(&p, 0);
+    struct tu_stats st;
+    ck_assert_msg(tu_parse_stats(p.err, &st) == 0 && st.nrows == 2,
+                  "no table on stderr: %s", p.err);
+    ck_assert_uint_eq(tu_stats_class(&st, 64)->served, 8);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* POOLSHIM_STATS_SIGNAL                                                     */
 
 /* _i: 0 with caches, 1 without */
@@ -889,6 +947,13 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, json_file_percent_escapes);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
     tcase_add_test(tc, failed_rename_leaves_nothing);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("exit_table");
+    tcase_set_timeout(tc, 30);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_loop_test(tc, exit_table_never_into_program_files, 0, 2);
+    tcase_add_test(tc, exit_table_survives_closed_stderr);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("signal");
