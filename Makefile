@@ -1,136 +1,147 @@
 # poolshim - pre-allocated object pools and an LD_PRELOAD malloc shim.
-#   make            libpool.a, libpoolshim.so, the example, tests and helpers
-#   make demo       the main job: a legacy program with and without the shim
-#   make check      unit tests (Check) and the shim's helper programs
-#   make check-asan / check-tsan / check-programs / fuzz / bench / install
-CC       ?= gcc
-CXX      ?= g++
+#   make             libpool.a, libpoolshim.so, the tools, examples, tests and helpers
+#   make demo        the main job: a legacy program with and without the shim
+#   make check       unit tests (Check) and the shim's helper programs
+#   make debug       -O0 -g, assertions and POOL_DEBUG checks, in build-debug/
+#   make check-debug | check-asan | check-tsan | check-programs | fuzz | bench
+#   make install | uninstall   (PREFIX, DESTDIR, BINDIR, LIBDIR, INCLUDEDIR, MANDIR)
+# Any variable can be set on the command line: CC, CFLAGS, LDFLAGS, BUILD, ...
+ifeq ($(origin CC),default)
+CC        = gcc
+endif
+ifeq ($(origin CXX),default)
+CXX       = g++
+endif
 CFLAGS   ?= -O2 -g
-WARN      = -std=gnu11 -Wall -Wextra -Werror
+CXXFLAGS ?= $(CFLAGS)
+ASSERTS  ?= -DNDEBUG
 BUILD    ?= build
-PREFIX   ?= /usr/local
+FUZZ_CC  ?= clang
+FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
-ALL_CFLAGS = $(WARN) -fPIC -fvisibility=hidden -I. $(CFLAGS)
+VERSION  := $(shell cat VERSION)
+
+# Every compiler run takes these: flags are defined here only.
+WARN      = -Wall -Wextra -Werror
+CPPALL    = -I. -I$(BUILD)/include -MMD -MP $(ASSERTS) $(CPPFLAGS)
+C_FLAGS   = -std=gnu11 $(WARN) -fPIC -fvisibility=hidden $(CPPALL) $(CFLAGS)
+CXX_FLAGS = $(WARN) $(CPPALL) $(CXXFLAGS)
+DEBUG_VARS = BUILD=build-debug CFLAGS="-O0 -g" ASSERTS=-DPOOL_DEBUG
+ASAN_VARS  = BUILD=build-asan ASSERTS= CFLAGS="-O1 -g -fsanitize=address,undefined \
+             -fno-sanitize-recover=all -fno-omit-frame-pointer"
+TSAN_VARS  = BUILD=build-tsan ASSERTS= CFLAGS="-O1 -g -fsanitize=thread"
+FUZZ_VARS  = BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) ASSERTS=-DPOOL_DEBUG CFLAGS="-g -O1 -fno-omit-frame-pointer \
+             -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all"
+CHECK_LIBS = $(shell pkg-config --cflags --libs check 2>/dev/null)
 
 POOL_SRC  = $(wildcard pool/*.c)
 SHIM_SRC  = $(wildcard shim/*.c)
-# shim modules that do not interpose anything: unit-tested and fuzzed directly
-SHIM_CORE = $(wildcard shim/config*.c)
+SHIM_CORE = $(wildcard shim/config*.c)# no interposing: unit-tested and fuzzed directly
 TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
-HELPERS   = $(patsubst tests/helpers/%.c,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.c)) \
-            $(patsubst tests/helpers/%.cc,$(BUILD)/helpers/%,$(wildcard tests/helpers/*.cc))
+HELPERS   = $(patsubst tests/helpers/%,$(BUILD)/helpers/%, \
+              $(basename $(wildcard tests/helpers/*.c tests/helpers/*.cc)))
 PROGRAMS  = $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c bench/*.c demo/*.c tools/*.c))
-
-obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+FUZZ_SRC  = $(wildcard fuzz/fuzz_*.c)
+FUZZERS   = $(FUZZ_SRC:%.c=$(BUILD)/%)
+obj       = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+# the whole shim, nothing exported: the harness calls shim_* (test_faults, fuzz_routing)
+NOEXP     = $(patsubst %.c,$(BUILD)/noexp/%.o,$(POOL_SRC) $(SHIM_SRC))
+VERSION_H = $(BUILD)/include/pool/version.h
+# what a link takes from its prerequisites (the .d files add headers)
+INPUTS    = $(filter %.c %.o %.a,$^)
 
 all: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(PROGRAMS) $(HELPERS)
 
-$(BUILD)/obj/%.o: %.c $(wildcard pool/*.h shim/*.h)
+# VERSION holds the one version number, MAJOR.MINOR.PATCH
+$(VERSION_H): VERSION pool/version.h.in
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@echo '$(VERSION)' | grep -Eqx '[0-9]+\.[0-9]{1,2}\.[0-9]{1,2}' || \
+	  { echo "VERSION: '$(VERSION)' is not MAJOR.MINOR.PATCH (minor, patch < 100)" >&2; exit 1; }
+	set -- $(subst ., ,$(VERSION)); sed -e 's/@VERSION@/$(VERSION)/' -e "s/@MAJOR@/$$1/" \
+	  -e "s/@MINOR@/$$2/" -e "s/@PATCH@/$$3/" pool/version.h.in > $@
+
+$(BUILD)/obj/%.o: %.c | $(VERSION_H)
+	@mkdir -p $(@D)
+	$(CC) $(C_FLAGS) -c $< -o $@
+$(BUILD)/noexp/%.o: %.c | $(VERSION_H)
+	@mkdir -p $(@D)
+	$(CC) $(C_FLAGS) -DSHIM_NO_EXPORTS -c $< -o $@
 
 $(BUILD)/libpool.a: $(call obj,$(POOL_SRC))
 	$(AR) rcs $@ $^
-
 $(BUILD)/libshimcore.a: $(call obj,$(SHIM_CORE))
 	$(AR) rcs $@ $^
-
 $(BUILD)/libpoolshim.so: $(call obj,$(POOL_SRC) $(SHIM_SRC)) shim/exports.map
-	$(CC) -shared -o $@ $(call obj,$(POOL_SRC) $(SHIM_SRC)) \
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(call obj,$(POOL_SRC) $(SHIM_SRC)) \
 	  -Wl,--version-script=shim/exports.map -Wl,-z,now -ldl -lpthread
 
-$(BUILD)/%: %.c $(BUILD)/libpool.a
+$(BUILD)/%: %.c $(BUILD)/libpool.a | $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libpool.a -lpthread -lm
-
-$(BUILD)/helpers/%: tests/helpers/%.c
+	$(CC) $(C_FLAGS) $(LDFLAGS) $< -o $@ $(BUILD)/libpool.a -lpthread -lm
+$(BUILD)/helpers/%: tests/helpers/%.c | $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $< -o $@ -lpthread -ldl
-
-$(BUILD)/helpers/%: tests/helpers/%.cc
+	$(CC) $(C_FLAGS) $(LDFLAGS) $< -o $@ -lpthread -ldl
+$(BUILD)/helpers/%: tests/helpers/%.cc | $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CXX) -O2 -g -Wall -Wextra -Werror -I. $< -o $@ -lpthread
-
-CHECK_FLAGS = $(shell pkg-config --cflags --libs check 2>/dev/null)
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libpool.a $(BUILD)/libshimcore.a
+	$(CXX) $(CXX_FLAGS) $(LDFLAGS) $< -o $@ -lpthread
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libshimcore.a $(BUILD)/libpool.a | $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) $< -o $@ $(BUILD)/libshimcore.a $(BUILD)/libpool.a $(CHECK_FLAGS) -lpthread -lm
-
-# the whole shim linked in, nothing exported: the cases call shim_* directly
-$(BUILD)/tests/test_faults: tests/test_faults.c $(POOL_SRC) $(SHIM_SRC) $(wildcard pool/*.h shim/*.h)
+	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ $(CHECK_LIBS) -lpthread -lm
+$(BUILD)/tests/test_faults: tests/test_faults.c $(NOEXP)
+	$(CC) $(C_FLAGS) -DSHIM_NO_EXPORTS $(LDFLAGS) $(INPUTS) -o $@ $(CHECK_LIBS) -ldl -lpthread -lm
+$(BUILD)/fuzz/fuzz_config: $(BUILD)/libshimcore.a $(BUILD)/libpool.a
+$(BUILD)/fuzz/fuzz_routing: $(NOEXP)
+$(FUZZERS): $(BUILD)/%: %.c
 	@mkdir -p $(@D)
-	$(CC) $(ALL_CFLAGS) -DSHIM_NO_EXPORTS $< $(POOL_SRC) $(SHIM_SRC) -o $@ $(CHECK_FLAGS) -ldl -lpthread -lm
+	$(CC) $(C_FLAGS) -DSHIM_NO_EXPORTS -fsanitize=fuzzer $(LDFLAGS) $(INPUTS) -o $@ -ldl -lpthread
 
 check-deps:
 	@pkg-config --exists check || scripts/install-deps check
 
 # the runner is never preloaded: test_shim execs helpers under LD_PRELOAD
 check: check-deps
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory $(TESTS)
+	@$(MAKE) --no-print-directory all $(TESTS)
 	@scripts/run-tests $(BUILD) $(TESTS)
+
+debug:
+	@$(MAKE) --no-print-directory $(DEBUG_VARS) all
+check-debug:
+	@$(MAKE) --no-print-directory $(DEBUG_VARS) check
 
 # test_faults copies min(usable, n) bytes of 0-byte blocks, which TSan's own
 # allocator (the real one there) reports as a read of freed memory: ASan only
 TSAN_SUITES = test_pool test_classes test_config
 ASAN_SUITES = $(TSAN_SUITES) test_faults
 check-asan: check-deps
-	@$(MAKE) --no-print-directory BUILD=build-asan \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
-	  $(addprefix build-asan/tests/,$(ASAN_SUITES))
-	@CK_TIMEOUT_MULTIPLIER=10 scripts/run-tests build-asan $(addprefix build-asan/tests/,$(ASAN_SUITES))
-
+	@$(MAKE) --no-print-directory $(ASAN_VARS) $(ASAN_SUITES:%=build-asan/tests/%)
+	@CK_TIMEOUT_MULTIPLIER=10 scripts/run-tests build-asan $(ASAN_SUITES:%=build-asan/tests/%)
 check-tsan: check-deps
-	@$(MAKE) --no-print-directory BUILD=build-tsan CFLAGS="-O1 -g -fsanitize=thread" \
-	  $(addprefix build-tsan/tests/,$(TSAN_SUITES))
+	@$(MAKE) --no-print-directory $(TSAN_VARS) $(TSAN_SUITES:%=build-tsan/tests/%)
 	@CK_TIMEOUT_MULTIPLIER=20 TSAN_OPTIONS=halt_on_error=1 \
-	  scripts/run-tests build-tsan $(addprefix build-tsan/tests/,$(TSAN_SUITES))
+	  scripts/run-tests build-tsan $(TSAN_SUITES:%=build-tsan/tests/%)
+
+# the libFuzzer targets, built with FUZZ_CC into FUZZ_BUILD/fuzz/ (scripts/fuzz runs them)
+fuzzers:
+	@scripts/install-deps fuzz
+	@$(MAKE) --no-print-directory $(FUZZ_VARS) $(FUZZ_SRC:%.c=$(FUZZ_BUILD)/%)
+fuzz:
+	@scripts/fuzz $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 demo: all
 	@scripts/demo $(BUILD)
-
 bench: all
 	@scripts/bench $(BUILD)
-
 bench-smoke: all
 	@scripts/bench --smoke $(BUILD)
-
 check-programs: all
 	@scripts/install-deps programs
 	@scripts/run-programs $(BUILD)
 
-fuzz: all
-	@scripts/fuzz $(BUILD) $(FUZZ_SECONDS)
-
-VERSION  := $(shell cat VERSION)
-INSTALL  ?= install
-# what `make install` puts under $(DESTDIR)$(PREFIX), for uninstall
-INSTALLED = lib/libpoolshim.so lib/libpool.a lib/pkgconfig/libpool.pc \
-            include/pool/pool.h include/pool/classes.h include/pool/depot.h \
-            bin/poolshim bin/poolshim-recommend \
-            share/man/man1/poolshim.1 share/man/man3/pool.3
-
-# libpool.pc is written straight from its template: always this PREFIX
-install: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(BUILD)/tools/poolshim-recommend
-	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/include/pool $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
-	$(INSTALL) -m 755 $(BUILD)/libpoolshim.so $(DESTDIR)$(PREFIX)/lib/
-	$(INSTALL) -m 644 $(BUILD)/libpool.a $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pool/libpool.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpool.pc
-	$(INSTALL) -m 644 pool/pool.h pool/classes.h pool/depot.h $(DESTDIR)$(PREFIX)/include/pool/
-	$(INSTALL) -m 755 $(BUILD)/tools/poolshim-recommend $(DESTDIR)$(PREFIX)/bin/
-	sed 's|@VERSION@|$(VERSION)|' scripts/poolshim > $(DESTDIR)$(PREFIX)/bin/poolshim
-	chmod 755 $(DESTDIR)$(PREFIX)/bin/poolshim
-	$(INSTALL) -m 644 man/poolshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	$(INSTALL) -m 644 man/pool.3 $(DESTDIR)$(PREFIX)/share/man/man3/
-
-uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
-	-rmdir $(DESTDIR)$(PREFIX)/include/pool
+include install.mk
 
 clean:
-	rm -rf build build-asan build-tsan build-fuzz
+	rm -rf build build-debug build-asan build-tsan build-fuzz
 
-.PHONY: all check check-deps check-asan check-tsan demo bench bench-smoke \
-        check-programs fuzz install uninstall clean
+.PHONY: all check check-deps debug check-debug check-asan check-tsan fuzzers fuzz demo \
+        bench bench-smoke check-programs clean
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

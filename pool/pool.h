@@ -33,6 +33,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+/* POOL_VERSION (MAJOR * 10000 + MINOR * 100 + PATCH) and POOL_VERSION_STRING */
+#include "pool/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 struct pool;
 
 /* Create a pool of `count` objects of `size` bytes, calling init(obj, arg)
@@ -109,5 +116,9 @@ static inline void *pool_keep_(void **slot)
     *slot = NULL;
     return obj;
 }
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

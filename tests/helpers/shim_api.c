@@ -687,8 +687,9 @@ static void cmd_misuse(char **argv)
         free(q);
         free(again);
     } else if (strcmp(mode, "interior") == 0) {
-        say("addr=%p", (void *)(again + 16));
-        free(again + 16);
+        char *inside = launder(again + 16);
+        say("addr=%p", (void *)inside);
+        free(inside);
     } else if (strcmp(mode, "waf") == 0) {
         say("addr=%p", (void *)p);
         free(p);
