@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "pool/report.h"
+#include "pool/version.h"
 #include "shim/shim.h"
 
 /* ---- where stderr was at start-up ----
@@ -136,15 +137,15 @@ void stats_print_exit(void)
         print_table(&snap, fd);
 }
 
-/* JSON schema (version 1):
- * {"version":1,"pid":N,"strict":bool,"uncovered":N,
+/* JSON schema (version 1; poolshim_version: the library's, VERSION):
+ * {"version":1,"poolshim_version":"X.Y.Z","pid":N,"strict":bool,"uncovered":N,
  *  "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
  *              "served":N,"misses":N},...]} */
 static int write_json(const struct snapshot *snap, int fd)
 {
     struct rbuf b = {0};
     int err = 0;
-    rb_str(&b, "{\"version\":1,\"pid\":");
+    rb_str(&b, "{\"version\":1,\"poolshim_version\":\"" POOL_VERSION_STRING "\",\"pid\":");
     rb_u64(&b, (uint64_t)getpid());
     rb_str(&b, ",\"strict\":");
     rb_str(&b, shim.strict ? "true" : "false");

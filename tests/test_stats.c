@@ -28,6 +28,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pool/version.h"
 #include "shim/config.h"
 #include "tests/checkutil.h"
 
@@ -117,7 +118,7 @@ static const char *dir_listing(const char *dir)
 
 /* ------------------------------------------------------------------------ */
 /* the JSON statistics file: schema version 1 (shim/stats.c, poolshim(1))
- *   {"version":1,"pid":N,"strict":BOOL,"uncovered":N,
+ *   {"version":1,"poolshim_version":"X.Y.Z","pid":N,"strict":BOOL,"uncovered":N,
  *    "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
  *                "served":N,"misses":N},...]}
  * parsed strictly: exactly these keys, each once, no other. */
@@ -130,6 +131,7 @@ struct js_class {
 
 struct js_stats {
     unsigned long long version;
+    char poolshim_version[32];
     unsigned long long pid;
     bool strict;
     unsigned long long uncovered;
@@ -167,19 +169,25 @@ static bool js_lit(struct js *j, char c)
     return true;
 }
 
-/* A key: a string without escapes, then ':'. */
-static bool js_key(struct js *j, char *key, size_t cap)
+/* A string without escapes, of fewer than cap bytes. */
+static bool js_str(struct js *j, char *out, size_t cap)
 {
     js_ws(j);
     if (*j->s != '"')
-        return js_fail(j, "expected a key");
+        return js_fail(j, "expected a string");
     const char *end = strchr(j->s + 1, '"');
     if (end == NULL || (size_t)(end - j->s - 1) >= cap || memchr(j->s, '\\', (size_t)(end - j->s)))
-        return js_fail(j, "bad key");
-    memcpy(key, j->s + 1, (size_t)(end - j->s - 1));
-    key[end - j->s - 1] = '\0';
+        return js_fail(j, "bad string");
+    memcpy(out, j->s + 1, (size_t)(end - j->s - 1));
+    out[end - j->s - 1] = '\0';
     j->s = end + 1;
-    return js_lit(j, ':');
+    return true;
+}
+
+/* A key, then ':'. */
+static bool js_key(struct js *j, char *key, size_t cap)
+{
+    return js_str(j, key, cap) && js_lit(j, ':');
 }
 
 /* A non-negative integer without sign, fraction or leading zeros. */
@@ -266,6 +274,8 @@ static int js_parse(const char *text, struct js_stats *st, char *err, size_t err
         unsigned bit;
         if (strcmp(key, "version") == 0)
             bit = 1, ok = js_uint(&j, &st->version);
+        else if (strcmp(key, "poolshim_version") == 0)
+            bit = 32, ok = js_str(&j, st->poolshim_version, sizeof st->poolshim_version);
         else if (strcmp(key, "pid") == 0)
             bit = 2, ok = js_uint(&j, &st->pid);
         else if (strcmp(key, "strict") == 0)
@@ -296,7 +306,7 @@ static int js_parse(const char *text, struct js_stats *st, char *err, size_t err
         seen |= bit;
         ok = ok && js_next(&j, '}', &more);
     }
-    if (ok && seen != 31)
+    if (ok && seen != 63)
         ok = js_fail(&j, "key missing");
     js_ws(&j);
     if (ok && *j.s != '\0')
@@ -350,8 +360,8 @@ static struct want want_of(enum stage stage, bool strict, bool cache)
 static void format_json(char *buf, size_t cap, long pid, const struct want *w,
                         const struct js_stats *got)
 {
-    int n = snprintf(buf, cap, "{\"version\":1,\"pid\":%ld,\"strict\":%s,\"uncovered\":%llu,"
-                               "\"classes\":[", pid, w->strict ? "true" : "false", w->uncovered);
+    int n = snprintf(buf, cap, "{\"version\":1,\"poolshim_version\":\"%s\",\"pid\":%ld,"
+                               "\"strict\":%s,\"uncovered\":%llu,\"classes\":[", POOL_VERSION_STRING, pid, w->strict ? "true" : "false", w->uncovered);
     for (int i = 0; i < w->n; i++)
         n += snprintf(buf + n, cap - (size_t)n,
                       "%s{\"size\":%llu,\"capacity\":%llu,\"in_use\":%llu,\"peak_out\":%llu,"
@@ -371,6 +381,9 @@ static void ck_json(const char *text, long pid, const struct want *w, const char
     ck_assert_msg(js_parse(text, &got, err, sizeof err) == 0, "%s: not schema-1 JSON: %s: %s",
                   what, err, text);
     ck_assert_msg(got.version == 1, "%s: version %llu", what, got.version);
+    ck_assert_msg(strcmp(got.poolshim_version, POOL_VERSION_STRING) == 0,
+                  "%s: poolshim_version %s, want %s", what, got.poolshim_version,
+                  POOL_VERSION_STRING);
     ck_assert_msg(got.pid == (unsigned long long)pid, "%s: pid %llu, want %ld", what, got.pid,
                   pid);
     ck_assert_msg(got.strict == w->strict, "%s: strict %d", what, got.strict);
@@ -890,7 +903,7 @@ START_TEST(verbose_prints_config_only)
     free(want);
     ck_assert_int_eq(tu_count_lines(verbose.err), 13);
     ck_assert_str_eq(tu_line(verbose.err, 0, (char[128]){0}, 128),
-                     "poolshim: 2 classes, 8960 bytes of objects");
+                     "poolshim: version " POOL_VERSION_STRING ", 2 classes, 8960 bytes of objects");
     char line[4500], prefix[4500];
     for (int i = 1; i < 13; i++)
         ck_assert(strncmp(tu_line(verbose.err, i, line, sizeof line), "poolshim: POOLSHIM_", 19) == 0);
