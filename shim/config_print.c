@@ -3,6 +3,7 @@
  * No allocation, no stdio (see config_internal.h).
  */
 #include "config_internal.h"
+#include "pool/version.h"
 
 #include <string.h>
 
@@ -72,7 +73,7 @@ void shim_config_print(const struct shim_config *cfg, int fd)
 {
     struct rbuf b;
     b.len = 0;
-    rb_str(&b, "poolshim: ");
+    rb_str(&b, "poolshim: version " POOL_VERSION_STRING ", ");
     rb_u64(&b, config_nclasses(cfg));
     rb_str(&b, " classes, ");
     rb_u64(&b, shim_config_bytes(cfg));

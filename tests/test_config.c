@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pool/version.h"
 #include "shim/config.h"
 
 #define TAIL "; poolshim is off, the program runs on the system allocator\n"
@@ -775,7 +776,7 @@ START_TEST(print_defaults)
     shim_config_defaults(&c);
     print(&c);
     assert_lines(
-"poolshim: 13 classes, 1572864 bytes of objects\n"
+"poolshim: version " POOL_VERSION_STRING ", 13 classes, 1572864 bytes of objects\n"
 "poolshim: POOLSHIM_CLASSES=16:8192,32:4096,48:2048,64:2048,96:1024,128:1024,"
 "192:512,256:512,384:256,512:256,1k:128,2k:64,4k:32 # pool classes, SIZE:COUNT "
 "(a request goes to the smallest SIZE >= it) [default]\n"
@@ -816,7 +817,7 @@ START_TEST(print_set)
     ck_assert_int_eq(parse(&c, env), 0);
     print(&c);
     assert_lines(
-"poolshim: 4 classes, 4294984672 bytes of objects\n"
+"poolshim: version " POOL_VERSION_STRING ", 4 classes, 4294984672 bytes of objects\n"
 "poolshim: POOLSHIM_CLASSES=1:1,1000:3,2k:7,1M:4096 # pool classes, SIZE:COUNT "
 "(a request goes to the smallest SIZE >= it)\n"
 "poolshim: POOLSHIM_STRICT=1               # NULL and ENOMEM when a class is "

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pool/version.h"
 #include "shim/config.h"
 
 /* ---- plumbing ---- */
@@ -426,6 +427,17 @@ START_TEST(errors)
 }
 END_TEST
 
+/* --version: the one version number, as pool/version.h has it */
+START_TEST(version)
+{
+    struct run r;
+    run_tool(&r, NULL, (const char *[]){"--version", NULL});
+    ck_assert_msg(r.status == 0, "exit %d, stderr %s", r.status, r.err);
+    ck_assert_str_eq(r.out, "poolshim-recommend " POOL_VERSION_STRING "\n");
+    ck_assert_str_eq(r.err, "");
+}
+END_TEST
+
 /* ---- end to end ---- */
 
 /* tsort(1) on 20000 pairs (a node allocated per word): profile, recommend,
@@ -516,6 +528,7 @@ static Suite *suite(void)
     TCase *tc = tcase_create("profiles");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, basic);
+    tcase_add_test(tc, version);
     tcase_add_test(tc, merge);
     tcase_add_test(tc, barrier);
     tcase_add_test(tc, budget_cut);

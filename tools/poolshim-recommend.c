@@ -82,6 +82,7 @@
 #include <string.h>
 
 #include "pool/classes.h"
+#include "pool/version.h"
 
 #define PROG "poolshim-recommend"
 #define BUCKETS (POOL_CLASS_SIZE_MAX / 16 + 1) /* bucket i: sizes up to 16i */
@@ -756,6 +757,7 @@ static void usage(FILE *to)
           "  --max-classes N     at most N classes, 1..32 (default 32)\n"
           "  --json              one JSON object instead of the report\n"
           "  -h, --help          show this help and exit\n"
+          "  --version           print the version and exit\n"
           "\n"
           "The report's last line is POOLSHIM_CLASSES=SIZE:COUNT,... .\n"
           "Exit status: 0, or 2 with one line on stderr for any error.\n",
@@ -809,6 +811,10 @@ int main(int argc, char **argv)
             break;
         if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
             usage(stdout);
+            return 0;
+        }
+        if (strcmp(o, "--version") == 0) {
+            puts(PROG " " POOL_VERSION_STRING);
             return 0;
         }
         if (strcmp(o, "--json") == 0) {
