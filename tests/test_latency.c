@@ -1,0 +1,498 @@
+/* test_latency.c - the timing mode's pieces, linked in directly:
+ *   histogram   bucket bounds, merging, percentiles of known distributions
+ *               within the stated error (never below, at most 1/128 above);
+ *   module      shim/latency.c in worker processes forked from the case:
+ *               exact counts per kind and per thread, slots reused by later
+ *               threads, fork (the child's own file, the parent's untouched),
+ *               _exit (everything counted is in the file, marked incomplete),
+ *               page faults inside timed calls counted exactly and the
+ *               program's own faults between calls never charged to them,
+ *               files it must not replace.
+ * The whole shim (POOLSHIM_LATENCY through malloc) is tested in
+ * test_latency_shim.c; the command-line tool in test_latency_tool.c.
+ */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "shim/latency.h"
+#include "tests/checkutil.h"
+
+/* ------------------------------------------------------------------------ */
+/* histogram                                                                 */
+
+static const uint64_t no_over[LAT_OVER] = {UINT64_MAX, UINT64_MAX};
+
+START_TEST(buckets_tile_the_range)
+{
+    ck_assert_uint_eq(lat_bucket_low(0), 0);
+    for (unsigned b = 0; b + 1 < LAT_BUCKETS; b++) {
+        uint64_t lo = lat_bucket_low(b), hi = lat_bucket_high(b);
+        ck_assert_msg(lat_bucket(lo) == b && lat_bucket(hi) == b,
+                      "bucket %u: [%lu, %lu] maps to %u and %u", b, (unsigned long)lo,
+                      (unsigned long)hi, lat_bucket(lo), lat_bucket(hi));
+        ck_assert_uint_eq(lat_bucket_low(b + 1), hi + 1);
+        /* relative width at most 1/128 */
+        ck_assert_msg((hi - lo + 1) * 128 <= (lo > 0 ? lo : 1) || lo < 256,
+                      "bucket %u too wide: [%lu, %lu]", b, (unsigned long)lo, (unsigned long)hi);
+        if (lo < 256)
+            ck_assert_uint_eq(lo, hi);
+    }
+    ck_assert_uint_eq(lat_bucket((uint64_t)1 << LAT_TOP_BITS), LAT_BUCKETS - 1);
+    ck_assert_uint_eq(lat_bucket(UINT64_MAX), LAT_BUCKETS - 1);
+    ck_assert_uint_eq(lat_bucket_high(LAT_BUCKETS - 1), UINT64_MAX);
+}
+END_TEST
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Samples of a known distribution, in ticks of 1/2.3 ns (a 2.3 GHz TSC):
+ * 0: log-uniform from 10 ns to 10 s (every decade the issue names);
+ * 1: a fast body (20-60 ns) with a slow tail (1% at 15-40 us, 0.01% at
+ *    1-3 ms), the shape of allocator latency. */
+static uint64_t sample(int shape, uint64_t *rng)
+{
+    double u = (double)(tu_xorshift64(rng) >> 11) / 9007199254740992.0;
+    const double tick = 1 / 2.3;
+    if (shape == 0)
+        return (uint64_t)(exp(log(10 / tick) + u * (log(1e10 / tick) - log(10 / tick))));
+    double v = (double)(tu_xorshift64(rng) >> 11) / 9007199254740992.0;
+    double ns = u < 0.0001 ? 1e6 + v * 2e6 : u < 0.01 ? 15000 + v * 25000 : 20 + v * 40;
+    return (uint64_t)(ns / tick);
+}
+
+START_TEST(percentiles_within_stated_error)
+{
+    enum { n = 1000000 };
+    uint64_t *v = malloc(n * sizeof *v), rng = 0x9e3779b97f4a7c15u + (uint64_t)_i;
+    struct lat_hist *h = calloc(1, sizeof *h);
+    ck_assert(v != NULL && h != NULL);
+    for (int i = 0; i < n; i++) {
+        v[i] = sample(_i, &rng);
+        lat_hist_add(h, v[i], no_over);
+    }
+    qsort(v, n, sizeof *v, cmp_u64);
+    static const double qs[] = {0.001, 0.1, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999, 1.0};
+    for (int i = 0; i < N(qs); i++) {
+        uint64_t rank = (uint64_t)ceil(qs[i] * n), exact = v[rank - 1];
+        uint64_t got = lat_hist_quantile(h, qs[i]);
+        ck_assert_msg(got >= exact && (double)got <= (double)exact * (1 + 1.0 / 128),
+                      "shape %d q=%g: histogram says %lu ticks, exact %lu", _i, qs[i],
+                      (unsigned long)got, (unsigned long)exact);
+    }
+    ck_assert_uint_eq(h->calls, n);
+    ck_assert_uint_eq(h->max, v[n - 1]);
+    free(v);
+    free(h);
+}
+END_TEST
+
+START_TEST(merge_and_counters)
+{
+    struct lat_hist *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    const uint64_t over_at[LAT_OVER] = {100, 1000};
+    for (uint64_t x = 1; x <= 2000; x++)
+        lat_hist_add(x % 2 ? a : b, x, over_at);
+    a->faults = 3;
+    b->faults = 4;
+    lat_hist_merge(a, b);
+    ck_assert_uint_eq(a->calls, 2000);
+    ck_assert_uint_eq(a->over[0], 1900);
+    ck_assert_uint_eq(a->over[1], 1000);
+    ck_assert_uint_eq(a->faults, 7);
+    ck_assert_uint_eq(a->max, 2000);
+    ck_assert_uint_eq(a->sum, 2000 * 2001 / 2);
+    ck_assert_uint_eq(lat_hist_quantile(a, 0.05), 100); /* exact below 256 */
+    ck_assert_uint_eq(lat_hist_above(a, 255), 2000 - 255);
+    struct lat_hist *empty = calloc(1, sizeof *empty);
+    ck_assert_uint_eq(lat_hist_quantile(empty, 0.5), 0);
+    free(a);
+    free(b);
+    free(empty);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* the module, in worker processes                                          */
+
+static char dir[4096];
+
+static void tmp_setup(void)
+{
+    const char *d = tu_tmpdir();
+    snprintf(dir, sizeof dir, "%s", d ? d : "");
+}
+
+static void tmp_teardown(void)
+{
+    if (dir[0])
+        tu_rm_rf(dir);
+    dir[0] = '\0';
+}
+
+/* A path in the scratch directory, in one of 4 rotating buffers. */
+static const char *at(const char *name)
+{
+    static char buf[4][4200];
+    static unsigned next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
+    return b;
+}
+
+/* Count `n` calls of kind k, each with nothing inside. */
+static void calls(enum lat_kind k, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t t0 = lat_begin();
+        lat_record(k, t0, lat_now());
+    }
+}
+
+static void *thread_calls(void *arg)
+{
+    calls(LAT_FREE_POOL, (unsigned)(uintptr_t)arg);
+    return NULL;
+}
+
+/* Run fn(arg) in a forked worker, which ends with exit(0) (or as fn
+ * decides); fails the case unless it exits 0. Returns the worker's pid. */
+static pid_t worker(void (*fn)(const char *), const char *arg)
+{
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        fn(arg);
+        exit(0);
+    }
+    int status;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker status %#x", status);
+    return pid;
+}
+
+struct read {
+    struct lat_file f;
+    struct lat_hist *kind; /* LAT_KINDS */
+    struct lat_thread_record thr[64];
+    unsigned threads;
+};
+
+static void read_file(struct read *r, const char *path)
+{
+    char err[512];
+    ck_assert_msg(lat_file_open(&r->f, path, err, sizeof err) == 0, "%s", err);
+    r->kind = calloc(LAT_KINDS, sizeof *r->kind);
+    ck_assert_ptr_nonnull(r->kind);
+    lat_file_sum(&r->f, r->kind);
+    r->threads = lat_file_threads(&r->f, r->thr, 64);
+}
+
+static void read_done(struct read *r)
+{
+    lat_file_close(&r->f);
+    free(r->kind);
+}
+
+/* main thread: 10 pool, 3 dry, 5 uncovered, 7 free_other, 2 realloc; then 4
+ * threads one after the other, 1000 free_pool calls each */
+static void exact_work(const char *path)
+{
+    if (lat_start(path) != 0)
+        _exit(3);
+    calls(LAT_POOL, 10);
+    calls(LAT_DRY, 3);
+    calls(LAT_UNCOVERED, 5);
+    calls(LAT_FREE_OTHER, 7);
+    calls(LAT_REALLOC, 2);
+    for (int i = 0; i < 4; i++) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, thread_calls, (void *)(uintptr_t)1000) != 0)
+            _exit(4);
+        pthread_join(t, NULL);
+    }
+}
+
+START_TEST(counts_exact_per_kind_and_thread)
+{
+    pid_t pid = worker(exact_work, at("lat.%p"));
+    char name[64];
+    snprintf(name, sizeof name, "lat.%d", (int)pid);
+    struct read r;
+    read_file(&r, at(name));
+    static const uint64_t want[LAT_KINDS] = {10, 3, 5, 4000, 7, 2};
+    for (int k = 0; k < LAT_KINDS; k++)
+        ck_assert_msg(r.kind[k].calls == want[k], "%s: %lu calls, want %lu", lat_kind_name[k],
+                      (unsigned long)r.kind[k].calls, (unsigned long)want[k]);
+    ck_assert_uint_eq(r.f.h->pid, (uint64_t)pid);
+    ck_assert_uint_eq(r.f.h->complete, 1);
+    ck_assert_uint_eq(r.f.h->lost_calls, 0);
+    /* the main thread's slot, and one slot the four threads took in turn */
+    ck_assert_uint_eq(r.f.nslots, 2);
+    ck_assert_uint_eq(r.threads, 5);
+    unsigned thousands = 0, main_calls = 0;
+    for (unsigned i = 0; i < r.threads; i++) {
+        thousands += r.thr[i].calls == 1000;
+        if (r.thr[i].tid == (uint64_t)pid)
+            main_calls = (unsigned)r.thr[i].calls;
+    }
+    ck_assert_uint_eq(thousands, 4);
+    ck_assert_uint_eq(main_calls, 27);
+    ck_assert(r.f.h->ns_per_tick > 0.05 && r.f.h->ns_per_tick < 20);
+    ck_assert(r.f.h->floor_min > 0 && r.f.h->floor_min <= r.f.h->floor_p50);
+    read_done(&r);
+}
+END_TEST
+
+/* 100 calls in the parent, then a child that makes 20 and exits, then 5
+ * more in the parent */
+static void fork_work(const char *path)
+{
+    if (lat_start(path) != 0)
+        _exit(3);
+    calls(LAT_POOL, 100);
+    pid_t c = fork();
+    if (c == 0) {
+        calls(LAT_UNCOVERED, 20);
+        exit(0);
+    }
+    waitpid(c, NULL, 0);
+    calls(LAT_POOL, 5);
+    char line[32];
+    int n = snprintf(line, sizeof line, "%d\n", (int)c);
+    int fd = open(at("child"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || write(fd, line, (size_t)n) != n)
+        _exit(5);
+    close(fd);
+}
+
+START_TEST(fork_child_starts_empty)
+{
+    pid_t pid = worker(fork_work, at("lat.%p"));
+    char name[64], text[32] = "";
+    int fd = open(at("child"), O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_gt(read(fd, text, sizeof text - 1), 0);
+    close(fd);
+    struct read r;
+    snprintf(name, sizeof name, "lat.%d", (int)pid);
+    read_file(&r, at(name));
+    ck_assert_uint_eq(r.kind[LAT_POOL].calls, 105);
+    ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 0);
+    read_done(&r);
+    snprintf(name, sizeof name, "lat.%d", atoi(text));
+    read_file(&r, at(name));
+    ck_assert_uint_eq(r.kind[LAT_POOL].calls, 0);
+    ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 20);
+    ck_assert_uint_eq(r.f.h->ppid, (uint64_t)pid);
+    ck_assert_uint_eq(r.f.h->complete, 1);
+    read_done(&r);
+}
+END_TEST
+
+/* _exit (no exit handlers) while a second thread is still counting */
+static int spun;
+
+static void *spin_calls(void *arg)
+{
+    (void)arg;
+    calls(LAT_REALLOC, 50);
+    __atomic_store_n(&spun, 1, __ATOMIC_RELEASE);
+    for (;;)
+        pause();
+    return NULL;
+}
+
+static void exit_work(const char *path)
+{
+    if (lat_start(path) != 0)
+        _exit(3);
+    calls(LAT_POOL, 42);
+    pthread_t t;
+    if (pthread_create(&t, NULL, spin_calls, NULL) != 0)
+        _exit(4);
+    while (!__atomic_load_n(&spun, __ATOMIC_ACQUIRE))
+        usleep(1000);
+    _exit(0);
+}
+
+START_TEST(underscore_exit_keeps_everything)
+{
+    pid_t pid = worker(exit_work, at("lat"));
+    struct read r;
+    read_file(&r, at("lat"));
+    ck_assert_uint_eq(r.kind[LAT_POOL].calls, 42);
+    ck_assert_uint_eq(r.kind[LAT_REALLOC].calls, 50);
+    ck_assert_uint_eq(r.f.h->complete, 0);
+    ck_assert_uint_eq(r.f.h->pid, (uint64_t)pid);
+    ck_assert_uint_eq(r.threads, 2); /* both still counting: from their slots */
+    read_done(&r);
+}
+END_TEST
+
+/* Faults inside timed calls: 64 calls each writing a fresh page; 64 calls
+ * that take no fault but last long enough to be checked for one, each right
+ * after the program itself wrote a fresh page; 64 calls writing into pages
+ * already there. */
+static void fault_work(const char *path)
+{
+    if (lat_start(path) != 0)
+        _exit(3);
+    size_t page = tu_page_size();
+    char *mem = mmap(NULL, 192 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED || madvise(mem, 192 * page, MADV_NOHUGEPAGE) != 0)
+        _exit(4);
+    calls(LAT_POOL, 1); /* takes the slot */
+    for (int i = 0; i < 64; i++) {
+        uint64_t t0 = lat_begin();
+        ((volatile char *)mem)[(size_t)i * page] = 1;
+        lat_record(LAT_UNCOVERED, t0, lat_now());
+    }
+    for (int i = 64; i < 128; i++) {
+        ((volatile char *)mem)[(size_t)i * page] = 1;
+        uint64_t t0 = lat_begin();
+        while (lat_now() - t0 < 2 * lat_window + 1000)
+            ; /* long enough to be checked for faults, but takes none */
+        lat_record(LAT_FREE_OTHER, t0, lat_now());
+    }
+    for (int i = 0; i < 64; i++) {
+        uint64_t t0 = lat_begin();
+        ((volatile char *)mem)[(size_t)i * page + 8] = 2;
+        lat_record(LAT_REALLOC, t0, lat_now());
+    }
+}
+
+START_TEST(faults_inside_calls_exact)
+{
+    worker(fault_work, at("lat"));
+    struct read r;
+    read_file(&r, at("lat"));
+    ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 64);
+    ck_assert_uint_eq(r.kind[LAT_UNCOVERED].faults, 64);
+    ck_assert_uint_eq(r.kind[LAT_FREE_OTHER].faults, 0);
+    ck_assert_uint_eq(r.kind[LAT_REALLOC].faults, 0);
+    ck_assert_uint_eq(r.kind[LAT_POOL].faults, 0);
+    ck_assert(r.f.h->fault_min > 0 && r.f.h->fault_window == r.f.h->fault_min / 2);
+    read_done(&r);
+}
+END_TEST
+
+/* 200000 calls back to back read the fault count rarely: a read happens only
+ * after a call or a gap as long as a fault (preemptions). */
+static void dense_work(const char *path)
+{
+    if (lat_start(path) != 0)
+        _exit(3);
+    calls(LAT_POOL, 200000);
+}
+
+START_TEST(dense_calls_read_faults_rarely)
+{
+    worker(dense_work, at("lat"));
+    struct read r;
+    read_file(&r, at("lat"));
+    ck_assert_uint_eq(r.kind[LAT_POOL].calls, 200000);
+    uint64_t reads = lat_file_slot(&r.f, 0)->fault_reads;
+    ck_assert_msg(reads < 2000, "%lu getrusage calls for 200000 calls", (unsigned long)reads);
+    read_done(&r);
+}
+END_TEST
+
+/* What lat_start must refuse: an existing file that is not one of ours (left
+ * as it was), a directory that does not exist. One line on stderr each. */
+static void refuse_work(const char *path)
+{
+    int fd = open(at("err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0 || dup2(fd, 2) < 0)
+        _exit(4);
+    if (lat_start(path) != -1 || lat_active())
+        _exit(5);
+    calls(LAT_POOL, 3); /* nothing happens, nothing breaks */
+}
+
+START_TEST(refuses_foreign_files)
+{
+    static const char precious[] = "do not touch\n";
+    const char *target = at("precious");
+    ck_assert_int_eq(tu_write_file(target, precious, sizeof precious - 1), 0);
+    const char *paths[] = {target, at("missing/lat.%p")};
+    const char *want[] = {"will not replace", "cannot create"};
+    for (int i = 0; i < 2; i++) {
+        worker(refuse_work, paths[i]);
+        char buf[1024] = "";
+        int fd = open(at("err"), O_RDONLY);
+        ck_assert_int_ge(fd, 0);
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        ck_assert_int_gt(n, 0);
+        ck_assert_msg(strstr(buf, "poolshim: POOLSHIM_LATENCY=") == buf && strstr(buf, want[i]) &&
+                          strstr(buf, "calls are not timed\n") && strchr(buf, '\n') == buf + n - 1,
+                      "stderr: %s", buf);
+    }
+    char got[64] = "";
+    int fd = open(target, O_RDONLY);
+    ck_assert_int_eq(read(fd, got, sizeof got), (ssize_t)sizeof precious - 1);
+    close(fd);
+    ck_assert_str_eq(got, precious);
+}
+END_TEST
+
+/* A latency file of an earlier run is replaced. */
+START_TEST(replaces_own_files)
+{
+    worker(dense_work, at("lat"));
+    worker(exact_work, at("lat"));
+    struct read r;
+    read_file(&r, at("lat"));
+    ck_assert_uint_eq(r.kind[LAT_POOL].calls, 10);
+    read_done(&r);
+    char err[512];
+    struct lat_file f;
+    ck_assert_int_eq(tu_write_file(at("junk"), "poolshim-latenc", 15), 0);
+    ck_assert_int_eq(lat_file_open(&f, at("junk"), err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "not a poolshim latency file"), "%s", err);
+}
+END_TEST
+
+static Suite *latency_suite(void)
+{
+    Suite *s = suite_create("latency");
+    TCase *tc = tcase_create("histogram");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, buckets_tile_the_range);
+    tcase_add_loop_test(tc, percentiles_within_stated_error, 0, 2);
+    tcase_add_test(tc, merge_and_counters);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("module");
+    tcase_set_timeout(tc, 30);
+    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_test(tc, counts_exact_per_kind_and_thread);
+    tcase_add_test(tc, fork_child_starts_empty);
+    tcase_add_test(tc, underscore_exit_keeps_everything);
+    tcase_add_test(tc, faults_inside_calls_exact);
+    tcase_add_test(tc, dense_calls_read_faults_rarely);
+    tcase_add_test(tc, refuses_foreign_files);
+    tcase_add_test(tc, replaces_own_files);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return run_shim_suite("test_latency", latency_suite());
+}
