@@ -20,6 +20,7 @@
 #ifndef BENCH_LATENCY_H
 #define BENCH_LATENCY_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -262,6 +263,36 @@ static inline void lat_print(FILE *out, const char *prefix, const struct lat_his
     fprintf(out, "%s_samples=%llu\n", prefix, (unsigned long long)h->n);
 }
 
+/* Measure the timer's floor now (n back-to-back pairs into scratch, which is
+ * reset) and print timer=, tick_ns=, timer_floor_min_ns=, timer_floor_p50_ns=
+ * and timer_step_ns= lines. */
+static inline void lat_print_timer(FILE *out, struct lat_hist *scratch, unsigned n,
+                                   double tick_ns)
+{
+    lat_floor(scratch, n);
+    fprintf(out, "timer=%s\ntick_ns=%.5f\ntimer_floor_min_ns=%.1f\ntimer_floor_p50_ns=%.1f\n"
+            "timer_step_ns=%.1f\n",
+            LAT_TIMER_NAME, tick_ns, (double)lat_min(scratch) * tick_ns,
+            (double)lat_quantile(scratch, 0.5) * tick_ns, lat_step(scratch) * tick_ns);
+}
+
+/* The whole histogram as "ns count" lines, one per non-empty bucket, in
+ * increasing order (ns: the bucket's upper bound, capped at the max), so that
+ * any quantile can be computed afterwards. Returns 0, or -1 when the file
+ * cannot be written. */
+static inline int lat_dump(const char *path, const struct lat_hist *h, double tick_ns)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    for (unsigned b = 0; b < LAT_BUCKETS; b++)
+        if (h->count[b] != 0) {
+            uint64_t v = lat_bucket_hi(b) < h->max ? lat_bucket_hi(b) : h->max;
+            fprintf(f, "%.1f %llu\n", (double)v * tick_ns, (unsigned long long)h->count[b]);
+        }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 /* ---- what the process paid inside a window ---- */
 
 struct lat_usage {
@@ -321,6 +352,26 @@ static inline uint64_t lat_rng_next(struct lat_rng *r)
 static inline uint64_t lat_rng_below(struct lat_rng *r, uint64_t n)
 {
     return (uint64_t)(((unsigned __int128)lat_rng_next(r) * n) >> 64);
+}
+
+/* A command-line count: decimal, optional k (1000) or M (1000000) suffix.
+ * Exits with a message naming the option for anything else. */
+static inline uint64_t lat_parse_count(const char *prog, const char *name, const char *s)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    uint64_t mul = 1;
+    if (*end == 'k' || *end == 'K')
+        mul = 1000, end++;
+    else if (*end == 'm' || *end == 'M')
+        mul = 1000000, end++;
+    if (errno || end == s || *end || s[0] == '-' || v > UINT64_MAX / mul) {
+        fprintf(stderr, "%s: %s expects a non-negative integer (k/M suffix allowed), "
+                "not '%s'\n", prog, name, s);
+        exit(2);
+    }
+    return (uint64_t)v * mul;
 }
 
 /* Keep the compiler from eliding a malloc/free pair whose result is unused. */

@@ -22,6 +22,15 @@
  *                  and passes them through a lock-free SPSC ring; the consumer
  *                  writes to and frees them. Throughput in Mops/s, where one
  *                  object is two operations (its malloc and its free).
+ *   --mode scatter --count N (1000000) objects of --size S (64) B, then --ops N
+ *                  (4000000) touches in a random cycle through all of them
+ *                  (each reads the next object's address from the current one
+ *                  and writes a counter there: a chain of dependent accesses,
+ *                  so a TLB miss or a cache miss is paid in full), batch-timed
+ *                  (--batches B (5)): what the pages under a large pool cost
+ *                  (POOLSHIM_HUGEPAGES). Reports ns per touch, the page faults
+ *                  of the allocation and of the touches, and the huge pages
+ *                  that back the process (AnonHugePages, Hugetlb).
  *   --mode startup one malloc and free, then exit (time it from outside).
  *   --mode touch   --bytes N: mmap N bytes and write one byte per page, exit.
  *   --mode spawn   [--reps R] [--env K=V]... -- CMD ARGS: run CMD R times (the
@@ -49,6 +58,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench/ideal.h"
 #include "bench/latency.h"
 
 extern char **environ;
@@ -56,11 +66,11 @@ extern char **environ;
 #define SLOW_NS 10000.0 /* "slow operation" threshold: 10 us */
 #define SIZE_TABLE (1u << 16)
 
-enum mode { M_MIX, M_PAIRS, M_LARGE, M_CROSS, M_STARTUP, M_TOUCH, M_SPAWN };
+enum mode { M_MIX, M_PAIRS, M_LARGE, M_CROSS, M_STARTUP, M_TOUCH, M_SPAWN, M_SCATTER };
 
 static struct {
     enum mode mode;
-    uint64_t ops, warmup, seed, period, bytes;
+    uint64_t ops, warmup, seed, period, bytes, count;
     unsigned threads, live, batches, reps;
     size_t size;
     int nenv;
@@ -69,7 +79,7 @@ static struct {
     bool ops_set, warmup_set, ideal;
 } opt = {
     .mode = M_MIX, .ops = 10000000, .warmup = 2000000, .seed = 42, .period = 2500000,
-    .threads = 1, .live = 20000, .batches = 5, .reps = 11, .size = 64,
+    .threads = 1, .live = 20000, .batches = 5, .reps = 11, .size = 64, .count = 1000000,
 };
 
 static double tick_ns;
@@ -106,55 +116,6 @@ static uint32_t *make_size_table(struct lat_rng *r)
         }
     }
     return t;
-}
-
-/* ---- the ideal reference for mode mix (--ideal) ----
- * An allocator inside the probe: a LIFO free list per power-of-two class
- * (16..4096 B) over a pre-faulted arena private to one thread, with the size
- * handed back to free. No preloaded allocator can do less work, so its
- * figures are the floor of this machine: the timer, the call, and the
- * interrupts and preemptions that hit any code. */
-
-#define IDEAL_ARENA (64u << 20)
-
-struct ideal {
-    char *next, *end;
-    void *free[9];
-    uint64_t fallbacks; /* arena exhausted: went to malloc */
-};
-
-static unsigned ideal_class(size_t n)
-{
-    return n <= 16 ? 0 : 60u - (unsigned)__builtin_clzll(n - 1); /* 16 << class >= n */
-}
-
-__attribute__((noinline)) static void *ideal_malloc(struct ideal *h, size_t n)
-{
-    unsigned c = ideal_class(n);
-    void *p = h->free[c];
-    if (p) {
-        h->free[c] = *(void **)p;
-        return p;
-    }
-    size_t sz = (size_t)16 << c;
-    if ((size_t)(h->end - h->next) < sz) {
-        h->fallbacks++;
-        return malloc(n);
-    }
-    p = h->next;
-    h->next += sz;
-    return p;
-}
-
-__attribute__((noinline)) static void ideal_free(struct ideal *h, void *p, size_t n)
-{
-    if ((char *)p < h->end - IDEAL_ARENA || (char *)p >= h->end) {
-        free(p);
-        return;
-    }
-    unsigned c = ideal_class(n);
-    *(void **)p = h->free[c];
-    h->free[c] = p;
 }
 
 /* ---- mode mix ---- */
@@ -271,16 +232,12 @@ static void mode_mix(void)
         m->hm = lat_hist_new(slow_ticks);
         m->hf = lat_hist_new(slow_ticks);
         if (opt.ideal) {
-            m->ideal = lat_alloc(sizeof *m->ideal);
-            m->ideal->next = lat_alloc(IDEAL_ARENA);
-            m->ideal->end = m->ideal->next + IDEAL_ARENA;
+            m->ideal = ideal_new();
         }
     }
     struct lat_hist *all = lat_hist_new(slow_ticks), *hm = lat_hist_new(slow_ticks),
                     *hf = lat_hist_new(slow_ticks), *floor_h = lat_hist_new(slow_ticks);
 
-    lat_floor(floor_h, 1000000);
-    double step = lat_step(floor_h);
     struct lat_usage u0, u1;
     uint64_t w0, w1;
     if (opt.threads == 1) {
@@ -329,10 +286,7 @@ static void mode_mix(void)
            "seed=%llu\n",
            opt.threads, (unsigned long long)opt.ops, (unsigned long long)opt.warmup,
            opt.live, peak, (unsigned long long)opt.seed);
-    printf("timer=%s\ntick_ns=%.5f\ntimer_floor_min_ns=%.1f\ntimer_floor_p50_ns=%.1f\n"
-           "timer_step_ns=%.1f\n",
-           LAT_TIMER_NAME, tick_ns, (double)lat_min(floor_h) * tick_ns,
-           (double)lat_quantile(floor_h, 0.5) * tick_ns, step * tick_ns);
+    lat_print_timer(stdout, floor_h, 1000000, tick_ns);
     printf("slow_threshold_ns=%.0f\n", SLOW_NS);
     lat_print(stdout, "op", all, tick_ns);
     lat_print(stdout, "malloc", hm, tick_ns);
@@ -508,6 +462,91 @@ static void mode_cross(void)
     lat_print_usage(stdout, "", u0, u1);
 }
 
+/* ---- mode scatter: random dependent touches over a large pool ---- */
+
+/* kB of a "Name:   N kB" line summed over /proc/self/smaps_rollup, -1 when
+ * the file cannot be read */
+static long smaps_kb(const char *name)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long sum = 0, v;
+    size_t len = strlen(name);
+    while (fgets(line, sizeof line, f) != NULL)
+        if (!strncmp(line, name, len) && line[len] == ':' &&
+            sscanf(line + len + 1, "%ld", &v) == 1)
+            sum += v;
+    fclose(f);
+    return sum;
+}
+
+/* One touch: read the next object's address, count a visit where we are. */
+static void **scatter_walk(void **at, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        void **next = at[0];
+        at[1] = (void *)((uintptr_t)at[1] + 1);
+        at = next;
+    }
+    return at;
+}
+
+static void mode_scatter(void)
+{
+    if (opt.size < 2 * sizeof(void *) || opt.count < 2)
+        die("--mode scatter needs --size >= 16 and --count >= 2");
+    if (!opt.ops_set)
+        opt.ops = 4000000;
+    void ***obj = lat_alloc(opt.count * sizeof *obj);
+    struct lat_usage u0 = lat_usage_now();
+    uint64_t t0 = lat_mono_ns();
+    for (uint64_t i = 0; i < opt.count; i++) {
+        obj[i] = malloc(opt.size);
+        if (obj[i] == NULL)
+            die("malloc returned NULL");
+        obj[i][1] = NULL;
+    }
+    uint64_t t1 = lat_mono_ns();
+    struct lat_usage u1 = lat_usage_now();
+    /* one random cycle through all objects (Sattolo's shuffle) */
+    struct lat_rng r;
+    lat_rng_seed(&r, opt.seed);
+    uint32_t *order = lat_alloc(opt.count * sizeof *order);
+    for (uint64_t i = 0; i < opt.count; i++)
+        order[i] = (uint32_t)i;
+    for (uint64_t i = opt.count - 1; i > 0; i--) {
+        uint64_t j = lat_rng_below(&r, i);
+        uint32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    for (uint64_t i = 0; i < opt.count; i++)
+        obj[i][0] = obj[order[i]];
+    void **at = scatter_walk(obj[0], opt.ops / 10 + 1); /* warm-up */
+    double *per = lat_alloc(opt.batches * sizeof *per);
+    uint64_t per_batch = opt.ops / opt.batches ? opt.ops / opt.batches : 1;
+    struct lat_usage u2 = lat_usage_now();
+    for (unsigned b = 0; b < opt.batches; b++) {
+        uint64_t b0 = lat_mono_ns();
+        at = scatter_walk(at, per_batch);
+        per[b] = (double)(lat_mono_ns() - b0) / (double)per_batch;
+    }
+    struct lat_usage u3 = lat_usage_now();
+    lat_escape(at);
+    qsort(per, opt.batches, sizeof *per, cmp_double);
+    printf("mode=scatter\nsize=%zu\ncount=%llu\ntouches=%llu\nbatches=%u\n", opt.size,
+           (unsigned long long)opt.count, (unsigned long long)(per_batch * opt.batches),
+           opt.batches);
+    printf("alloc_ns=%.1f\nalloc_minor_faults=%ld\n",
+           (double)(t1 - t0) / (double)opt.count, u1.minflt - u0.minflt);
+    printf("touch_ns=%.2f\ntouch_ns_min=%.2f\n", per[opt.batches / 2], per[0]);
+    printf("anon_huge_kb=%ld\nhugetlb_kb=%ld\n", smaps_kb("AnonHugePages"),
+           smaps_kb("Private_Hugetlb") + smaps_kb("Shared_Hugetlb"));
+    lat_print_usage(stdout, "", u2, u3);
+}
+
 /* ---- start-up and the hand-touch baseline ---- */
 
 static void mode_startup(void)
@@ -585,26 +624,14 @@ static void mode_spawn(void)
 
 static uint64_t num(const char *name, const char *s)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    uint64_t mul = 1;
-    if (*end == 'k' || *end == 'K')
-        mul = 1000, end++;
-    else if (*end == 'm' || *end == 'M')
-        mul = 1000000, end++;
-    if (errno || end == s || *end || s[0] == '-') {
-        fprintf(stderr, "probe: %s expects a non-negative integer (k/M suffix allowed), "
-                "not '%s'\n", name, s);
-        exit(2);
-    }
-    return (uint64_t)v * mul;
+    return lat_parse_count("probe", name, s);
 }
 
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: probe [--mode mix|pairs|large|cross|startup|touch|spawn] [--ops N]\n"
+            "usage: probe [--mode mix|pairs|large|cross|scatter|startup|touch|spawn]\n"
+            "             [--ops N] [--count N]\n"
             "             [--warmup N] [--threads 1|2] [--live N] [--period N] [--seed S]\n"
             "             [--size S] [--batches B] [--bytes N] [--reps R] [--env K=V]...\n"
             "             [--ideal] (mix: the in-probe reference allocator)\n"
@@ -629,7 +656,7 @@ static void parse(int argc, char **argv)
         const char *v = argv[++i];
         if (!strcmp(a, "--mode")) {
             static const char *names[] = {"mix", "pairs", "large", "cross",
-                                          "startup", "touch", "spawn"};
+                                          "startup", "touch", "spawn", "scatter"};
             unsigned m = 0;
             while (m < sizeof names / sizeof names[0] && strcmp(v, names[m]))
                 m++;
@@ -654,6 +681,8 @@ static void parse(int argc, char **argv)
             opt.size = num(a, v);
         else if (!strcmp(a, "--batches"))
             opt.batches = (unsigned)num(a, v);
+        else if (!strcmp(a, "--count"))
+            opt.count = num(a, v);
         else if (!strcmp(a, "--bytes"))
             opt.bytes = num(a, v);
         else if (!strcmp(a, "--reps"))
@@ -699,6 +728,9 @@ int main(int argc, char **argv)
         break;
     case M_CROSS:
         mode_cross();
+        break;
+    case M_SCATTER:
+        mode_scatter();
         break;
     default:
         break;
