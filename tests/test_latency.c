@@ -129,25 +129,18 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* the module, in worker processes                                          */
 
-static char dir[4096];
+/* The case's own scratch directory (checkutil.h's, made per case). */
+static char dir[4200];
 
-static void tmp_setup(void)
+static void case_setup(void)
 {
-    const char *d = tu_tmpdir();
-    snprintf(dir, sizeof dir, "%s", d ? d : "");
-}
-
-static void tmp_teardown(void)
-{
-    if (dir[0])
-        tu_rm_rf(dir);
-    dir[0] = '\0';
+    snprintf(dir, sizeof dir, "%s", make_tmp());
 }
 
 /* A path in the scratch directory, in one of 4 rotating buffers. */
 static const char *at(const char *name)
 {
-    static char buf[4][4200];
+    static char buf[4][4400];
     static unsigned next;
     char *b = buf[next++ % 4];
     snprintf(b, sizeof buf[0], "%s/%s", dir, name);
@@ -480,7 +473,8 @@ static Suite *latency_suite(void)
 
     tc = tcase_create("module");
     tcase_set_timeout(tc, 30);
-    tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(tc, case_setup, NULL);
     tcase_add_test(tc, counts_exact_per_kind_and_thread);
     tcase_add_test(tc, fork_child_starts_empty);
     tcase_add_test(tc, underscore_exit_keeps_everything);
