@@ -631,45 +631,43 @@ static const char *reuse_text(void)
 }
 
 /* The table goes to the copy of stderr taken at start-up while that is still
- * the same file; else to fd 2 while that is; else nowhere. Never into a file
- * the program opened on the copy's number (_i 0: fd 2 still stderr, _i 1:
- * fd 2 now /dev/null). */
+ * the same file (a program that closes stderr still gets it); else to fd 2
+ * while that is; else nowhere. Never into a file the program opened on the
+ * copy's number. */
+static const struct {
+    const char *mode;
+    bool table; /* on the test's stderr */
+} exit_tables[] = {
+    {"close-stderr", true},
+    {"reuse", true},         /* fd 2 is still stderr */
+    {"reuse-stderr", false}, /* fd 2 is /dev/null now */
+};
+
 START_TEST(exit_table_never_into_program_files)
 {
-    bool stderr_too = _i == 1;
     const char *dir = make_tmp();
     char file[4300];
     snprintf(file, sizeof file, "%s/data.txt", dir);
+    bool reuse = _i > 0;
     struct tu_proc p;
     shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
-         LIST("fd_reuse", stderr_too ? "reuse-stderr" : "reuse", file));
+         reuse ? LIST("fd_reuse", exit_tables[_i].mode, file)
+               : LIST("fd_reuse", exit_tables[_i].mode));
     ck_exit(&p, 0);
-    char *text = slurp(file);
-    ck_assert_msg(text != NULL && strcmp(text, reuse_text()) == 0,
-                  "the program's file was written to:\n%s", text ? text : "(unreadable)");
-    free(text);
-    if (stderr_too) {
-        ck_quiet_stderr(&p);
-    } else {
+    if (reuse) {
+        char *text = slurp(file);
+        ck_assert_msg(text != NULL && strcmp(text, reuse_text()) == 0,
+                      "the program's file was written to:\n%s", text ? text : "(unreadable)");
+        free(text);
+    }
+    if (exit_tables[_i].table) {
         struct tu_stats st;
         ck_assert_msg(tu_parse_stats(p.err, &st) == 0 && st.nrows == 2,
                       "no table on stderr: %s", p.err);
         ck_assert_uint_eq(tu_stats_class(&st, 64)->served, 8);
+    } else {
+        ck_quiet_stderr(&p);
     }
-    tu_proc_free(&p);
-}
-END_TEST
-
-/* A program that closes stderr still gets the table (on the copy). */
-START_TEST(exit_table_survives_closed_stderr)
-{
-    struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"), LIST("fd_reuse", "close-stderr"));
-    ck_exit(&p, 0);
-    struct tu_stats st;
-    ck_assert_msg(tu_parse_stats(p.err, &st) == 0 && st.nrows == 2,
-                  "no table on stderr: %s", p.err);
-    ck_assert_uint_eq(tu_stats_class(&st, 64)->served, 8);
     tu_proc_free(&p);
 }
 END_TEST
@@ -965,8 +963,7 @@ static Suite *stats_suite(void)
     tc = tcase_create("exit_table");
     tcase_set_timeout(tc, 30);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_loop_test(tc, exit_table_never_into_program_files, 0, 2);
-    tcase_add_test(tc, exit_table_survives_closed_stderr);
+    tcase_add_loop_test(tc, exit_table_never_into_program_files, 0, N(exit_tables));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("signal");
