@@ -121,6 +121,15 @@ void stats_remember_stderr(bool keep_copy) SHIM_HIDDEN;
 int stats_stderr_fd(void) SHIM_HIDDEN;
 /* The table at exit (POOLSHIM_STATS=1), to stats_stderr_fd(). */
 void stats_print_exit(void) SHIM_HIDDEN;
+/* Create FILE.PID.R.tmp for writing (R: 12 hex digits of random()), new:
+ * O_CREAT | O_EXCL | O_NOFOLLOW, mode 0600, close-on-exec; a name that is
+ * taken, by anything, is never opened: the next R is tried, 16 times at most.
+ * Returns the descriptor with the name in tmp[cap], or -1 with errno
+ * (EEXIST after 16 taken names, ENAMETOOLONG, open's). Async-signal-safe
+ * when random() is; stats_random() is. */
+int stats_create_temp(const char *file, char *tmp, size_t cap,
+                      uint64_t (*random)(void)) SHIM_HIDDEN;
+uint64_t stats_random(void) SHIM_HIDDEN;
 int stats_write_json(const char *path) SHIM_HIDDEN;
 void stats_install_signal(int sig) SHIM_HIDDEN;
 

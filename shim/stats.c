@@ -14,7 +14,9 @@
 #include <signal.h>
 #include <stdio.h> /* rename() only: no stdio streams here */
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pool/report.h"
@@ -206,29 +208,64 @@ static bool expand_path(const char *path, char *out, size_t cap)
     return true;
 }
 
-/* Write to a temporary, then rename: readers never see half a file, and a
- * failed write leaves the previous file as it was. Returns 0, or -1 with
- * errno set. */
+/* Random bits for a temporary file's name: getrandom(2), never blocking;
+ * where it fails, the clock and a counter (the name is then guessable, but
+ * O_EXCL still keeps whatever sits there out). */
+uint64_t stats_random(void)
+{
+    uint64_t v;
+    if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+        return v;
+    static _Atomic uint64_t counter;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ((uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u) ^ (uint64_t)ts.tv_sec ^
+           (atomic_fetch_add(&counter, 1) << 40);
+}
+
+#define TEMP_TRIES 16
+
+int stats_create_temp(const char *file, char *tmp, size_t cap, uint64_t (*random)(void))
+{
+    size_t len = strlen(file);
+    for (int i = 0; i < TEMP_TRIES; i++) {
+        struct rbuf b = {0};
+        rb_char(&b, '.');
+        rb_u64(&b, (uint64_t)getpid());
+        rb_char(&b, '.');
+        uint64_t r = random();
+        for (int k = 0; k < 12; k++, r >>= 4)
+            rb_char(&b, "0123456789abcdef"[r & 15]);
+        rb_str(&b, ".tmp");
+        if (len + b.len >= cap) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        memcpy(tmp, file, len);
+        memcpy(tmp + len, b.buf, b.len);
+        tmp[len + b.len] = '\0';
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0 || errno != EEXIST)
+            return fd;
+    }
+    return -1; /* errno EEXIST */
+}
+
+/* Write to a new temporary file, then rename it over the file: readers never
+ * see half a file, a failed write leaves the previous file as it was, and
+ * nothing already at a name (a symlink planted there, the file itself) is
+ * ever opened. Returns 0, or -1 with errno set. */
 static int write_json_file(const char *path, bool trylock)
 {
     struct snapshot snap;
-    char file[PATH_MAX], tmp[PATH_MAX + 32];
+    char file[PATH_MAX], tmp[PATH_MAX + 48];
     if (!expand_path(path, file, sizeof file)) {
         errno = ENAMETOOLONG;
         return -1;
     }
     if (take(&snap, trylock) != 0)
         return -1;
-    /* path.PID.tmp: processes writing one path never share a temporary */
-    struct rbuf b = {0};
-    rb_char(&b, '.');
-    rb_u64(&b, (uint64_t)getpid());
-    rb_str(&b, ".tmp");
-    size_t len = strlen(file);
-    memcpy(tmp, file, len);
-    memcpy(tmp + len, b.buf, b.len);
-    tmp[len + b.len] = '\0';
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = stats_create_temp(file, tmp, sizeof tmp, stats_random);
     if (fd < 0)
         return -1;
     int err = write_json(&snap, fd);

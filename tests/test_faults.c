@@ -15,9 +15,12 @@
 #define _GNU_SOURCE
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "shim/shim.h"
@@ -566,6 +569,83 @@ START_TEST(posix_memalign_einval)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* the stats file's temporary (shim/stats.c)                                 */
+
+static uint64_t next_r;
+static unsigned random_calls;
+
+static uint64_t counting_random(void)
+{
+    random_calls++;
+    return next_r++;
+}
+
+static uint64_t constant_random(void)
+{
+    random_calls++;
+    return next_r;
+}
+
+/* The name stats_create_temp() makes for random value r (< 16: its hex
+ * digits come least significant first). */
+static void temp_name(char *out, size_t cap, const char *file, unsigned r)
+{
+    snprintf(out, cap, "%s.%d.%x00000000000.tmp", file, (int)getpid(), r);
+}
+
+/* Names that are taken (a symlink planted at the first, a dangling one at
+ * the second) are skipped and never opened or followed; a new 0600 file is
+ * made at the third; 16 taken names in a row give up with EEXIST. */
+START_TEST(stats_temp_never_opens_a_taken_name)
+{
+    char dir[] = "/tmp/poolshim-temp-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char file[64], target[64], n1[128], n2[128], n3[128], tmp[128], buf[16] = {0};
+    snprintf(file, sizeof file, "%s/s.json", dir);
+    snprintf(target, sizeof target, "%s/target", dir);
+    int t = open(target, O_WRONLY | O_CREAT | O_EXCL, 0644);
+    ck_assert_int_eq(write(t, "target\n", 7), 7);
+    close(t);
+    temp_name(n1, sizeof n1, file, 1);
+    temp_name(n2, sizeof n2, file, 2);
+    temp_name(n3, sizeof n3, file, 3);
+    ck_assert_int_eq(symlink(target, n1), 0);
+    ck_assert_int_eq(symlink("dangling", n2), 0);
+
+    next_r = 1;
+    random_calls = 0;
+    int fd = stats_create_temp(file, tmp, sizeof tmp, counting_random);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_str_eq(tmp, n3);
+    ck_assert_uint_eq(random_calls, 3);
+    ck_assert_int_eq(write(fd, "ours\n", 5), 5);
+    close(fd);
+    struct stat st;
+    ck_assert_int_eq(lstat(n3, &st), 0);
+    ck_assert(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600);
+    t = open(target, O_RDONLY);
+    ck_assert_int_eq(read(t, buf, sizeof buf - 1), 7);
+    close(t);
+    ck_assert_str_eq(buf, "target\n");
+    ck_assert_int_eq(lstat(n2, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(stat(n2, &st), -1); /* still dangling: nothing made */
+
+    next_r = 3; /* n3, now taken, every time */
+    random_calls = 0;
+    errno = 0;
+    ck_assert_int_eq(stats_create_temp(file, tmp, sizeof tmp, constant_random), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    ck_assert_uint_eq(random_calls, 16);
+
+    const char *names[] = {n1, n2, n3, target};
+    for (int i = 0; i < 4; i++)
+        ck_assert_int_eq(unlink(names[i]), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------------ */
 /* the bootstrap arena                                                       */
 
 static bool disjoint(const char *a, size_t an, const char *b, size_t bn)
@@ -696,6 +776,10 @@ static Suite *faults_suite(void)
     tcase_add_test(t, free_keeps_errno);
     tcase_add_test(t, sized_frees);
     tcase_add_loop_test(t, posix_memalign_einval, 0, N(bad_align));
+    suite_add_tcase(s, t);
+
+    t = tcase_create("stats_temp");
+    tcase_add_test(t, stats_temp_never_opens_a_taken_name);
     suite_add_tcase(s, t);
 
     t = tcase_create("bootstrap");

@@ -597,6 +597,48 @@ START_TEST(unwritable_file_one_line)
 }
 END_TEST
 
+/* Symlinks planted where the temporary file used to be predictable
+ * (FILE.PID.tmp) and, _i 1, at FILE itself: their target stays as it was,
+ * FILE becomes a regular file of ours (0600) with the figures, and the
+ * planted link is left alone. */
+START_TEST(planted_symlinks_untouched)
+{
+    const char *dir = make_tmp();
+    char out[4300], file[4400], target[4300], var[4500], want_ls[256];
+    static const char secret[] = "not the shim's to write\n";
+    snprintf(out, sizeof out, "%s/out", dir);
+    snprintf(file, sizeof file, "%s/s.json", out);
+    snprintf(target, sizeof target, "%s/target", dir);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    ck_assert_int_eq(mkdir(out, 0755), 0);
+    ck_assert_int_eq(tu_write_file(target, secret, strlen(secret)), 0);
+    if (_i == 1)
+        ck_assert_int_eq(symlink(target, file), 0);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var), LIST("plant_link", file, target));
+    ck_clean(&p);
+    long pid = helper_pid(&p);
+
+    char *text = slurp(target);
+    ck_assert_msg(text != NULL && strcmp(text, secret) == 0, "the target was written: %s",
+                  text ? text : "(unreadable)");
+    free(text);
+    struct stat st;
+    ck_assert_int_eq(lstat(file, &st), 0);
+    ck_assert_msg(S_ISREG(st.st_mode) && (st.st_mode & 07777) == 0600, "%s: mode %o", file,
+                  (unsigned)st.st_mode);
+    char head[64];
+    snprintf(head, sizeof head, "{\"version\":1,\"pid\":%ld,", pid);
+    text = slurp(file);
+    ck_assert_msg(text != NULL && strncmp(text, head, strlen(head)) == 0, "%s: %s", file,
+                  text ? text : "(unreadable)");
+    free(text);
+    snprintf(want_ls, sizeof want_ls, "s.json s.json.%ld.tmp", pid);
+    ck_assert_str_eq(dir_listing(out), want_ls);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* A stats file that cannot replace what is at its path (a directory): the
  * message names the error, and no temporary file is left behind. */
 START_TEST(failed_rename_leaves_nothing)
@@ -958,6 +1000,7 @@ static Suite *stats_suite(void)
     tcase_add_test(tc, json_file_percent_escapes);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
     tcase_add_test(tc, failed_rename_leaves_nothing);
+    tcase_add_loop_test(tc, planted_symlinks_untouched, 0, 2);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("exit_table");
