@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h> /* rename() only: no stdio streams here */
 #include <string.h>
@@ -298,9 +299,42 @@ int stats_write_json(const char *path)
     return rc;
 }
 
-static void on_signal(int sig)
+/* ---- POOLSHIM_STATS_SIGNAL ----
+ *
+ * The snapshot, then what the signal would have done without the shim: the
+ * handler that was in place when the shim installed its own runs; a signal
+ * that was ignored stays ignored; one at its default action gets it (TERM
+ * still terminates, TSTP still stops), except USR1, USR2 and the real-time
+ * signals, which exist for programs to claim: the shim claims them (their
+ * default would end the program the user only asked for figures). A program
+ * that installs its own handler later replaces the shim's. */
+static struct sigaction before;   /* what the signal did before the shim */
+static struct sigaction ours;
+
+static bool claimed_by_default(int sig)
 {
-    (void)sig;
+    return sig == SIGUSR1 || sig == SIGUSR2 || (sig >= SIGRTMIN && sig <= SIGRTMAX);
+}
+
+/* The default action of sig, now, in this thread; back to ours if the
+ * process is still there afterwards (a stop, an ignored default). */
+static void default_action(int sig)
+{
+    struct sigaction dfl;
+    sigset_t one;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    raise(sig); /* pending: sig is blocked while its handler runs */
+    pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    sigaction(sig, &ours, NULL);
+}
+
+static void on_signal(int sig, siginfo_t *info, void *ctx)
+{
     int saved = errno;
     if (shim.cfg.stats_file != NULL)
         write_json_file(shim.cfg.stats_file, true);
@@ -311,14 +345,24 @@ static void on_signal(int sig)
             print_table(&snap, fd);
     }
     errno = saved;
+    if (before.sa_handler == SIG_IGN)
+        ;
+    else if (before.sa_handler == SIG_DFL) {
+        if (!claimed_by_default(sig))
+            default_action(sig);
+    } else if (before.sa_flags & SA_SIGINFO) {
+        before.sa_sigaction(sig, info, ctx);
+    } else {
+        before.sa_handler(sig);
+    }
+    errno = saved;
 }
 
 void stats_install_signal(int sig)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(sig, &sa, NULL);
+    memset(&ours, 0, sizeof ours);
+    ours.sa_sigaction = on_signal;
+    ours.sa_flags = SA_RESTART | SA_SIGINFO;
+    sigemptyset(&ours.sa_mask);
+    sigaction(sig, &ours, &before);
 }

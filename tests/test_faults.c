@@ -16,6 +16,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +32,9 @@ extern char **environ;
 /* ------------------------------------------------------------------------ */
 /* start-up and fault injection                                              */
 
-/* Start the shim with these classes, strict or not, and nothing else. */
-static void start(const char *classes, bool strict)
+/* Start the shim with these classes, strict or not, the variables in extra
+ * ("NAME=value", NULL-terminated; NULL for none) and nothing else. */
+static void start_with(const char *classes, bool strict, const char *const *extra)
 {
     for (size_t i = 0; environ[i] != NULL;) { /* drop any outer POOLSHIM_* */
         if (strncmp(environ[i], "POOLSHIM_", 9) != 0) {
@@ -49,8 +51,15 @@ static void start(const char *classes, bool strict)
     }
     setenv("POOLSHIM_CLASSES", classes, 1);
     setenv("POOLSHIM_STRICT", strict ? "1" : "0", 1);
+    for (; extra != NULL && *extra != NULL; extra++)
+        ck_assert_int_eq(putenv((char *)*extra), 0);
     ck_assert_int_eq(shim_init(), SHIM_ON);
     ck_assert_ptr_nonnull(shim.set);
+}
+
+static void start(const char *classes, bool strict)
+{
+    start_with(classes, strict, NULL);
 }
 
 static struct real_allocator saved; /* the real allocator, while broken */
@@ -645,6 +654,64 @@ START_TEST(stats_temp_never_opens_a_taken_name)
 }
 END_TEST
 
+/* POOLSHIM_STATS_SIGNAL and a handler that was there before the shim (one
+ * installed before the shim started: here the harness starts it): after the
+ * snapshot, that handler runs, with the signal's siginfo (_i 0: SA_SIGINFO)
+ * or without (_i 1). */
+static volatile sig_atomic_t earlier_calls, earlier_code, earlier_sig;
+
+static void earlier_info(int sig, siginfo_t *si, void *ctx)
+{
+    (void)ctx;
+    earlier_calls++;
+    earlier_sig = sig;
+    earlier_code = si->si_code;
+}
+
+static void earlier_plain(int sig)
+{
+    earlier_calls++;
+    earlier_sig = sig;
+}
+
+START_TEST(stats_signal_chains_to_earlier_handler)
+{
+    char dir[] = "/tmp/poolshim-chain-XXXXXX", file[64], var[96], head[64];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(file, sizeof file, "%s/s.json", dir);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    if (_i == 0) {
+        sa.sa_sigaction = earlier_info;
+        sa.sa_flags = SA_SIGINFO;
+    } else {
+        sa.sa_handler = earlier_plain;
+    }
+    ck_assert_int_eq(sigaction(SIGTERM, &sa, NULL), 0);
+    start_with("64:4", false, (const char *const[]){var, "POOLSHIM_STATS_SIGNAL=TERM", NULL});
+
+    void *p = shim_malloc(64);
+    ck_assert_int_eq(raise(SIGTERM), 0); /* still alive afterwards */
+    ck_assert_int_eq(earlier_calls, 1);
+    ck_assert_int_eq(earlier_sig, SIGTERM);
+    if (_i == 0)
+        ck_assert_int_eq(earlier_code, SI_TKILL);
+    char buf[512] = {0};
+    int fd = open(file, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_gt(read(fd, buf, sizeof buf - 1), 0);
+    close(fd);
+    snprintf(head, sizeof head, "{\"version\":1,\"pid\":%d,", (int)getpid());
+    ck_assert_msg(strncmp(buf, head, strlen(head)) == 0 &&
+                      strstr(buf, "\"in_use\":1,") != NULL, "snapshot: %s", buf);
+    shim_free(p);
+    ck_assert_int_eq(unlink(file), 0);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* the bootstrap arena                                                       */
 
@@ -778,8 +845,9 @@ static Suite *faults_suite(void)
     tcase_add_loop_test(t, posix_memalign_einval, 0, N(bad_align));
     suite_add_tcase(s, t);
 
-    t = tcase_create("stats_temp");
+    t = tcase_create("stats");
     tcase_add_test(t, stats_temp_never_opens_a_taken_name);
+    tcase_add_loop_test(t, stats_signal_chains_to_earlier_handler, 0, 2);
     suite_add_tcase(s, t);
 
     t = tcase_create("bootstrap");

@@ -23,6 +23,7 @@
 #include <check.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -777,6 +778,67 @@ START_TEST(signal_prints_table_without_file)
 }
 END_TEST
 
+/* A signal keeps its own meaning under POOLSHIM_STATS_SIGNAL: after the
+ * snapshot, what would have happened without the shim happens (the default
+ * action, or nothing for an ignored signal), except for USR1, USR2 and the
+ * real-time signals, whose default the shim takes over. A handler the program
+ * installs later replaces the shim's: no snapshot on that signal any more,
+ * the program's handler runs, the exit report still comes. */
+static const struct {
+    int sig;
+    const char *name, *mode; /* signal_kinds' mode */
+    bool dies, snapshot;
+    int handled;
+} sig_kinds[] = {
+    {SIGTERM, "TERM", "dfl", true, true, 0},
+    {SIGINT, "INT", "dfl", true, true, 0},
+    {SIGHUP, "HUP", "dfl", true, true, 0},
+    {SIGQUIT, "QUIT", "dfl", true, true, 0},
+    {SIGUSR1, "USR1", "dfl", false, true, 0},
+    {SIGHUP, "HUP", "ign", false, true, 0},
+    {SIGINT, "INT", "ign", false, true, 0},
+    {SIGTERM, "TERM", "own", false, false, 1},
+    {SIGUSR1, "USR1", "own", false, false, 1},
+};
+
+START_TEST(signal_keeps_its_meaning)
+{
+    const char *dir = make_tmp();
+    char file[4300], var[4400], sig_var[64], num[16], head[64];
+    snprintf(file, sizeof file, "%s/s.json", dir);
+    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    snprintf(sig_var, sizeof sig_var, "POOLSHIM_STATS_SIGNAL=%s", sig_kinds[_i].name);
+    snprintf(num, sizeof num, "%d", sig_kinds[_i].sig);
+    struct tu_proc p;
+    shim(&p, LIST(CLASSES, var, sig_var), LIST("signal_kinds", num, sig_kinds[_i].mode, file));
+    const char *what = sig_kinds[_i].name;
+    snprintf(head, sizeof head, "{\"version\":1,\"pid\":%ld,", helper_pid(&p));
+    if (sig_kinds[_i].dies) {
+        ck_assert_msg(p.sig == sig_kinds[_i].sig && !p.timed_out,
+                      "%s: want killed by signal %d; %s", what, sig_kinds[_i].sig,
+                      tu_describe(&p));
+        ck_assert_ptr_null(tu_kv(p.out, "survived"));
+    } else {
+        ck_clean(&p);
+        ck_kv(&p, "survived", "1");
+        ck_kv_num(&p, "handled", sig_kinds[_i].handled);
+        const char *mid = tu_kv(p.out, "mid");
+        ck_assert_ptr_nonnull(mid);
+        if (sig_kinds[_i].snapshot)
+            ck_assert_msg(strncmp(mid, head, strlen(head)) == 0, "%s: no snapshot: %s", what,
+                          mid);
+        else
+            ck_assert_msg(strcmp(mid, "(none)") == 0, "%s: a snapshot: %s", what, mid);
+    }
+    /* the snapshot, or the exit report */
+    char *text = slurp(file);
+    ck_assert_msg(text != NULL && strncmp(text, head, strlen(head)) == 0, "%s: %s: %s", what,
+                  file, text ? text : "(none)");
+    free(text);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* POOLSHIM_PROFILE                                                          */
 
@@ -1014,6 +1076,7 @@ static Suite *stats_suite(void)
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_loop_test(tc, signal_writes_mid_run_file, 0, 2);
     tcase_add_loop_test(tc, signal_prints_table_without_file, 0, 3);
+    tcase_add_loop_test(tc, signal_keeps_its_meaning, 0, N(sig_kinds));
     suite_add_tcase(s, tc);
 
     tc = tcase_create("profile");

@@ -10,9 +10,11 @@
 #define HELPERS_HOUT_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 __attribute__((unused)) static int hout_failures;
@@ -88,6 +90,43 @@ static inline void *launder(void *p)
 {
     __asm__ volatile("" : "+r"(p));
     return p;
+}
+
+static inline void hout_write_all(int fd, const char *s, size_t len)
+{
+    while (len > 0) {
+        ssize_t w = write(fd, s, len);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return;
+        s += w;
+        len -= (size_t)w;
+    }
+}
+
+/* FILE's content as "KEY=CONTENT" on stdout (CONTENT without its last
+ * newline, at most 8 KiB), or "KEY=(none)" when it cannot be read. No
+ * allocation; not reentrant. */
+static inline void hout_file(const char *key, const char *path)
+{
+    static char buf[8192];
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    hout_write_all(1, key, strlen(key));
+    if (fd < 0) {
+        hout_write_all(1, "=(none)\n", 8);
+        return;
+    }
+    ssize_t r;
+    while (len < sizeof buf && (r = read(fd, buf + len, sizeof buf - len)) > 0)
+        len += (size_t)r;
+    close(fd);
+    if (len > 0 && buf[len - 1] == '\n')
+        len--;
+    hout_write_all(1, "=", 1);
+    hout_write_all(1, buf, len);
+    hout_write_all(1, "\n", 1);
 }
 
 /* Parse a non-negative decimal argument or exit 2. */

@@ -72,41 +72,6 @@ static void part2(void)
     say("uncovered=%zu", uncovered);
 }
 
-static void write_all(const char *s, size_t len)
-{
-    while (len > 0) {
-        ssize_t w = write(1, s, len);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return;
-        s += w;
-        len -= (size_t)w;
-    }
-}
-
-/* FILE's content as "mid=CONTENT" (CONTENT without its last newline), or
- * "mid=(none)" when it cannot be read. No allocation. */
-static void print_file(const char *path)
-{
-    static char buf[8192];
-    size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        say("mid=(none)");
-        return;
-    }
-    ssize_t r;
-    while (len < sizeof buf && (r = read(fd, buf + len, sizeof buf - len)) > 0)
-        len += (size_t)r;
-    close(fd);
-    if (len > 0 && buf[len - 1] == '\n')
-        len--;
-    write_all("mid=", 4);
-    write_all(buf, len);
-    write_all("\n", 1);
-}
-
 static int cmd_fork(void)
 {
     part1();
@@ -155,7 +120,7 @@ int main(int argc, char **argv)
         if (kill(getpid(), SIGUSR1) != 0)
             fail("kill: errno %d", errno);
         if (argc > 2)
-            print_file(argv[2]);
+            hout_file("mid", argv[2]);
         part2();
         return hout_status();
     }
