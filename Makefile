@@ -95,6 +95,13 @@ $(FUZZERS): $(BUILD)/%: %.c
 	@mkdir -p $(@D)
 	$(CC) $(C_FLAGS) -DSHIM_NO_EXPORTS -fsanitize=fuzzer $(LDFLAGS) $(INPUTS) -o $@ -ldl -lpthread
 
+# poolshim-recommend is its main and its parts, which test_recommend also links
+REC_OBJ   = $(call obj,$(wildcard tools/recommend/*.c))
+$(BUILD)/tools/poolshim-recommend: tools/poolshim-recommend.c $(REC_OBJ) | $(VERSION_H)
+	@mkdir -p $(@D)
+	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lm
+$(BUILD)/tests/test_recommend: $(REC_OBJ)
+
 check-deps:
 	@pkg-config --exists check || scripts/install-deps check
 

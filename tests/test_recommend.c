@@ -1,8 +1,12 @@
 /* test_recommend.c - tools/poolshim-recommend from the outside: profiles
  * written by hand with known answers (merging, budgets, barriers, more than
  * 32 buckets, headroom, JSON), every error with its one stderr line and exit
- * status 2, and one end-to-end run: profile sort(1) under the shim, apply
- * the recommendation, and read the served share back from the stats file.
+ * status 2, and end-to-end runs: profile sort(1) under the shim, apply
+ * the recommendation, and read the served share back from the stats file;
+ * a forked child's profile counted once. Then its parts directly
+ * (tools/recommend/, linked in): the reader's merge and errors, the atoms
+ * and their coarsening, the search against an exhaustive one on small
+ * profiles, and the printers' exact text.
  *
  * The tool is found at $TEST_HELPERS/../tools/poolshim-recommend and the
  * shim at $TEST_SHIM_LIB (scripts/run-tests sets both); the suite itself is
@@ -23,6 +27,7 @@
 
 #include "pool/version.h"
 #include "shim/config.h"
+#include "tools/recommend/recommend.h"
 
 /* ---- plumbing ---- */
 
@@ -522,6 +527,313 @@ START_TEST(forked_child_counted_once)
 }
 END_TEST
 
+/* ---- the parts, directly ---- */
+
+/* A zeroed profile (too large for the stack); free() it. */
+static struct rec_profile *new_profile(void)
+{
+    struct rec_profile *pf = calloc(1, sizeof *pf);
+    ck_assert_ptr_nonnull(pf);
+    return pf;
+}
+
+/* rec_read of text (not empty) as a file named "t". */
+static int read_text(struct rec_profile *pf, const char *text, struct rec_error *err)
+{
+    FILE *f = fmemopen((void *)text, strlen(text), "r");
+    ck_assert_ptr_nonnull(f);
+    int rc = rec_read(pf, f, "t", err);
+    fclose(f);
+    return rc;
+}
+
+/* Requests add up, peaks take the largest, over blocks and files; words
+ * may be separated by any spaces and tabs. */
+START_TEST(read_merges)
+{
+    struct rec_profile *pf = new_profile();
+    struct rec_error err;
+    ck_assert_int_eq(read_text(pf, BLOCK(1, "32 10 5\n64 1 1\n", 2) "# between\n\n"
+                                   BLOCK(2, "\t32  10\t50 \n", 0), &err), 0);
+    ck_assert_int_eq(read_text(pf, BLOCK(3, "1048576 7 3\n", 1), &err), 0);
+    ck_assert_uint_eq(pf->files, 2);
+    ck_assert_uint_eq(pf->blocks, 3);
+    ck_assert_uint_eq(pf->requests[2], 20);
+    ck_assert_uint_eq(pf->peak[2], 50);
+    ck_assert_uint_eq(pf->requests[4], 1);
+    ck_assert_uint_eq(pf->peak[4], 1);
+    ck_assert_uint_eq(pf->requests[PROFILE_BUCKETS - 1], 7);
+    ck_assert_uint_eq(pf->larger, 3);
+    for (unsigned b = 0; b < PROFILE_BUCKETS; b++)
+        if (b != 2 && b != 4 && b != PROFILE_BUCKETS - 1)
+            ck_assert_uint_eq(pf->requests[b] | pf->peak[b], 0);
+    free(pf);
+}
+END_TEST
+
+/* An error names the file and line; the blocks that ended before it are
+ * merged, the cut one is not, and the file is not counted. */
+START_TEST(read_error_keeps_ended_blocks)
+{
+    struct rec_profile *pf = new_profile();
+    struct rec_error err;
+    ck_assert_int_eq(read_text(pf, BLOCK(1, "32 10 5\n", 0)
+                                   "# poolshim profile 1 pid 2\n48 1 1\n", &err), -1);
+    ck_assert_str_eq(err.msg, "t:6: the block of line 5 is not ended (no \"# end\" line; "
+                              "was the file cut?)");
+    ck_assert_uint_eq(pf->blocks, 1);
+    ck_assert_uint_eq(pf->files, 0);
+    ck_assert_uint_eq(pf->requests[2], 10);
+    ck_assert_uint_eq(pf->requests[3], 0);
+
+    memset(pf, 0, sizeof *pf);
+    ck_assert_int_eq(read_text(pf, BLOCK(1, "32 18446744073709551615 1\n", 0)
+                                   BLOCK(2, "32 1 1\n", 0), &err), -1);
+    ck_assert_str_eq(err.msg, "t:8: request counts overflow 64 bits");
+    free(pf);
+}
+END_TEST
+
+/* One atom per bucket with requests, the total with the larger ones; the
+ * cheapest pairs merge first: (16, 32) costs 16 * 1 bytes, then (48, 1024)
+ * 976 * 1, while (32, 48) would cost 16 * 100. */
+START_TEST(atoms_and_coarsening)
+{
+    struct rec_profile *pf = new_profile();
+    const unsigned b[] = {1, 2, 3, 64};
+    const uint64_t req[] = {5, 7, 9, 11}, peak[] = {1, 100, 1, 1};
+    for (int k = 0; k < 4; k++) {
+        pf->requests[b[k]] = req[k];
+        pf->peak[b[k]] = peak[k];
+    }
+    pf->larger = 3;
+    static struct rec_atom a[PROFILE_BUCKETS];
+    uint64_t total;
+    ck_assert_int_eq(rec_atoms(pf, a, &total), 4);
+    ck_assert_uint_eq(total, 35);
+    for (int k = 0; k < 4; k++) {
+        ck_assert_uint_eq(a[k].top, b[k] * 16);
+        ck_assert_uint_eq(a[k].bottom, b[k] * 16);
+        ck_assert_uint_eq(a[k].requests, req[k]);
+        ck_assert_uint_eq(a[k].peak, peak[k]);
+    }
+    ck_assert_int_eq(rec_coarsen(a, 4, 4), 4);
+    ck_assert_uint_eq(a[1].top, 32);
+    ck_assert_int_eq(rec_coarsen(a, 4, 2), 2);
+    ck_assert_uint_eq(a[0].bottom, 16);
+    ck_assert_uint_eq(a[0].top, 32);
+    ck_assert_uint_eq(a[0].requests, 12);
+    ck_assert_uint_eq(a[0].peak, 101);
+    ck_assert_uint_eq(a[1].bottom, 48);
+    ck_assert_uint_eq(a[1].top, 1024);
+    ck_assert_uint_eq(a[1].requests, 20);
+    ck_assert_uint_eq(a[1].peak, 2);
+
+    pf->requests[2] = UINT64_MAX - 3; /* the total overflows */
+    ck_assert_int_eq(rec_atoms(pf, a, &total), -1);
+    free(pf);
+}
+END_TEST
+
+/* ---- the search against an exhaustive one ---- */
+
+static uint64_t prng(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
+/* Objects of a full class: the peak plus headroom percent, rounded up. */
+static uint64_t full_objects(uint64_t peak, unsigned headroom)
+{
+    uint64_t c = peak + (peak * headroom + 99) / 100;
+    return c ? c : 1;
+}
+
+/* The most requests any configuration of at most `left` more classes,
+ * covering atoms from `from` up, serves within `limit` bytes. */
+static uint64_t exhaustive(const struct rec_atom *a, unsigned n, unsigned headroom,
+                           unsigned from, unsigned left, uint64_t limit)
+{
+    uint64_t best = 0, peak = 0, req = 0;
+    for (unsigned to = from + 1; left > 0 && to <= n; to++) {
+        uint64_t stride = a[to - 1].top;
+        peak += a[to - 1].peak;
+        req += a[to - 1].requests;
+        if (stride <= limit) {
+            uint64_t v = exhaustive(a, n, headroom, to, left - 1, limit - stride);
+            best = v > best ? v : best;
+        }
+        uint64_t bytes = full_objects(peak, headroom) * stride;
+        if (bytes <= limit) {
+            uint64_t v = req + exhaustive(a, n, headroom, to, left - 1, limit - bytes);
+            best = v > best ? v : best;
+        }
+    }
+    return best;
+}
+
+/* What a configuration must satisfy whatever it is: contiguous ranges from
+ * the first atom, sizes increasing, and bytes and served the sums. */
+static void check_config(const struct rec_config *cf, const struct rec_atom *a,
+                         const struct rec_params *pp, uint64_t seed)
+{
+    uint64_t bytes = 0, served = 0;
+    ck_assert_uint_le(cf->n, pp->max_classes);
+    for (unsigned k = 0; k < cf->n; k++) {
+        const struct rec_choice *c = &cf->c[k];
+        ck_assert_msg(c->from == (k ? cf->c[k - 1].to : 0) && c->to > c->from,
+                      "seed %llu: class %u covers (%u, %u]", (unsigned long long)seed, k,
+                      c->from, c->to);
+        uint64_t req = 0, peak = 0;
+        for (unsigned i = c->from; i < c->to; i++) {
+            req += a[i].requests;
+            peak += a[i].peak;
+        }
+        uint64_t top = a[c->to - 1].top;
+        ck_assert_uint_eq(c->size, top >= 32 ? top - 8 : top);
+        ck_assert_uint_eq(c->requests, req);
+        ck_assert_uint_eq(c->peak, peak);
+        ck_assert_uint_eq(c->count, c->barrier ? 1 : full_objects(peak, pp->headroom));
+        ck_assert_uint_eq(c->bytes, c->count * top);
+        bytes += c->bytes;
+        served += c->barrier ? 0 : c->requests;
+    }
+    ck_assert_uint_eq(cf->bytes, bytes);
+    ck_assert_uint_eq(cf->served, served);
+    ck_assert_uint_le(cf->bytes, pp->budget);
+}
+
+/* 300 small random profiles: the result fits the budget, serves every
+ * request when the budget holds them all, and serves as much as any
+ * configuration of its own memory or less can; rec_cheapest is the least
+ * memory that serves anything. */
+START_TEST(search_is_optimal_for_its_memory)
+{
+    uint64_t s = 0x9e3779b97f4a7c15u;
+    for (int round = 0; round < 300; round++) {
+        struct rec_atom a[6];
+        unsigned n = 1 + (unsigned)(prng(&s) % 6);
+        uint64_t top = 0, total = 0;
+        for (unsigned i = 0; i < n; i++) {
+            top += 16 * (1 + prng(&s) % 40);
+            a[i] = (struct rec_atom){top, top, 1 + prng(&s) % 1000, prng(&s) % 60};
+            total += a[i].requests;
+        }
+        struct rec_params pp = {UINT64_MAX / 2, (unsigned)(prng(&s) % 30),
+                                1 + (unsigned)(prng(&s) % 3)};
+        struct rec_config all, cf;
+        ck_assert_int_eq(rec_recommend(a, n, &pp, 32, &all), 0);
+        ck_assert_uint_eq(all.served, total);
+        pp.budget = 16 + prng(&s) % (all.bytes + all.bytes / 4);
+        ck_assert_int_eq(rec_recommend(a, n, &pp, 32, &cf), 0);
+        check_config(&cf, a, &pp, (uint64_t)round);
+        if (pp.budget >= all.bytes)
+            ck_assert_uint_eq(cf.served, total);
+        ck_assert_msg(cf.served == exhaustive(a, n, pp.headroom, 0, pp.max_classes, cf.bytes),
+                      "round %d: served %llu with %llu bytes; more is possible", round,
+                      (unsigned long long)cf.served, (unsigned long long)cf.bytes);
+        uint64_t least = rec_cheapest(a, n, &pp);
+        ck_assert_uint_eq(exhaustive(a, n, pp.headroom, 0, pp.max_classes, least - 1), 0);
+        ck_assert_uint_gt(exhaustive(a, n, pp.headroom, 0, pp.max_classes, least), 0);
+        ck_assert(cf.served == 0 || cf.bytes >= least);
+    }
+}
+END_TEST
+
+/* ---- the printers ---- */
+
+START_TEST(size_texts)
+{
+    char b[32];
+    ck_assert_str_eq(rec_size_text(4096, 10, b, sizeof b), "4k");
+    ck_assert_str_eq(rec_size_text(1048576, 20, b, sizeof b), "1M");
+    ck_assert_str_eq(rec_size_text(1048576, 10, b, sizeof b), "1024k");
+    ck_assert_str_eq(rec_size_text(UINT64_C(3) << 30, 30, b, sizeof b), "3G");
+    ck_assert_str_eq(rec_size_text(65528, 30, b, sizeof b), "65528");
+    ck_assert_str_eq(rec_size_text(0, 30, b, sizeof b), "0");
+    ck_assert_str_eq(rec_human(1536, b, sizeof b), "1.5 KiB");
+    ck_assert_str_eq(rec_human(UINT64_C(3) << 19, b, sizeof b), "1.50 MiB");
+    ck_assert_str_eq(rec_human(UINT64_C(1) << 30, b, sizeof b), "1.00 GiB");
+}
+END_TEST
+
+/* A barrier class of 24 bytes and a full one of 56, as the "barrier" case
+ * above recommends, with one smaller budget. */
+static void sample(struct rec_profile *pf, struct rec_params *pp, struct rec_config *cf,
+                   struct rec_totals *t)
+{
+    pf->files = 1;
+    pf->blocks = 2;
+    pf->larger = 5;
+    *pp = (struct rec_params){1 << 20, 10, 32};
+    memset(cf, 0, sizeof *cf);
+    cf->n = 2;
+    cf->c[0] = (struct rec_choice){0, 1, true, 24, 1, 32, 100, 1000};
+    cf->c[1] = (struct rec_choice){1, 2, false, 56, 11, 704, 1000, 10};
+    cf->bytes = 736;
+    cf->served = 1000;
+    *t = (struct rec_totals){1105, 0, 100, 1, {{262144, 1000, 736}}};
+}
+
+/* What a printer prints for sample(); free() it. */
+static char *printed(void (*print)(FILE *, const struct rec_profile *,
+                                   const struct rec_params *, const struct rec_config *,
+                                   const struct rec_totals *, const char *))
+{
+    struct rec_profile *pf = new_profile();
+    struct rec_params pp;
+    struct rec_config cf;
+    struct rec_totals t;
+    sample(pf, &pp, &cf, &t);
+    char line[256], *text;
+    size_t len;
+    rec_classes_line(&cf, line, sizeof line);
+    ck_assert_str_eq(line, "24:1,56:11");
+    FILE *f = open_memstream(&text, &len);
+    ck_assert_ptr_nonnull(f);
+    print(f, pf, &pp, &cf, &t, line);
+    ck_assert_int_eq(fclose(f), 0);
+    free(pf);
+    return text;
+}
+
+/* The report and the JSON object, to the byte. */
+START_TEST(print_exact)
+{
+    char *text = printed(rec_print_text);
+    ck_assert_str_eq(text,
+        "poolshim-recommend: 1 file, 2 profile blocks (processes), 1105 requests\n"
+        "budget 1048576 bytes (1.00 MiB), at most 32 classes, headroom 10%\n"
+        "\n"
+        "     class      count  request sizes           requests    share        bytes\n"
+        "        24          1  1..24                        100  barrier           32\n"
+        "        56         11  25..56                      1000   90.50%          704\n"
+        "\n"
+        "served from the pools: 1000 of 1105 requests (90.50%)\n"
+        "left to the system allocator: 0 above the largest class, 5 above 1 MiB, "
+        "100 in barrier classes\n"
+        "pool memory: 736 bytes (0.7 KiB) of the 1.00 MiB budget\n"
+        "smaller budgets: --budget 256k serves 90.50% (0.7 KiB)\n"
+        "POOLSHIM_CLASSES=24:1,56:11\n");
+    free(text);
+    text = printed(rec_print_json);
+    ck_assert_str_eq(text,
+        "{\"version\":1,\"files\":1,\"blocks\":2,\"requests\":1105,\"larger\":5,"
+        "\"budget\":1048576,\"max_classes\":32,\"headroom_percent\":10,\"classes\":["
+        "{\"size\":24,\"count\":1,\"barrier\":true,\"min_request\":1,\"requests\":100,"
+        "\"peak\":1000,\"bytes\":32},"
+        "{\"size\":56,\"count\":11,\"barrier\":false,\"min_request\":25,\"requests\":1000,"
+        "\"peak\":10,\"bytes\":704}],"
+        "\"served\":1000,\"share\":0.904977,\"above_largest\":0,\"in_barriers\":100,"
+        "\"bytes\":736,\"smaller_budgets\":[{\"budget\":262144,\"served\":1000,\"bytes\":736}],"
+        "\"classes_line\":\"24:1,56:11\"}\n");
+    free(text);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("recommend");
@@ -550,6 +862,16 @@ static Suite *suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, end_to_end);
     tcase_add_test(tc, forked_child_counted_once);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("parts");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, read_merges);
+    tcase_add_test(tc, read_error_keeps_ended_blocks);
+    tcase_add_test(tc, atoms_and_coarsening);
+    tcase_add_test(tc, search_is_optimal_for_its_memory);
+    tcase_add_test(tc, size_texts);
+    tcase_add_test(tc, print_exact);
     suite_add_tcase(s, tc);
     return s;
 }
