@@ -40,6 +40,8 @@ static _Atomic uint64_t larger;  /* requests above PROFILE_SIZE_MAX */
 
 int profile_start(void)
 {
+    /* the exit message, if any, goes to this stderr only */
+    stats_remember_stderr(false);
     void *p = mmap(NULL, PROFILE_BUCKETS * sizeof(struct bucket), PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
@@ -93,7 +95,9 @@ static void report_write_failure(const char *path, int err)
     rb_str(&b, ": cannot write the profile (");
     rb_str(&b, name != NULL ? name : "error");
     rb_str(&b, ")\n");
-    rb_flush(&b, 2);
+    int fd = stats_stderr_fd();
+    if (fd >= 0)
+        rb_flush(&b, fd);
 }
 
 /* Append b's text to out (which has room: see profile_write) and empty b. */

@@ -960,6 +960,22 @@ START_TEST(profile_fork_child_counts_own_requests)
 }
 END_TEST
 
+/* A profile that cannot be written is reported on the stderr of start-up
+ * only: a data file that the program opened as fd 2 later gets nothing. */
+START_TEST(profile_failure_not_into_reused_stderr)
+{
+    const char *dir = make_tmp();
+    char data[4300];
+    snprintf(data, sizeof data, "%s/data", dir);
+    struct tu_proc p;
+    shim(&p, LIST("POOLSHIM_PROFILE=/nonexistent/dir/p.txt"), LIST("stderr_reuse", data));
+    ck_exit(&p, 0);
+    ck_assert_str_eq(p.out, "");
+    ck_profile(data, "data of stderr_reuse\n");
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* POOLSHIM_VERBOSE                                                          */
 
@@ -1098,6 +1114,7 @@ static Suite *stats_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
     tcase_add_test(tc, profile_fork_child_counts_own_requests);
+    tcase_add_test(tc, profile_failure_not_into_reused_stderr);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("verbose");
