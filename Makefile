@@ -20,6 +20,7 @@ FUZZ_CC  ?= clang
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 30
 VERSION  := $(shell cat VERSION)
+MAJOR     = $(firstword $(subst ., ,$(VERSION)))
 
 # Every compiler run takes these: flags are defined here only.
 WARN      = -Wall -Wextra -Werror
@@ -47,10 +48,12 @@ obj       = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # the whole shim, nothing exported: the harness calls shim_* (test_faults, fuzz_routing)
 NOEXP     = $(patsubst %.c,$(BUILD)/noexp/%.o,$(POOL_SRC) $(SHIM_SRC))
 VERSION_H = $(BUILD)/include/pool/version.h
+# the installed headers (depot.h: while classes.h includes it)
+PUBLIC_H  = pool/pool.h pool/classes.h pool/depot.h $(VERSION_H)
 # what a link takes from its prerequisites (the .d files add headers)
 INPUTS    = $(filter %.c %.o %.a,$^)
 
-all: $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(PROGRAMS) $(HELPERS)
+all: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so $(PROGRAMS) $(HELPERS)
 
 # VERSION holds the one version number, MAJOR.MINOR.PATCH
 $(VERSION_H): VERSION pool/version.h.in
@@ -66,6 +69,9 @@ $(BUILD)/obj/%.o: %.c | $(VERSION_H)
 $(BUILD)/noexp/%.o: %.c | $(VERSION_H)
 	@mkdir -p $(@D)
 	$(CC) $(C_FLAGS) -DSHIM_NO_EXPORTS -c $< -o $@
+$(BUILD)/dso/%.o: %.c | $(VERSION_H)
+	@mkdir -p $(@D)
+	$(CC) $(C_FLAGS) -fvisibility=default -fno-semantic-interposition -c $< -o $@
 
 $(BUILD)/libpool.a: $(call obj,$(POOL_SRC))
 	$(AR) rcs $@ $^
@@ -73,7 +79,15 @@ $(BUILD)/libshimcore.a: $(call obj,$(SHIM_CORE))
 	$(AR) rcs $@ $^
 $(BUILD)/libpoolshim.so: $(call obj,$(POOL_SRC) $(SHIM_SRC)) shim/exports.map
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(call obj,$(POOL_SRC) $(SHIM_SRC)) \
-	  -Wl,--version-script=shim/exports.map -Wl,-z,now -ldl -lpthread
+	  -Wl,-soname,libpoolshim.so.$(MAJOR) -Wl,--version-script=shim/exports.map \
+	  -Wl,-z,now -ldl -lpthread
+# the shared libpool exports what its installed headers declare, nothing else
+$(BUILD)/libpool.map: $(PUBLIC_H)
+	{ echo '{ global:'; sed -n '/^static/d; s/^[a-z][^(;=]*[ *]\(pool_[a-z0-9_]*\)(.*/  \1;/p' \
+	  $(PUBLIC_H); echo '  local: *; };'; } > $@
+$(BUILD)/libpool.so: $(POOL_SRC:%.c=$(BUILD)/dso/%.o) $(BUILD)/libpool.map
+	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(filter %.o,$^) -Wl,-soname,libpool.so.$(MAJOR) \
+	  -Wl,--version-script=$(BUILD)/libpool.map -Wl,--no-undefined -lpthread
 
 $(BUILD)/%: %.c $(BUILD)/libpool.a | $(VERSION_H)
 	@mkdir -p $(@D)

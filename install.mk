@@ -1,29 +1,48 @@
 # install.mk - `make install` and `make uninstall` (included by the Makefile).
-PREFIX   ?= /usr/local
-INSTALL  ?= install
-# what `make install` puts under $(DESTDIR)$(PREFIX), for uninstall
-INSTALLED = lib/libpoolshim.so lib/libpool.a lib/pkgconfig/libpool.pc \
-            include/pool/pool.h include/pool/version.h include/pool/classes.h include/pool/depot.h \
-            bin/poolshim bin/poolshim-recommend \
-            share/man/man1/poolshim.1 share/man/man3/pool.3
+# Directories as the GNU coding standards name them, each settable; DESTDIR
+# is put in front of every one (staged installs, packages). The headers go to
+# INCLUDEDIR/poolshim/pool/: #include <pool/pool.h> with pkg-config's flags.
+# scripts/install-tree does the work from a list of what goes where.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+# every name in pool(3)'s NAME section gets a page of its own: man pool_create
+MAN3_NAMES  = $(shell sed -n '/^\.SH NAME/,/^\.SH/{/^\.SH/d;p}' man/pool.3 | tr '\n' ' ' | \
+                sed 's/\\-.*//; s/,/ /g')
+DIST        = $(BUILD)/dist
+DIRS_BAD    = $(strip $(foreach v,PREFIX BINDIR LIBDIR INCLUDEDIR MANDIR,$(if $(filter-out \
+                1,$(words $($(v)))),$(v),$(if $(filter /%,$($(v))),,$(v)))))
 
-# libpool.pc is written straight from its template: always this PREFIX
-install: $(VERSION_H) $(BUILD)/libpool.a $(BUILD)/libpoolshim.so $(BUILD)/tools/poolshim-recommend
-	$(INSTALL) -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig \
-	  $(DESTDIR)$(PREFIX)/include/pool $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man3
-	$(INSTALL) -m 755 $(BUILD)/libpoolshim.so $(DESTDIR)$(PREFIX)/lib/
-	$(INSTALL) -m 644 $(BUILD)/libpool.a $(DESTDIR)$(PREFIX)/lib/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pool/libpool.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libpool.pc
-	$(INSTALL) -m 644 pool/pool.h $(VERSION_H) pool/classes.h pool/depot.h $(DESTDIR)$(PREFIX)/include/pool/
-	$(INSTALL) -m 755 $(BUILD)/tools/poolshim-recommend $(DESTDIR)$(PREFIX)/bin/
-	sed 's|@VERSION@|$(VERSION)|' scripts/poolshim > $(DESTDIR)$(PREFIX)/bin/poolshim
-	chmod 755 $(DESTDIR)$(PREFIX)/bin/poolshim
-	$(INSTALL) -m 644 man/poolshim.1 $(DESTDIR)$(PREFIX)/share/man/man1/
-	$(INSTALL) -m 644 man/pool.3 $(DESTDIR)$(PREFIX)/share/man/man3/
+# What goes where: "MODE FILE TARGET" (copy), "link TO TARGET" (symbolic link).
+$(DIST)/install.list: FORCE
+	$(if $(DIRS_BAD),@printf 'make: %s must be an absolute path without spaces\n' \
+	  $(foreach v,$(DIRS_BAD),"$(v)=\"$($(v))\"") >&2; exit 1)
+	$(if $(word 2,$(DESTDIR)),@echo 'make: DESTDIR="$(DESTDIR)" has spaces' >&2; exit 1)
+	@mkdir -p $(DIST)/man3
+	@sed -e 's|@VERSION@|$(VERSION)|' -e 's|@LIBDIR@|$(LIBDIR)|' scripts/poolshim > $(DIST)/poolshim
+	@sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+	  -e 's|@VERSION@|$(VERSION)|' pool/libpool.pc.in > $(DIST)/libpool.pc
+	@for n in $(MAN3_NAMES); do echo '.so man3/pool.3' > $(DIST)/man3/$$n.3; done
+	@{ echo 755 $(DIST)/poolshim $(BINDIR)/poolshim; \
+	  echo 755 $(BUILD)/tools/poolshim-recommend $(BINDIR)/poolshim-recommend; \
+	  for l in poolshim pool; do echo 755 $(BUILD)/lib$$l.so $(LIBDIR)/lib$$l.so.$(VERSION); \
+	    echo link lib$$l.so.$(VERSION) $(LIBDIR)/lib$$l.so.$(MAJOR); \
+	    echo link lib$$l.so.$(MAJOR) $(LIBDIR)/lib$$l.so; done; \
+	  echo 644 $(BUILD)/libpool.a $(LIBDIR)/libpool.a; \
+	  echo 644 $(DIST)/libpool.pc $(LIBDIR)/pkgconfig/libpool.pc; \
+	  for h in $(PUBLIC_H); do echo 644 $$h $(INCLUDEDIR)/poolshim/pool/$${h##*/}; done; \
+	  echo 644 man/poolshim.1 $(MANDIR)/man1/poolshim.1; \
+	  echo link poolshim.1 $(MANDIR)/man1/poolshim-recommend.1; \
+	  echo 644 man/pool.3 $(MANDIR)/man3/pool.3; \
+	  for n in $(MAN3_NAMES); do echo 644 $(DIST)/man3/$$n.3 $(MANDIR)/man3/$$n.3; done; \
+	} > $@
 
-uninstall:
-	rm -f $(addprefix $(DESTDIR)$(PREFIX)/,$(INSTALLED))
-	-rmdir $(DESTDIR)$(PREFIX)/include/pool
+install: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so \
+         $(BUILD)/tools/poolshim-recommend $(VERSION_H) $(DIST)/install.list
+	@scripts/install-tree install $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"
+uninstall: $(DIST)/install.list
+	@scripts/install-tree uninstall $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"
 
-.PHONY: install uninstall
+.PHONY: install uninstall FORCE

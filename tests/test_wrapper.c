@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "pool/version.h"
 #include "tests/checkutil.h"
 
 /* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
@@ -351,7 +352,8 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 
 /* _i 0: installed, PREFIX/bin/poolshim + PREFIX/lib/libpoolshim.so;
  * _i 1: source tree, scripts/poolshim + build/libpoolshim.so;
- * _i 2: installed without the library: a clear error, exit 2. */
+ * _i 2: installed without the library: a clear error, exit 2;
+ * _i 3: installed, with only the soname's file PREFIX/lib/libpoolshim.so.MAJOR. */
 START_TEST(wrapper_finds_library)
 {
     const char *tmp_root = make_tmp();
@@ -364,6 +366,8 @@ START_TEST(wrapper_finds_library)
     snprintf(dir, sizeof dir, "%s/%s", tmp_root, libdir);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
     snprintf(lib, sizeof lib, "%s/libpoolshim.so", dir);
+    if (_i == 3)
+        snprintf(lib, sizeof lib, "%s/libpoolshim.so.%d", dir, POOL_VERSION_MAJOR);
     if (_i != 2)
         ck_assert_int_eq(symlink(tu_shim_lib(), lib), 0);
 
@@ -399,7 +403,7 @@ static Suite *wrapper_suite(void)
     tcase_add_test(tc, wrapper_leaves_program_arguments_alone);
     tcase_add_test(tc, wrapper_run_applies_config);
     tcase_add_test(tc, wrapper_profile_writes_classes);
-    tcase_add_loop_test(tc, wrapper_finds_library, 0, 3);
+    tcase_add_loop_test(tc, wrapper_finds_library, 0, 4);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("usage");
