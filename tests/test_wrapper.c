@@ -339,13 +339,23 @@ START_TEST(wrapper_usage_errors)
 }
 END_TEST
 
-static void copy_file(const char *from, const char *to, mode_t mode)
+/* Copy the wrapper to `to`; installed (as `make install` writes it): with
+ * the version in place of "@VERSION@". */
+static void copy_wrapper(const char *to, mode_t mode, bool installed)
 {
-    FILE *f = fopen(from, "rb");
+    FILE *f = fopen(wrapper(), "rb");
     ck_assert_ptr_nonnull(f);
     static char data[1 << 20];
-    size_t n = fread(data, 1, sizeof data, f);
+    size_t n = fread(data, 1, sizeof data - 64, f);
     fclose(f);
+    data[n] = '\0';
+    char *at = installed ? strstr(data, "'@VERSION@'") : NULL;
+    if (at) {
+        size_t len = strlen(POOL_VERSION_STRING);
+        memmove(at + 1 + len, at + 10, n - (size_t)(at + 10 - data) + 1);
+        memcpy(at + 1, POOL_VERSION_STRING, len);
+        n = strlen(data);
+    }
     ck_assert_int_eq(tu_write_file(to, data, n), 0);
     ck_assert_int_eq(chmod(to, mode), 0);
 }
@@ -362,7 +372,7 @@ START_TEST(wrapper_finds_library)
     snprintf(dir, sizeof dir, "%s/%s", tmp_root, bin);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
     snprintf(script, sizeof script, "%s/poolshim", dir);
-    copy_file(wrapper(), script, 0755);
+    copy_wrapper(script, 0755, _i != 1);
     snprintf(dir, sizeof dir, "%s/%s", tmp_root, libdir);
     ck_assert_int_eq(mkdir(dir, 0755), 0);
     snprintf(lib, sizeof lib, "%s/libpoolshim.so", dir);
