@@ -21,7 +21,7 @@
 
 extern char **environ;
 
-static struct pool_classes no_pools; /* span 0, max_size 0: fits nothing */
+static struct pool_classes no_pools; /* all zero: no class, no range */
 struct shim shim = {.route = &no_pools};
 
 static const char off_tail[] =
@@ -122,7 +122,7 @@ static int start(void)
     if (mlock_err != 0)
         report_mlock_failure(&cfg, mlock_err);
     pool_classes_set_name(set, "poolshim");
-    if (thread_setup(set) != 0) {
+    if (thread_setup() != 0 || counters_init() != 0) {
         pool_classes_destroy(set);
         return SHIM_OFF;
     }

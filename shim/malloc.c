@@ -4,10 +4,13 @@
  * class's objects have, is served by the pools (O(1) lookup, then the calling
  * thread's cache); when the class is empty it falls back to the real
  * allocator, or in strict mode fails with ENOMEM. Everything else goes to the
- * real allocator untouched. free, realloc and malloc_usable_size tell a pool
- * pointer by its address alone (one range check); a pointer inside the pools
- * that is not an object start aborts with a message, like glibc's
- * "free(): invalid pointer".
+ * real allocator untouched. free and realloc tell a pool pointer by its
+ * address (one range check) and its tag byte (pool/classes_internal.h); a
+ * pointer inside the pools that is not a handed-out object start (an
+ * interior pointer, or an object already free: a double free) aborts with a
+ * message, like glibc's "free(): invalid pointer" and "double free detected".
+ * What the pools handed out, took back or could not serve is counted in the
+ * calling thread's own block (counters.h).
  *
  * Every entry point is defined as shim_NAME (hidden) and exported under its
  * libc names as aliases; a build with SHIM_NO_EXPORTS (the fuzzer's) keeps
@@ -39,11 +42,44 @@ static inline bool power_of_two(size_t a)
     return a != 0 && (a & (a - 1)) == 0;
 }
 
-/* ---- what happens outside the pools ---- */
+/* ---- figures: the thread's own block, or the orphans' ---- */
 
-static inline void count_uncovered(struct pool_classes *s)
+enum figure { SERVED, FREED, DRY };
+
+static void count(struct shim_thread *t, enum figure f, unsigned v)
 {
-    pool_classes_aux_add(s, &shim_cache, AUX_UNCOVERED, 1);
+    struct shim_counters *c = t != NULL ? t->ctr : counters_orphan();
+    uint64_t *x = f == SERVED ? &c->served[v] : f == FREED ? &c->freed[v] : &c->dry[v];
+    if (t != NULL)
+        (*x)++;
+    else
+        counters_bump_orphan(x);
+}
+
+static void count_uncovered(struct shim_thread *t)
+{
+    if (t != NULL)
+        t->ctr->uncovered++;
+    else
+        counters_bump_orphan(&counters_orphan()->uncovered);
+}
+
+/* ---- the pools, and what happens outside them ---- */
+
+/* An object of class v, counted; NULL when the class is empty (counted as
+ * dry unless `optional`). */
+static void *from_pools(struct pool_classes *s, unsigned v, bool optional)
+{
+    struct shim_thread *t = thread_attach(s);
+    struct pool_cache *c = t != NULL ? &t->cache : NULL;
+    void *p;
+    if (c == NULL || !pool_fast_get(s, c, v, &p))
+        p = pool_get_slow(s, c, v);
+    if (p != NULL)
+        count(t, SERVED, v);
+    else if (!optional)
+        count(t, DRY, v);
+    return p;
 }
 
 /* The class is empty: strict mode refuses, otherwise the real allocator. */
@@ -102,19 +138,20 @@ static void *real_realloc(void *p, size_t n)
 
 /* ---- malloc, free ---- */
 
-/* The fast paths below handle a pooled request served by the thread's cache
- * and nothing else; every other case is a tail call to a slow path. */
+/* The fast paths below handle a pooled request served by the thread's
+ * loaded magazine, and a request no class covers from a thread already
+ * attached; every other case is a tail call to a slow path. */
 
 __attribute__((noinline)) static void *malloc_slow(size_t n)
 {
     struct pool_classes *s = pools();
     if (likely(s != NULL)) {
-        int c = pool_classes_lookup(s, n);
-        if (likely(c < 0)) { /* no class covers n */
-            count_uncovered(s);
+        unsigned v = pool_fast_class(s, n);
+        if (v == 0) {
+            count_uncovered(thread_attach(s));
             return real.malloc(n);
         }
-        void *p = pool_classes_get(s, &shim_cache, c);
+        void *p = from_pools(s, v, false);
         if (p != NULL)
             return p;
         return refuse() ? NULL : real.malloc(n);
@@ -127,50 +164,55 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
 SHIM_HIDDEN void *shim_malloc(size_t n)
 {
     struct pool_classes *s = route();
+    struct shim_thread *t = &shim_self;
+    unsigned v = pool_fast_class(s, n);
     void *p;
-    if (likely(n <= POOL_SMALL_MAX)) {
-        p = pool_cache_pop(&shim_cache, s->small[n]);
-    } else if (n > s->max_size) {
-        /* Larger than every class, with the shim on (the empty set while
-         * off is never attached to): straight to the real allocator. */
-        if (likely(shim_cache.set == s)) {
-            shim_cache.aux[AUX_UNCOVERED]++;
-            return real.malloc(n);
-        }
-        p = NULL;
-    } else {
-        p = pool_cache_pop(&shim_cache, (unsigned)pool_classes_lookup(s, n));
+    if (likely(pool_fast_get(s, &t->cache, v, &p))) {
+        t->ctr->served[v]++;
+        /* An empty asm: gcc 12 then loads p straight into the return
+         * register instead of copying it there (one instruction less). */
+        __asm__("" : "+r"(p));
+        return p;
     }
-    return likely(p != NULL) ? p : malloc_slow(n);
+    if (v == 0 && t->cache.set == s) { /* no class, and the shim is on */
+        t->ctr->uncovered++;
+        return real.malloc(n);
+    }
+    return malloc_slow(n);
 }
 
 __attribute__((noinline)) static void free_slow(void *p)
 {
     struct pool_classes *s = pools();
-    if (likely(s != NULL)) {
-        int c = pool_classes_owner(s, p);
-        if (likely(c == POOL_NOT_OURS)) {
-            /* glibc's free keeps errno itself (since 2.33) */
-            if (likely(!boot_owns(p)))
-                real.free(p);
-            return;
-        }
-        if (c == POOL_INTERIOR)
-            pool_classes_invalid(s, "free()", p);
-        pool_classes_put(s, &shim_cache, c, p);
+    if (unlikely(s == NULL)) {
+        release_other(p);
         return;
     }
-    release_other(p);
+    struct shim_thread *t = thread_attach(s);
+    int v = pool_put_slow(s, t != NULL ? &t->cache : NULL, p);
+    if (v > 0) {
+        count(t, FREED, (unsigned)v);
+    } else if (v == POOL_NOT_OURS) {
+        /* glibc's free keeps errno itself (since 2.33) */
+        if (likely(!boot_owns(p)))
+            real.free(p);
+    } else {
+        pool_misuse(s, "free()", p, v);
+    }
 }
 
 SHIM_HIDDEN void shim_free(void *p)
 {
     struct pool_classes *s = route();
-    unsigned c;
-    if (likely(pool_classes_object(s, p, &c))) {
-        if (likely(pool_cache_push(&shim_cache, c, p)))
-            return;
-    } else if (!pool_classes_inside(s, p) && likely(s->span != 0) && !boot_owns(p)) {
+    struct shim_thread *t = &shim_self;
+    unsigned v;
+    int r = pool_fast_put(s, &t->cache, p, &v);
+    if (likely(r == POOL_FAST_DONE)) {
+        t->ctr->freed[v]++;
+        return;
+    }
+    if (likely(r == POOL_FAST_NOT_OURS) &&
+        likely(__atomic_load_n(&s->span, __ATOMIC_RELAXED) != 0) && !boot_owns(p)) {
         /* not ours, with the shim on (the empty set has span 0); glibc's
          * free keeps errno itself (since 2.33) */
         real.free(p);
@@ -203,15 +245,15 @@ SHIM_HIDDEN void *shim_calloc(size_t n, size_t size)
     }
     struct pool_classes *s = pools();
     if (likely(s != NULL)) {
-        int c = pool_classes_lookup(s, total);
-        if (likely(c >= 0)) {
-            void *p = pool_classes_get(s, &shim_cache, c);
+        unsigned v = pool_fast_class(s, total);
+        if (likely(v != 0)) {
+            void *p = from_pools(s, v, false);
             if (likely(p != NULL))
-                return memset(p, 0, pool_classes_size(s, c));
+                return memset(p, 0, pool_class_size_v(s, v));
             if (refuse())
                 return NULL;
         } else {
-            count_uncovered(s);
+            count_uncovered(thread_attach(s));
         }
         return real.calloc(n, size);
     }
@@ -232,45 +274,50 @@ static void *move(void *p, size_t old, size_t n, void *q)
     return q;
 }
 
+/* p is a handed-out object of class v. */
+static void *realloc_pooled(struct pool_classes *s, void *p, unsigned v, size_t n)
+{
+    size_t old = pool_class_size_v(s, v);
+    unsigned nv = pool_fast_class(s, n);
+    if (nv == v)
+        return p;
+    if (n < old) {
+        /* A shrink moves to its own class, as glibc moves a shrunk block to
+         * a smaller chunk, so that the larger object is free for requests of
+         * its size; when that class is empty the block stays where it is
+         * (it fits). */
+        void *q = from_pools(s, nv, true);
+        return q != NULL ? move(p, old, n, q) : p;
+    }
+    return move(p, old, n, shim_malloc(n));
+}
+
 SHIM_HIDDEN void *shim_realloc(void *p, size_t n)
 {
     if (p == NULL)
         return shim_malloc(n);
     struct pool_classes *s = pools();
-    int c = s != NULL ? pool_classes_owner(s, p) : POOL_NOT_OURS;
-    if (c == POOL_INTERIOR)
-        pool_classes_invalid(s, "realloc()", p);
+    int v = s != NULL ? pool_which(s, p) : POOL_NOT_OURS;
+    if (v < 0 && v != POOL_NOT_OURS)
+        pool_misuse(s, "realloc()", p, v);
     if (n == 0) { /* glibc: frees and returns NULL */
         shim_free(p);
         return NULL;
     }
-    if (c >= 0) {
-        size_t old = pool_classes_size(s, c);
-        int nc = pool_classes_lookup(s, n);
-        if (nc == c)
-            return p;
-        if (n < old) {
-            /* A shrink moves to its own class, as glibc moves a shrunk block
-             * to a smaller chunk, so that the larger object is free for
-             * requests of its size; when that class is empty the block
-             * stays where it is (it fits). */
-            void *q = pool_classes_try_get(s, &shim_cache, nc);
-            return q != NULL ? move(p, old, n, q) : p;
-        }
-        return move(p, old, n, shim_malloc(n));
-    }
+    if (v > 0)
+        return realloc_pooled(s, p, (unsigned)v, n);
     if (boot_owns(p))
         return move(p, boot_usable(p), n, shim_malloc(n));
     if (s != NULL) {
-        int nc = pool_classes_lookup(s, n);
-        if (nc >= 0) {
-            void *q = pool_classes_get(s, &shim_cache, nc);
+        unsigned nv = pool_fast_class(s, n);
+        if (nv != 0) {
+            void *q = from_pools(s, nv, false);
             if (q != NULL)
                 return move(p, real.malloc_usable_size(p), n, q);
             if (refuse())
                 return NULL;
         } else {
-            count_uncovered(s);
+            count_uncovered(thread_attach(s));
         }
     }
     return real_ready() ? real_realloc(p, n) : NULL;
@@ -305,13 +352,13 @@ static void *real_aligned(enum aligned_kind kind, size_t align, size_t n)
     return NULL;
 }
 
-/* The class that serves n, when its objects have `align`; else -1: the
+/* The class (+ 1) that serves n, when its objects have `align`; else 0: the
  * request goes to the real allocator (a larger class would serve it, but
  * would spend an object that requests of its own size need). */
-static int aligned_class(const struct pool_classes *s, size_t align, size_t n)
+static unsigned aligned_class(const struct pool_classes *s, size_t align, size_t n)
 {
-    int c = pool_classes_lookup(s, n);
-    return c >= 0 && pool_classes_align(s, c) >= align ? c : -1;
+    unsigned v = pool_fast_class(s, n);
+    return v != 0 && s->cls[v - 1].align >= align ? v : 0;
 }
 
 static void *aligned(enum aligned_kind kind, size_t align, size_t n)
@@ -320,15 +367,15 @@ static void *aligned(enum aligned_kind kind, size_t align, size_t n)
     if (s == NULL && !not_started())
         s = pools();
     if (s != NULL && power_of_two(align)) {
-        int c = aligned_class(s, align, n);
-        if (c >= 0) {
-            void *p = pool_classes_get(s, &shim_cache, c);
+        unsigned v = aligned_class(s, align, n);
+        if (v != 0) {
+            void *p = from_pools(s, v, false);
             if (p != NULL)
                 return p;
             if (refuse())
                 return NULL;
         } else {
-            count_uncovered(s);
+            count_uncovered(thread_attach(s));
         }
     }
     if (real_ready())
@@ -388,7 +435,7 @@ SHIM_HIDDEN size_t shim_malloc_usable_size(void *p)
         if (c >= 0)
             return pool_classes_size(s, c);
         if (c == POOL_INTERIOR)
-            pool_classes_invalid(s, "malloc_usable_size()", p);
+            pool_misuse(s, "malloc_usable_size()", p, c);
     }
     if (boot_owns(p))
         return boot_usable(p);

@@ -6,6 +6,7 @@
  *   real.c    the real allocator, found with dlsym(RTLD_NEXT), and the
  *             bootstrap arena that serves calls made while dlsym runs
  *   thread.c  thread-local caches, thread exit, fork
+ *   counters.c the shim's own figures, in per-thread blocks
  *   stats.c   the statistics table, JSON file and signal
  *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
  *   config*.c POOLSHIM_* parsing and printing (config.h; the files of the
@@ -19,15 +20,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pool/classes.h"
+#include "pool/classes_internal.h"
 #include "shim/config.h"
+#include "shim/counters.h"
 
 #define SHIM_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
-
-/* aux counters kept per thread in each pool_cache */
-enum { AUX_UNCOVERED = 0 }; /* requests that no class covers */
 
 /* PROFILE: pools off, the real allocator serves and profile.c counts. */
 enum shim_state { SHIM_UNINIT, SHIM_STARTING, SHIM_ON, SHIM_OFF, SHIM_PROFILE };
@@ -35,7 +34,8 @@ enum shim_state { SHIM_UNINIT, SHIM_STARTING, SHIM_ON, SHIM_OFF, SHIM_PROFILE };
 struct shim {
     /* What the fast paths route through, never NULL: the pool set once ON,
      * before that (and when off) an empty set that owns no pointer and fits
-     * no size, so that every call takes the slow path. */
+     * no size (all zero: its table says "no class" for every size), so that
+     * every call takes the slow path. */
     struct pool_classes *route;
     struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;
@@ -102,12 +102,27 @@ static inline bool boot_owns(const void *p)
 int shim_init(void) SHIM_HIDDEN;
 
 /* ---- thread.c ---- */
-extern __thread struct pool_cache shim_cache
+enum thread_state { THREAD_NEW, THREAD_ATTACHING, THREAD_ATTACHED, THREAD_RETIRED };
+
+/* A thread's part of the shim, in initial-exec TLS (zero at thread start).
+ * Once ATTACHED, its cache is attached to the pool set and ctr is its block
+ * of figures; after its exit handler ran it is RETIRED: its later calls (from
+ * other exit handlers) go to the depots uncached and count as orphans. */
+struct shim_thread {
+    struct pool_cache cache;
+    struct shim_counters *ctr;
+    uint8_t state;              /* enum thread_state */
+};
+extern __thread struct shim_thread shim_self
     __attribute__((tls_model("initial-exec"))) SHIM_HIDDEN;
 
-/* Set up the thread-exit key and the fork handlers for the set. Called once
- * by shim_init(), under nothing that malloc can re-enter. Returns 0 or -1. */
-int thread_setup(struct pool_classes *set) SHIM_HIDDEN;
+/* The calling thread, attached to s first if it is new; NULL when it cannot
+ * cache (retired, or in the middle of attaching). */
+struct shim_thread *thread_attach(struct pool_classes *s) SHIM_HIDDEN;
+
+/* Set up the thread-exit key. Called once by shim_init(), under nothing
+ * that malloc can re-enter. Returns 0 or -1. */
+int thread_setup(void) SHIM_HIDDEN;
 void thread_register_atfork(void) SHIM_HIDDEN;
 
 /* ---- stats.c ---- */

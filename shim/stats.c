@@ -84,10 +84,11 @@ int stats_stderr_fd(void)
     return is_stderr_file(2) ? 2 : -1;
 }
 
+/* The pools' figures and the shim's own, at one moment. */
 struct snapshot {
     unsigned n;
     struct pool_class_stats cls[POOL_CLASSES_MAX];
-    uint64_t aux[POOL_CACHE_AUX];
+    struct shim_counters ctr; /* indexed by class + 1 */
 };
 
 static int take(struct snapshot *snap, bool trylock)
@@ -96,7 +97,9 @@ static int take(struct snapshot *snap, bool trylock)
     if (set == NULL)
         return -1;
     snap->n = pool_classes_count(set);
-    return pool_classes_snapshot(set, snap->cls, snap->aux, trylock);
+    if (counters_sum(&snap->ctr, !trylock) != 0)
+        return -1;
+    return pool_classes_snapshot(set, snap->cls, !trylock);
 }
 
 static void print_table(const struct snapshot *snap, int fd)
@@ -120,14 +123,14 @@ static void print_table(const struct snapshot *snap, int fd)
         rb_u64w(&b, st->capacity, 11);
         rb_u64w(&b, st->in_use, 11);
         rb_u64w(&b, st->peak_out, 11);
-        rb_u64w(&b, st->gets, 13);
-        rb_u64w(&b, st->misses, 11);
+        rb_u64w(&b, snap->ctr.served[i + 1], 13);
+        rb_u64w(&b, snap->ctr.dry[i + 1], 11);
         rb_char(&b, '\n');
         if (b.len > sizeof b.buf - 100)
             rb_flush(&b, fd);
     }
     rb_str(&b, "poolshim: not covered by any class: ");
-    rb_u64(&b, snap->aux[AUX_UNCOVERED]);
+    rb_u64(&b, snap->ctr.uncovered);
     rb_str(&b, " requests\n");
     rb_flush(&b, fd);
 }
@@ -143,7 +146,8 @@ void stats_print_exit(void)
 /* JSON schema (version 1; poolshim_version: the library's, VERSION):
  * {"version":1,"poolshim_version":"X.Y.Z","pid":N,"strict":bool,"uncovered":N,
  *  "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
- *              "served":N,"misses":N},...]} */
+ *              "served":N,"misses":N,"exchanges":N},...]}
+ * (exchanges: times a thread's cache traded a magazine with the depot) */
 static int write_json(const struct snapshot *snap, int fd)
 {
     struct rbuf b = {0};
@@ -153,7 +157,7 @@ static int write_json(const struct snapshot *snap, int fd)
     rb_str(&b, ",\"strict\":");
     rb_str(&b, shim.strict ? "true" : "false");
     rb_str(&b, ",\"uncovered\":");
-    rb_u64(&b, snap->aux[AUX_UNCOVERED]);
+    rb_u64(&b, snap->ctr.uncovered);
     rb_str(&b, ",\"classes\":[");
     for (unsigned i = 0; i < snap->n; i++) {
         const struct pool_class_stats *st = &snap->cls[i];
@@ -166,9 +170,11 @@ static int write_json(const struct snapshot *snap, int fd)
         rb_str(&b, ",\"peak_out\":");
         rb_u64(&b, st->peak_out);
         rb_str(&b, ",\"served\":");
-        rb_u64(&b, st->gets);
+        rb_u64(&b, snap->ctr.served[i + 1]);
         rb_str(&b, ",\"misses\":");
-        rb_u64(&b, st->misses);
+        rb_u64(&b, snap->ctr.dry[i + 1]);
+        rb_str(&b, ",\"exchanges\":");
+        rb_u64(&b, st->exchanges);
         rb_char(&b, '}');
         if (b.len > sizeof b.buf - 200 && err == 0)
             err = rb_flush(&b, fd);

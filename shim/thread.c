@@ -1,66 +1,87 @@
-/* thread.c - thread-local caches, thread exit and fork.
+/* thread.c - the shim's per-thread state: attaching, thread exit and fork.
  *
- * Each thread's cache of free objects lives in initial-exec TLS (no
- * __tls_get_addr, which may allocate). A cache attaches itself to the set at
- * its thread's first pooled allocation; the hook below then sets a
- * pthread key whose destructor, at thread exit, returns the cached objects
- * and retires the cache: frees that other destructors make after ours go
- * straight to the shared depots.
+ * Each thread's cache and the pointer to its figures live in initial-exec
+ * TLS (no __tls_get_addr, which may allocate). A thread attaches at its first
+ * pooled call: it gets a block of figures, its cache joins the set, and a
+ * pthread key is set whose destructor, at thread exit, gives the cached
+ * objects back and retires the thread: calls that other destructors make
+ * after ours go straight to the shared depots.
  *
- * fork: the prepare handler takes the set's registry lock (the depots are
- * lock-free), the parent releases it; the child re-creates it and takes
- * back the objects cached by the threads that did not survive the fork.
+ * fork: the prepare handler takes the set's lock and the counters' lock (the
+ * depots are lock-free), the parent releases them; the child re-creates
+ * them, takes back the objects cached by the threads that did not survive
+ * the fork, and starts every figure from zero (its own requests only).
  */
+#include <errno.h>
 #include <pthread.h>
 
 #include "shim/shim.h"
 
-__thread struct pool_cache shim_cache __attribute__((tls_model("initial-exec")));
+__thread struct shim_thread shim_self __attribute__((tls_model("initial-exec")));
 
 static pthread_key_t exit_key;
 
 static void on_thread_exit(void *arg)
 {
-    struct pool_cache *c = arg;
+    struct shim_thread *t = arg;
     struct pool_classes *set = __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
     if (set != NULL)
-        pool_classes_cache_detach(set, c, true);
+        pool_classes_cache_detach(set, &t->cache);
+    counters_detach(t->ctr);
+    t->ctr = NULL;
+    t->state = THREAD_RETIRED;
 }
 
-static void on_attach(struct pool_classes *s, struct pool_cache *c)
+struct shim_thread *thread_attach(struct pool_classes *s)
 {
-    (void)s;
-    if (c == &shim_cache)
-        pthread_setspecific(exit_key, c);
+    struct shim_thread *t = &shim_self;
+    if (t->cache.set == s)
+        return t;
+    if (t->state != THREAD_NEW)
+        return NULL;
+    /* Calls made while attaching (pthread_setspecific may allocate) see
+     * ATTACHING and go uncached. */
+    int saved = errno;
+    t->state = THREAD_ATTACHING;
+    t->ctr = counters_attach();
+    pool_classes_cache_attach(s, &t->cache);
+    pthread_setspecific(exit_key, t);
+    t->state = THREAD_ATTACHED;
+    errno = saved;
+    return t;
 }
 
-int thread_setup(struct pool_classes *set)
+int thread_setup(void)
 {
-    if (pthread_key_create(&exit_key, on_thread_exit) != 0)
-        return -1;
-    pool_classes_on_attach(set, on_attach);
-    return 0;
+    return pthread_key_create(&exit_key, on_thread_exit) != 0 ? -1 : 0;
 }
 
 static void fork_prepare(void)
 {
     struct pool_classes *set = __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
-    if (set != NULL)
+    if (set != NULL) {
+        counters_fork_prepare();
         pool_classes_fork_prepare(set);
+    }
 }
 
 static void fork_parent(void)
 {
     struct pool_classes *set = __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
-    if (set != NULL)
+    if (set != NULL) {
         pool_classes_fork_parent(set);
+        counters_fork_parent();
+    }
 }
 
 static void fork_child(void)
 {
     struct pool_classes *set = __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
-    if (set != NULL)
-        pool_classes_fork_child(set, &shim_cache);
+    if (set != NULL) {
+        struct shim_thread *t = &shim_self;
+        pool_classes_fork_child(set, t->cache.set == set ? &t->cache : NULL);
+        counters_fork_child(t->ctr);
+    }
 }
 
 void thread_register_atfork(void)

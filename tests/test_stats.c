@@ -121,13 +121,13 @@ static const char *dir_listing(const char *dir)
 /* the JSON statistics file: schema version 1 (shim/stats.c, poolshim(1))
  *   {"version":1,"poolshim_version":"X.Y.Z","pid":N,"strict":BOOL,"uncovered":N,
  *    "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
- *                "served":N,"misses":N},...]}
+ *                "served":N,"misses":N,"exchanges":N},...]}
  * parsed strictly: exactly these keys, each once, no other. */
 
 #define MAX_CLASSES 32
 
 struct js_class {
-    unsigned long long size, capacity, in_use, peak_out, served, misses;
+    unsigned long long size, capacity, in_use, peak_out, served, misses, exchanges;
 };
 
 struct js_stats {
@@ -238,9 +238,9 @@ static bool js_next(struct js *j, char close, bool *more)
 static bool js_class(struct js *j, struct js_class *c)
 {
     static const char *const names[] = {"size", "capacity", "in_use",
-                                        "peak_out", "served", "misses"};
+                                        "peak_out", "served", "misses", "exchanges"};
     unsigned long long *field[] = {&c->size, &c->capacity, &c->in_use,
-                                   &c->peak_out, &c->served, &c->misses};
+                                   &c->peak_out, &c->served, &c->misses, &c->exchanges};
     unsigned seen = 0;
     if (!js_lit(j, '{'))
         return false;
@@ -348,8 +348,11 @@ static struct want want_of(enum stage stage, bool strict, bool cache)
         w.uncovered = 5;
     }
     if (stage == CHILD) {
-        w.cls[0].in_use = 9;
-        w.cls[0].served = 12;
+        /* a forked child counts only its own requests (2 of 64 bytes); what
+         * is in use, and the peak, start from what it inherited */
+        w.cls[0] = (struct want_class){64, 100, 9, 9, 9, 2, 0};
+        w.cls[1] = (struct want_class){256, 10, 10, 10, 10, 0, 0};
+        w.uncovered = 0;
     }
     if (cache && stage != NONE)
         w.cls[0].peak_hi = w.cls[0].capacity; /* batches out of the depot */
@@ -366,9 +369,10 @@ static void format_json(char *buf, size_t cap, long pid, const struct want *w,
     for (int i = 0; i < w->n; i++)
         n += snprintf(buf + n, cap - (size_t)n,
                       "%s{\"size\":%llu,\"capacity\":%llu,\"in_use\":%llu,\"peak_out\":%llu,"
-                      "\"served\":%llu,\"misses\":%llu}",
+                      "\"served\":%llu,\"misses\":%llu,\"exchanges\":%llu}",
                       i ? "," : "", w->cls[i].size, w->cls[i].capacity, w->cls[i].in_use,
-                      got->cls[i].peak_out, w->cls[i].served, w->cls[i].misses);
+                      got->cls[i].peak_out, w->cls[i].served, w->cls[i].misses,
+                      got->cls[i].exchanges);
     snprintf(buf + n, cap - (size_t)n, "]}\n");
 }
 
@@ -494,8 +498,8 @@ END_TEST
 
 START_TEST(json_file_per_process)
 {
-    /* %p names each process's own file; a fork's child inherits the figures
-     * and adds its own */
+    /* %p names each process's own file; a fork's child counts its own
+     * requests only (the parent's are in the parent's file) */
     const char *dir = make_tmp();
     char var[4400];
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/stats-%%p.json", dir);

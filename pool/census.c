@@ -1,0 +1,228 @@
+/* census.c - what a set of size classes holds: its figures, and the walk
+ * that checks its invariants (classes_internal.h states them).
+ */
+#include "pool/classes_internal.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "pool/mem.h"
+
+/* Free objects a cache holds in class v. Read by another thread than the
+ * cache's: a figure, exact only when the owner is not in a get or put. */
+static uint32_t cached(const struct pool_cache *c, unsigned v, uint32_t rounds)
+{
+    uint32_t n = 0;
+    if (__atomic_load_n(&c->cur[v], __ATOMIC_RELAXED) != 0)
+        n += (uint32_t)(__atomic_load_n(&c->sp[v], __ATOMIC_RELAXED) -
+                        __atomic_load_n(&c->lo[v], __ATOMIC_RELAXED));
+    if (__atomic_load_n(&c->prev[v], __ATOMIC_RELAXED) != 0 &&
+        __atomic_load_n(&c->prev_full[v], __ATOMIC_RELAXED))
+        n += rounds;
+    return n;
+}
+
+static void stats_locked(struct pool_classes *s, unsigned i,
+                         struct pool_class_stats *out)
+{
+    struct pool_class *k = &s->cls[i];
+    unsigned v = i + 1;
+    uint64_t misses = atomic_load_explicit(&k->misses, memory_order_relaxed);
+    uint64_t exchanges = atomic_load_explicit(&k->exchanges, memory_order_relaxed);
+    size_t available = pool_depot_objects_(k);
+    for (struct pool_cache *c = s->caches; c != NULL; c = c->next_cache) {
+        available += cached(c, v, k->rounds);
+        misses += __atomic_load_n(&c->misses[v], __ATOMIC_RELAXED);
+        exchanges += __atomic_load_n(&c->exchanges[v], __ATOMIC_RELAXED);
+    }
+    out->size = k->size;
+    out->stride = k->stride;
+    out->align = k->align;
+    out->capacity = k->count;
+    out->available = available < k->count ? available : k->count; /* a put in flight */
+    out->in_use = out->capacity - out->available;
+    out->peak_out = atomic_load_explicit(&k->peak_out, memory_order_relaxed);
+    out->rounds = k->rounds;
+    out->misses = misses;
+    out->exchanges = exchanges;
+}
+
+void pool_classes_stats(struct pool_classes *s, int cls,
+                        struct pool_class_stats *out)
+{
+    pthread_mutex_lock(&s->lock);
+    stats_locked(s, (unsigned)cls, out);
+    pthread_mutex_unlock(&s->lock);
+}
+
+int pool_classes_snapshot(struct pool_classes *s, struct pool_class_stats *out,
+                          bool wait)
+{
+    if (!wait) {
+        if (pthread_mutex_trylock(&s->lock) != 0) {
+            errno = EBUSY;
+            return -1;
+        }
+    } else {
+        pthread_mutex_lock(&s->lock);
+    }
+    for (unsigned i = 0; i < s->nclasses; i++)
+        stats_locked(s, i, &out[i]);
+    pthread_mutex_unlock(&s->lock);
+    return 0;
+}
+
+size_t pool_classes_available(struct pool_classes *s, int cls)
+{
+    struct pool_class_stats st;
+    pool_classes_stats(s, cls, &st);
+    return st.available;
+}
+
+/* ---- the integrity walk ---- */
+
+/* Scratch marks, one byte per object and per magazine of a class. */
+struct walk {
+    const struct pool_classes *s;
+    const struct pool_class *k;
+    unsigned v;
+    uint8_t *obj, *mag;
+    size_t bytes;
+    uint32_t free;   /* free objects found */
+};
+
+/* Mark the free object p; false when it is not one of the class's, was
+ * never handed out, or is marked already. */
+static bool mark_object(struct walk *w, const void *p)
+{
+    if (pool_classes_owner(w->s, p) != (int)w->v - 1)
+        return false;
+    uint32_t i = (uint32_t)(((const char *)p - w->k->base) / w->k->stride);
+    if (i >= atomic_load(&w->k->frontier) || w->obj[i])
+        return false;
+    w->obj[i] = 1;
+    w->free++;
+    return true;
+}
+
+static bool mark_rounds(struct walk *w, uint32_t m, uint32_t n)
+{
+    void **r = w->k->mag + (size_t)m * w->k->rounds;
+    for (uint32_t j = 0; j < n; j++)
+        if (!mark_object(w, r[j]))
+            return false;
+    return true;
+}
+
+static bool mark_mag(struct walk *w, uint32_t m)
+{
+    if (m >= atomic_load(&w->k->mags_born) || w->mag[m])
+        return false;
+    w->mag[m] = 1;
+    return true;
+}
+
+/* Walk a depot's stack, calling each(w, x) on every entry; true when every
+ * call is, and the stack holds as many entries as its counter says. */
+static bool walk_depot(struct walk *w, const struct depot *d,
+                       bool (*each)(struct walk *, uint32_t))
+{
+    uint32_t walked = 0;
+    uint32_t x = (uint32_t)atomic_load(&d->head);
+    for (; x != DEPOT_NIL; walked++) {
+        if (x >= d->count || walked > d->count || !each(w, x))
+            return false;
+        x = atomic_load_explicit(&d->next[x], memory_order_relaxed);
+    }
+    return walked == depot_free(d);
+}
+
+static bool each_loose(struct walk *w, uint32_t x)
+{
+    return mark_object(w, w->k->base + (size_t)x * w->k->stride);
+}
+
+static bool each_full(struct walk *w, uint32_t m)
+{
+    return mark_mag(w, m) && mark_rounds(w, m, w->k->rounds);
+}
+
+static bool each_empty(struct walk *w, uint32_t m)
+{
+    return mark_mag(w, m);
+}
+
+static bool walk_cache(struct walk *w, const struct pool_cache *c)
+{
+    unsigned v = w->v;
+    const struct pool_class *k = w->k;
+    if (c->cur[v] != 0) {
+        uint32_t m = c->cur[v] - 1;
+        void **r = k->mag + (size_t)m * k->rounds;
+        if (c->lo[v] != r || c->hi[v] != r + k->rounds || c->sp[v] < c->lo[v] ||
+            c->sp[v] > c->hi[v] || !mark_mag(w, m) ||
+            !mark_rounds(w, m, (uint32_t)(c->sp[v] - c->lo[v])))
+            return false;
+    } else if (c->sp[v] != NULL || c->lo[v] != NULL || c->hi[v] != NULL) {
+        return false;
+    }
+    if (c->prev[v] != 0 && (!mark_mag(w, c->prev[v] - 1) ||
+                            !mark_rounds(w, c->prev[v] - 1, c->prev_full[v] ? k->rounds : 0)))
+        return false;
+    return true;
+}
+
+/* Every object below the frontier is either marked free with tag 0, or
+ * handed out with tag v; every object above it is untouched (tag 0). */
+static bool check_tags(struct walk *w)
+{
+    uint32_t frontier = atomic_load(&w->k->frontier);
+    for (uint32_t i = 0; i < w->k->count; i++) {
+        const char *p = w->k->base + (size_t)i * w->k->stride;
+        unsigned tag = *pool_tag(w->s, p);
+        bool out = i < frontier && !w->obj[i];
+        if (tag != (out ? w->v : 0))
+            return false;
+    }
+    return true;
+}
+
+static bool check_class(struct walk *w)
+{
+    const struct pool_class *k = w->k;
+    uint32_t born = atomic_load(&k->mags_born), mags = 0;
+    if (!walk_depot(w, &k->loose, each_loose) || !walk_depot(w, &k->full, each_full) ||
+        !walk_depot(w, &k->empty, each_empty))
+        return false;
+    for (const struct pool_cache *c = w->s->caches; c != NULL; c = c->next_cache)
+        if (!walk_cache(w, c))
+            return false;
+    for (uint32_t m = 0; m < born; m++)
+        mags += w->mag[m];
+    /* With the counts of the stacks checked by walk_depot, and each object
+     * found at most once, this partitions the class: fresh + free + handed
+     * out == count. */
+    return mags == born && born <= k->nmags && check_tags(w);
+}
+
+bool pool_classes_check(struct pool_classes *s)
+{
+    bool ok = true;
+    size_t page = mem_page_size();
+    pthread_mutex_lock(&s->lock);
+    for (unsigned i = 0; i < s->nclasses && ok; i++) {
+        struct walk w = {.s = s, .k = &s->cls[i], .v = i + 1};
+        w.bytes = mem_round_up((size_t)w.k->count + w.k->nmags + 1, page);
+        w.obj = mem_reserve(w.bytes, page);
+        if (w.obj == NULL || mem_commit(w.obj, w.bytes) != 0) {
+            mem_release(w.obj, w.bytes);
+            ok = false;
+            break;
+        }
+        w.mag = w.obj + w.k->count;
+        ok = check_class(&w);
+        mem_release(w.obj, w.bytes);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ok;
+}

@@ -1,0 +1,215 @@
+/* classes_internal.h - the layout of a set of size classes and its inline
+ * fast paths: for pool/ and for the shim, never installed.
+ *
+ * Memory. Class i's objects live in the slice [base + (i << shift), ...) of
+ * one reserved range, `stride` bytes apart. Beside them:
+ *   - a tag byte per 16-byte granule of the range: an object start's tag is
+ *     its class + 1 while the object is handed out and 0 while it is free;
+ *     every other granule's tag stays 0. A free therefore learns from one byte
+ *     both the class and that the pointer is a handed-out object start, and a
+ *     double free, or a free of an interior pointer, finds 0 there;
+ *   - per class, magazines (arrays of `rounds` object pointers) and the depot:
+ *     a lock-free stack of full magazines, one of empty magazines, a stack of
+ *     loose free objects, and a frontier below which objects have been handed
+ *     out at least once (objects at or above it were never touched, so
+ *     nothing has to be written per object at creation).
+ *
+ * Classes are numbered v = class index + 1 wherever the fast paths see them
+ * (lookup table, tags, cache arrays), so that 0 is "no class" everywhere and
+ * zeroed memory (a set before start-up, a cache never attached) says so by
+ * itself.
+ *
+ * Per class, whenever no get or put is in flight:
+ *   count == (count - frontier) + loose + rounds * |full|
+ *            + sum over attached caches of (sp - lo) + (prev full ? rounds : 0)
+ *            + handed out
+ *   handed out == the number of object starts whose tag is v
+ *   mags_born == |full| + |empty| + magazines held (loaded or previous) by
+ *                caches: each magazine ever used is in exactly one place
+ */
+#ifndef POOL_CLASSES_INTERNAL_H
+#define POOL_CLASSES_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "pool/classes.h"
+#include "pool/depot.h"
+
+#define POOL_SMALL_MAX 1024 /* sizes found by the direct table */
+#define POOL_TAG_SHIFT 4    /* a tag per 1 << 4 == POOL_GRANULE bytes */
+#define POOL_V_MAX (POOL_CLASSES_MAX + 1) /* class + 1, and 0 */
+#define POOL_POISON 0xdb    /* CHECKED: the byte free objects are filled with */
+
+#ifdef POOL_DEBUG
+#include <assert.h>
+#define POOL_ASSERT(x) assert(x)
+#else
+#define POOL_ASSERT(x) ((void)0)
+#endif
+
+struct pool_class {
+    char *base;          /* first object */
+    size_t bytes;        /* count * stride */
+    size_t size;         /* usable bytes per object */
+    size_t stride;       /* distance between objects: size rounded to 16 */
+    size_t align;        /* alignment every object has */
+    uint64_t magic;      /* UINT64_MAX / stride + 1: offset / stride by multiply */
+    uint32_t count;
+    uint32_t rounds;     /* objects per magazine; 0: the class is uncached */
+    uint32_t nmags;      /* magazine ids 0 .. nmags - 1 */
+    void **mag;          /* magazine m's rounds: mag[m * rounds ...] */
+    struct depot loose;  /* free objects one by one, by index */
+    struct depot full;   /* ids of magazines holding `rounds` free objects */
+    struct depot empty;  /* ids of magazines holding nothing */
+    _Alignas(64) _Atomic uint32_t frontier; /* objects >= it never handed out */
+    _Atomic uint32_t mags_born;  /* magazine ids >= it never used */
+    _Atomic uint32_t peak_out;
+    _Atomic uint64_t misses;     /* of uncached gets and detached caches */
+    _Atomic uint64_t exchanges;  /* of detached caches */
+};
+
+/* A thread's cache. Per class v, the loaded magazine holds the free objects
+ * lo[v] .. sp[v] - 1 and has room up to hi[v]:
+ *   lo[v] <= sp[v] <= hi[v],  hi[v] - lo[v] == rounds (or all NULL: none)
+ * and the previous magazine, when there is one, is full or empty (never in
+ * between). Magazine ids are stored + 1, so that 0 means none. A cache that
+ * is not attached has every pointer NULL, so that both fast paths fail over
+ * to the slow ones; index 0 ("no class") is always NULL. */
+struct pool_cache {
+    void **sp[POOL_V_MAX];
+    void **lo[POOL_V_MAX];
+    void **hi[POOL_V_MAX];
+    uint32_t cur[POOL_V_MAX];   /* loaded magazine id + 1, or 0 */
+    uint32_t prev[POOL_V_MAX];  /* previous magazine id + 1, or 0 */
+    bool prev_full[POOL_V_MAX];
+    uint64_t misses[POOL_V_MAX];
+    uint64_t exchanges[POOL_V_MAX];
+    struct pool_classes *set;   /* attached to; NULL when not attached */
+    struct pool_cache *prev_cache, *next_cache;
+    bool heap;                  /* from pool_cache_create() */
+};
+
+struct pool_classes {
+    /* read by every fast path: the first cache line */
+    char *base;           /* class i starts at base + (i << shift) */
+    uintptr_t span;       /* nclasses << shift; 0 for the empty set */
+    uint8_t *tags;        /* the tag of address a: tags[(a - base) >> 4] */
+    uintptr_t tag_bias;   /* tags - (base >> 4): the tag of a at tag_bias + (a >> 4) */
+    size_t max_size;      /* largest class size */
+    unsigned shift;
+    unsigned nclasses;
+    uint8_t small[POOL_SMALL_MAX + 1]; /* n -> v, 0: none */
+    uint32_t sizes[POOL_CLASSES_MAX];  /* cls[i].size, packed for lookup */
+    unsigned flags;
+    const char *name;     /* prefix of the messages printed before an abort */
+    struct pool_class cls[POOL_CLASSES_MAX];
+    size_t meta_bytes;    /* the mapping that holds this struct and lut */
+    size_t tag_bytes;     /* the reservation of tags: span >> 4 */
+    size_t store_bytes;   /* the reservation of links and magazines */
+    void *store;
+    pthread_mutex_t lock; /* guards the list of attached caches */
+    struct pool_cache *caches;
+    uint8_t lut[];        /* (n + 15) >> 4 -> the first class index that may fit */
+};
+
+/* ---- the fast pair, for callers that manage their own cache ---- */
+
+/* The class + 1 serving n bytes, or 0 when no class does. */
+static inline unsigned pool_fast_class(const struct pool_classes *s, size_t n)
+{
+    if (__builtin_expect(n <= POOL_SMALL_MAX, 1))
+        return s->small[n];
+    if (n > s->max_size)
+        return 0;
+    unsigned c = s->lut[(n + 15) >> 4];
+    return c + 1 + (n > s->sizes[c]);
+}
+
+static inline uint8_t *pool_tag(const struct pool_classes *s, const void *p)
+{
+    return (uint8_t *)(s->tag_bias + ((uintptr_t)p >> POOL_TAG_SHIFT));
+}
+
+/* Take an object of class v from the loaded magazine of c into *p: false
+ * when that magazine is empty (or v is 0, or c is not attached), and then
+ * the caller goes to pool_get_slow(). */
+static inline bool pool_fast_get(const struct pool_classes *s,
+                                 struct pool_cache *c, unsigned v, void **p)
+{
+    void **sp = c->sp[v];
+    if (__builtin_expect(sp == c->lo[v], 0))
+        return false;
+    c->sp[v] = --sp;
+    void *q = *sp;
+    __atomic_store_n(pool_tag(s, q), (uint8_t)v, __ATOMIC_RELAXED);
+    *p = q;
+    return true;
+}
+
+enum { POOL_FAST_DONE = 1, POOL_FAST_SLOW = 0, POOL_FAST_NOT_OURS = -1 };
+
+/* Give p back into c's loaded magazine. Returns POOL_FAST_DONE, with *v set
+ * to its class + 1; POOL_FAST_SLOW when pool_put_slow() must decide (the
+ * magazine is full, c is not attached, or p is not a handed-out object
+ * start: free, interior, or a double free); POOL_FAST_NOT_OURS when p lies
+ * outside the set's range. */
+static inline int pool_fast_put(const struct pool_classes *s,
+                                struct pool_cache *c, void *p, unsigned *v)
+{
+    uintptr_t off = (uintptr_t)p - (uintptr_t)s->base;
+    if (__builtin_expect(off >= s->span, 0))
+        return POOL_FAST_NOT_OURS;
+    uint8_t *tag = s->tags + (off >> POOL_TAG_SHIFT);
+    unsigned t = __atomic_load_n(tag, __ATOMIC_RELAXED);
+    void **sp = c->sp[t];
+    if (__builtin_expect(sp == c->hi[t], 0))
+        return POOL_FAST_SLOW;
+    __atomic_store_n(tag, 0, __ATOMIC_RELAXED);
+    *sp = p;
+    c->sp[t] = sp + 1;
+    *v = t;
+    return POOL_FAST_DONE;
+}
+
+/* What p is, from its address and tag: its class + 1 when it is a handed-out
+ * object start; POOL_NOT_OURS, POOL_INTERIOR, or POOL_FREED (an object start
+ * that is free: a second free of it is a double free). */
+enum { POOL_FREED = -3 };
+int pool_which(const struct pool_classes *s, const void *p);
+
+/* The slow paths. c is an attached cache or NULL (uncached). get returns an
+ * object of class v, or NULL when the class is empty (counted as a miss in c,
+ * or in the class when c is NULL). put returns p's class + 1 when p went
+ * back, else what p is (pool_which()) and changes nothing. */
+void *pool_get_slow(struct pool_classes *s, struct pool_cache *c, unsigned v);
+int pool_put_slow(struct pool_classes *s, struct pool_cache *c, void *p);
+
+/* Print "NAME: WHAT: double free 0x... (class N bytes): the object is
+ * already free", or the invalid-pointer line that `verdict` (from
+ * pool_which) calls for, then abort. NAME is the set's (pool_classes_set_name). */
+_Noreturn void pool_misuse(const struct pool_classes *s, const char *what,
+                           const void *p, int verdict);
+
+/* Print "NAME: WHAT 0x... (class N bytes): DETAIL" and abort. */
+_Noreturn void pool_die(const struct pool_classes *s, const char *what,
+                        const void *p, const char *detail);
+
+/* Free objects in class k's depot: loose, in full magazines, never used. */
+uint32_t pool_depot_objects_(const struct pool_class *k);
+
+/* Make c forget its set without giving anything back (the set is going). */
+void pool_cache_forget_(struct pool_cache *c);
+
+/* Figures that a cache keeps for its thread. */
+static inline uint64_t pool_cache_exchanges(const struct pool_cache *c, unsigned v)
+{
+    return c->exchanges[v];
+}
+
+static inline size_t pool_class_size_v(const struct pool_classes *s, unsigned v)
+{
+    return s->cls[v - 1].size;
+}
+
+#endif
