@@ -1,22 +1,24 @@
 /* fuzz_config.c - libFuzzer target for the POOLSHIM_* parser (shim/config.c).
  *
  * Input: segments separated by '\n' or '\0', at most MAX_ENTRIES. The first
- * byte of a segment picks the variable, (byte - 'a') % 16:
+ * byte of a segment picks the variable, (byte - 'a') % 20:
  *   a..l  POOLSHIM_CLASSES, STRICT, STATS, PREFAULT, MLOCK, CHECK, CACHE,
  *         VERBOSE, STATS_FILE, STATS_SIGNAL, PROFILE, BUDGET (table order)
  *   m     POOLSHIM_STAT (unknown, close to a name)   n  POOLSHIM_X (unknown)
  *   o     the rest of the segment is the whole entry  p  PATH (not ours)
+ *   q..s  POOLSHIM_ON_ERROR, CHILDREN, ONLY          t  POOLSHIM_ONLY too
  * and the rest of the segment is the value. E.g. "a64:1024,4k:8\nb1\n".
  *
  * Checked on every input: a failed parse leaves the configuration untouched
- * and writes only well-formed "poolshim: ..." lines, at least one; a
+ * and writes only well-formed "poolshim: ..." lines, at least one, each
+ * ending with the outcome that POOLSHIM_ON_ERROR chooses; a
  * successful one writes nothing and yields a configuration that keeps the
  * invariants of config.h, whose printed form parses back to the same classes
  * and budget. Any violation aborts.
  *
  * Build and run (from the repository root):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -I. fuzz/fuzz_config.c \
- *     shim/config.c pool/report.c -o build-fuzz/fuzz_config
+ *     shim/config*.c pool/report.c -o build-fuzz/fuzz_config
  *   build-fuzz/fuzz_config -max_total_time=20 fuzz/corpus/config
  */
 #define _GNU_SOURCE
@@ -31,15 +33,17 @@
 #include "shim/config.h"
 
 #define MAX_ENTRIES 16
-#define TAIL "; poolshim is off, the program runs on the system allocator"
+#define NNAMES 20
 
-static const char *const names[16] = {
+static const char *const names[NNAMES] = {
     "POOLSHIM_CLASSES",     "POOLSHIM_STRICT",  "POOLSHIM_STATS",
     "POOLSHIM_PREFAULT",    "POOLSHIM_MLOCK",   "POOLSHIM_CHECK",
     "POOLSHIM_CACHE",       "POOLSHIM_VERBOSE", "POOLSHIM_STATS_FILE",
     "POOLSHIM_STATS_SIGNAL", "POOLSHIM_PROFILE", "POOLSHIM_BUDGET",
     "POOLSHIM_STAT",        "POOLSHIM_X",       NULL, /* raw entry */
     "PATH",
+    "POOLSHIM_ON_ERROR",    "POOLSHIM_CHILDREN", "POOLSHIM_ONLY",
+    "POOLSHIM_ONLY",
 };
 
 #define CHECK(cond)                                                            \
@@ -112,6 +116,13 @@ static void check_valid(const struct shim_config *c, char *const *env, size_t n)
           s != SIGILL && s != SIGFPE && s != SIGABRT);
     CHECK(c->stats_file == NULL || (*c->stats_file && inside(c->stats_file, env, n)));
     CHECK(c->profile == NULL || (*c->profile && inside(c->profile, env, n)));
+    CHECK(c->on_error == SHIM_ON_ERROR_OFF || c->on_error == SHIM_ON_ERROR_ABORT);
+    if (c->only != NULL) {
+        size_t len = strlen(c->only);
+        CHECK(len > 0 && inside(c->only, env, n) && strchr(c->only, '/') == NULL);
+        CHECK(c->only[0] != ',' && c->only[len - 1] != ',' &&
+              strstr(c->only, ",,") == NULL);
+    }
 
     bool classes_given = false;
     for (size_t i = 0; i < n; i++)
@@ -149,9 +160,13 @@ static void check_round_trip(const struct shim_config *c)
     CHECK(d.stats_signal == c->stats_signal);
 }
 
-/* Every line of text[0..n) is one complete message. */
-static void check_messages(size_t n)
+/* Every line of text[0..n) is one complete message, ending with the outcome
+ * env's POOLSHIM_ON_ERROR gives. */
+static void check_messages(size_t n, char *const *env)
 {
+    char tail[256];
+    snprintf(tail, sizeof tail, "; %s", shim_config_outcome(env, NULL));
+#define TAIL tail
     CHECK(n > 0 && text[n - 1] == '\n');
     for (char *line = text; *line;) {
         char *end = strchr(line, '\n');
@@ -162,6 +177,7 @@ static void check_messages(size_t n)
               memcmp(end - strlen(TAIL), TAIL, strlen(TAIL)) == 0);
         line = end + 1;
     }
+#undef TAIL
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -181,7 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         while (j < size && data[j] != '\n' && data[j] != '\0')
             j++;
         if (j > i) {
-            const char *name = names[(uint8_t)(data[i] - 'a') % 16];
+            const char *name = names[(uint8_t)(data[i] - 'a') % NNAMES];
             env[n++] = store + at;
             if (name != NULL)
                 at += (size_t)sprintf(store + at, "%s=", name);
@@ -206,7 +222,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     } else {
         CHECK(rc == -1);
         CHECK(memcmp(&cfg, &before, sizeof cfg) == 0);
-        check_messages(written);
+        check_messages(written, env);
     }
     free(store);
     return 0;

@@ -29,7 +29,10 @@
  *   1 <= size <= POOL_CLASS_SIZE_MAX, 1 <= count <= 2^32 - 2,
  *   stride * count <= POOL_CLASS_BYTES_MAX
  *   budget > 0; stats_signal == 0 or a catchable, non-fault signal 1..64
- *   stats_file, profile: NULL or a non-empty string inside envp */
+ *   stats_file, profile: NULL or a non-empty string inside envp
+ *   on_error: SHIM_ON_ERROR_OFF or SHIM_ON_ERROR_ABORT
+ *   only: NULL or names separated by single commas inside envp, each
+ *     1..NAME_MAX bytes without '/' */
 struct shim_config {
     struct pool_class_spec classes[POOL_CLASSES_MAX]; /* sorted by size ascending */
     unsigned nclasses;
@@ -44,8 +47,22 @@ struct shim_config {
     int stats_signal;        /* POOLSHIM_STATS_SIGNAL: signal number, 0 when unset */
     const char *profile;     /* POOLSHIM_PROFILE: path, NULL when unset */
     uint64_t budget;         /* POOLSHIM_BUDGET: bytes, default 64 MiB (64M) */
+    int on_error;            /* POOLSHIM_ON_ERROR: enum shim_on_error, default off */
+    bool children;           /* POOLSHIM_CHILDREN, default 1: exec'd children
+                                inherit the shim and its variables */
+    const char *only;        /* POOLSHIM_ONLY: comma-separated executable names
+                                (points into envp), NULL when unset */
     bool classes_set;        /* POOLSHIM_CLASSES was given */
 };
+
+/* POOLSHIM_ON_ERROR: what a malformed configuration or a failed start-up
+ * (reservation, mlock) does. OFF: one line, then the program runs on the
+ * system allocator. ABORT: the same line, then the process ends at once
+ * with SHIM_EXIT_CONFIG, before main, so that a service manager sees it. */
+enum shim_on_error { SHIM_ON_ERROR_OFF = 0, SHIM_ON_ERROR_ABORT = 1 };
+
+/* sysexits.h's EX_CONFIG: systemd shows it as status=78/CONFIG. */
+#define SHIM_EXIT_CONFIG 78
 
 /* Fill *cfg with the defaults of every variable, including the embedded
  * class set (13 classes from 16 bytes to 4 KiB, 1.5 MiB of objects; see
@@ -66,6 +83,22 @@ void shim_config_defaults(struct shim_config *cfg);
  * preserved. Allocates nothing, takes no lock, reentrant: thread-safe as
  * long as no other thread writes *cfg or envp. */
 int shim_config_parse(struct shim_config *cfg, char *const *envp, int err_fd);
+
+/* Parse only the first entry NAME=VALUE of envp (NAME a table variable,
+ * e.g. "POOLSHIM_ON_ERROR") into *cfg, writing nothing. Returns 1 when it
+ * is there and valid (the field set), 0 when absent, -1 when malformed or
+ * NAME is unknown (*cfg unchanged in both cases). For what start-up needs
+ * before the full parse: the scope and the reaction to errors. Allocates
+ * nothing; thread-safe as shim_config_parse(). */
+int shim_config_parse_one(struct shim_config *cfg, char *const *envp,
+                          const char *name);
+
+/* What happens after an error under envp's POOLSHIM_ON_ERROR, for the end
+ * of a message line: "poolshim is off, the program runs on the system
+ * allocator", or with abort (or a malformed POOLSHIM_ON_ERROR: it fails
+ * closed) "POOLSHIM_ON_ERROR=abort: the program ends with exit status 78".
+ * *abort_out (when not NULL) says which. Cannot fail; thread-safe. */
+const char *shim_config_outcome(char *const *envp, bool *abort_out);
 
 /* Write the effective configuration to fd, one line per variable in table
  * order after a summary line, each starting with "poolshim: ". Values print

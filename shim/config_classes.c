@@ -204,9 +204,7 @@ int config_parse_classes(struct shim_config *cfg, const char *v,
             end++;
         const struct item it = {p, (size_t)(end - p)};
         if (it.n == 0) {
-            rb_str(what, p == v ? "empty item (leading comma)"
-                         : *end == '\0' ? "empty item (trailing comma)"
-                                        : "empty item (two commas in a row)");
+            rb_str(what, config_empty_item(v, p, end));
             return -1;
         }
         if (l.n == POOL_CLASSES_MAX) {

@@ -17,6 +17,9 @@ static const char *const kind_expect[] = {
     [OPT_SIGNAL] = "a signal number from 1 to 64, or a name such as USR1, "
                    "USR2, HUP, INT, TERM, QUIT or WINCH",
     [OPT_PATH] = "a file path",
+    [OPT_CHOICE] = NULL, /* the option's words */
+    [OPT_NAMES] = "executable names separated by commas, e.g. "
+                  "server,worker",
 };
 
 void config_msg_begin(struct rbuf *b, const char *name, size_t nlen,
@@ -36,9 +39,11 @@ static void msg_expect(struct rbuf *b)
     rb_str(b, " (expected ");
 }
 
-static void msg_end(struct rbuf *b, int fd)
+static void msg_end(struct rbuf *b, const char *outcome, int fd)
 {
-    rb_str(b, "); poolshim is off, the program runs on the system allocator\n");
+    rb_str(b, "); ");
+    rb_str(b, outcome);
+    rb_char(b, '\n');
     if (b->len == sizeof b->buf) /* cannot happen with the SHOW_ limits */
         b->buf[b->len - 1] = '\n';
     if (fd >= 0)
@@ -46,11 +51,29 @@ static void msg_end(struct rbuf *b, int fd)
     b->len = 0;
 }
 
-void config_msg_fail(struct rbuf *b, enum opt_kind kind, int fd)
+/* "a, b or c" */
+static void rb_alternatives(struct rbuf *b, const char *const *w, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            rb_str(b, i + 1 < n ? ", " : " or ");
+        rb_str(b, w[i]);
+    }
+}
+
+void config_msg_fail(struct rbuf *b, const struct opt *o, const char *outcome,
+                     int fd)
 {
     msg_expect(b);
-    rb_str(b, kind_expect[kind]);
-    msg_end(b, fd);
+    if (o->kind == OPT_CHOICE) {
+        size_t n = 0;
+        while (o->words[n] != NULL)
+            n++;
+        rb_alternatives(b, o->words, n);
+    } else {
+        rb_str(b, kind_expect[o->kind]);
+    }
+    msg_end(b, outcome, fd);
 }
 
 /* Levenshtein distance of a[0..na) and b[0..nb), ASCII case ignored;
@@ -102,8 +125,10 @@ static const char *closest(const char *name, size_t n)
 }
 
 void config_report_unknown(struct rbuf *b, int fd, const char *name,
-                           size_t nlen, const char *value)
+                           size_t nlen, const char *value,
+                           const char *outcome)
 {
+    const char *names[CONFIG_NOPTS_MAX];
     config_msg_begin(b, name, nlen, value);
     rb_str(b, "unknown variable");
     const char *near = closest(name, nlen);
@@ -114,11 +139,9 @@ void config_report_unknown(struct rbuf *b, int fd, const char *name,
     }
     msg_expect(b);
     rb_str(b, "one of ");
-    for (size_t i = 0; i < config_nopts; i++) {
-        if (i > 0)
-            rb_str(b, i + 1 < config_nopts ? ", " : " or ");
-        rb_str(b, config_opts[i].name);
-    }
-    msg_end(b, fd);
+    for (size_t i = 0; i < config_nopts; i++)
+        names[i] = config_opts[i].name;
+    rb_alternatives(b, names, config_nopts);
+    msg_end(b, outcome, fd);
 }
 

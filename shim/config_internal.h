@@ -41,17 +41,24 @@
 
 /* ---- config.c: the table ---- */
 
-enum opt_kind { OPT_CLASSES, OPT_BOOL, OPT_SIZE, OPT_SIGNAL, OPT_PATH };
+/* Field types: CLASSES the classes array, BOOL bool, SIZE uint64_t,
+ * SIGNAL and CHOICE int, PATH and NAMES const char * (into envp). */
+enum opt_kind {
+    OPT_CLASSES, OPT_BOOL, OPT_SIZE, OPT_SIGNAL, OPT_PATH, OPT_CHOICE,
+    OPT_NAMES,
+};
 
 struct opt {
     const char *name;
     enum opt_kind kind;
     size_t offset;      /* of the field in struct shim_config */
-    uint64_t def;       /* BOOL, SIZE, SIGNAL; CLASSES: the default set;
-                           PATH: NULL */
+    uint64_t def;       /* BOOL, SIZE, SIGNAL, CHOICE; CLASSES: the default
+                           set; PATH, NAMES: NULL */
     const char *help;
+    const char *const *words; /* CHOICE: value i is words[i]; NULL-ended */
 };
 
+#define CONFIG_NOPTS_MAX 32 /* the parser tracks seen variables in 32 bits */
 extern const struct opt config_opts[];
 extern const size_t config_nopts;
 
@@ -99,6 +106,14 @@ int config_parse_path(const char **out, const char *v, struct rbuf *what);
 /* A catchable signal that does not report faults: 1..64 or a name, with or
  * without "SIG", any case. */
 int config_parse_signal(int *out, const char *v, struct rbuf *what);
+/* One of the words (lower case, NULL-ended), any case: *out is its index. */
+int config_parse_choice(int *out, const char *const *words, const char *v,
+                        struct rbuf *what);
+/* The message for an empty item of a comma-separated value v, the item
+ * starting at p and ending at end (a comma or the terminator). */
+const char *config_empty_item(const char *v, const char *p, const char *end);
+/* Names separated by single commas, each 1..NAME_MAX bytes without '/'. */
+int config_parse_names(const char **out, const char *v, struct rbuf *what);
 
 /* ---- config_classes.c ---- */
 
@@ -113,16 +128,19 @@ int config_parse_classes(struct shim_config *cfg, const char *v,
 unsigned config_nclasses(const struct shim_config *cfg);
 
 /* ---- config_hint.c: the message line ----
- *   poolshim: NAME="VALUE": WHAT (expected ...); poolshim is off, ...
- * msg_begin() starts it in *b up to "WHAT"; the caller appends WHAT;
- * msg_fail() appends the expected form of `kind` and the tail, and writes
- * the line to fd (nothing when fd < 0). */
+ *   poolshim: NAME="VALUE": WHAT (expected ...); OUTCOME
+ * with OUTCOME from shim_config_outcome(). msg_begin() starts it in *b up
+ * to "WHAT"; the caller appends WHAT; msg_fail() appends what option o
+ * expects and the outcome, and writes the line to fd (nothing when
+ * fd < 0). */
 void config_msg_begin(struct rbuf *b, const char *name, size_t nlen,
                       const char *value);
-void config_msg_fail(struct rbuf *b, enum opt_kind kind, int fd);
+void config_msg_fail(struct rbuf *b, const struct opt *o, const char *outcome,
+                     int fd);
 /* The line for a POOLSHIM_ name that is not in the table, with the known
  * name it is probably a typo of, and the list of known names. */
 void config_report_unknown(struct rbuf *b, int fd, const char *name,
-                           size_t nlen, const char *value);
+                           size_t nlen, const char *value,
+                           const char *outcome);
 
 #endif

@@ -18,8 +18,10 @@ static bool is_default(const struct shim_config *cfg, const struct opt *o)
     case OPT_SIZE:
         return *(const uint64_t *)f == o->def;
     case OPT_SIGNAL:
+    case OPT_CHOICE:
         return *(const int *)f == (int)o->def;
     case OPT_PATH:
+    case OPT_NAMES:
         return *(const char *const *)f == NULL;
     }
     return false;
@@ -56,7 +58,12 @@ static void rb_value(struct rbuf *b, const struct shim_config *cfg,
         rb_char(b, '=');
         config_rb_signal(b, *(const int *)f);
         return;
-    case OPT_PATH: {
+    case OPT_CHOICE:
+        rb_char(b, '=');
+        rb_str(b, o->words[*(const int *)f]);
+        return;
+    case OPT_PATH:
+    case OPT_NAMES: {
         const char *s = *(const char *const *)f;
         if (s == NULL) {
             rb_str(b, " (unset)");

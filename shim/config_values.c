@@ -5,6 +5,7 @@
  */
 #include "config_internal.h"
 
+#include <limits.h>
 #include <signal.h>
 #include <string.h>
 
@@ -251,5 +252,58 @@ int config_parse_signal(int *out, const char *v, struct rbuf *what)
         return -1;
     }
     *out = sig;
+    return 0;
+}
+
+int config_parse_choice(int *out, const char *const *words, const char *v,
+                        struct rbuf *what)
+{
+    size_t n = strlen(v);
+    if (n == 0) {
+        rb_str(what, "empty value");
+        return -1;
+    }
+    for (int i = 0; words[i] != NULL; i++) {
+        if (config_eq_nocase(v, n, words[i])) {
+            *out = i;
+            return 0;
+        }
+    }
+    rb_str(what, "unknown value");
+    return -1;
+}
+
+const char *config_empty_item(const char *v, const char *p, const char *end)
+{
+    return p == v ? "empty item (leading comma)"
+           : *end == '\0' ? "empty item (trailing comma)"
+                          : "empty item (two commas in a row)";
+}
+
+int config_parse_names(const char **out, const char *v, struct rbuf *what)
+{
+    if (*v == '\0') {
+        rb_str(what, "empty value");
+        return -1;
+    }
+    for (const char *p = v;;) {
+        const char *end = strchr(p, ',');
+        if (end == NULL)
+            end = p + strlen(p);
+        size_t n = (size_t)(end - p);
+        if (n == 0) {
+            rb_str(what, config_empty_item(v, p, end));
+            return -1;
+        }
+        if (memchr(p, '/', n) != NULL || n > NAME_MAX) {
+            rb_str(what, n > NAME_MAX ? "name too long " : "a path, not a name: ");
+            rb_quoted(what, p, n, SHOW_TOKEN);
+            return -1;
+        }
+        if (*end == '\0')
+            break;
+        p = end + 1;
+    }
+    *out = v;
     return 0;
 }

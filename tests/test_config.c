@@ -25,11 +25,19 @@
     " (expected a signal number from 1 to 64, or a name such as USR1, USR2, "  \
     "HUP, INT, TERM, QUIT or WINCH)" TAIL
 #define EXPECT_PATH " (expected a file path)" TAIL
+#define EXPECT_ON_ERROR " (expected off or abort)" TAIL
+#define EXPECT_NAMES_LIST                                                      \
+    " (expected executable names separated by commas, e.g. server,worker)" TAIL
+/* the tail under POOLSHIM_ON_ERROR=abort (or a malformed one) */
+#define TAIL_ABORT                                                             \
+    "; poolshim stops the program with exit status 78 "                        \
+    "(POOLSHIM_ON_ERROR=abort)\n"
 #define EXPECT_NAMES                                                           \
     " (expected one of POOLSHIM_CLASSES, POOLSHIM_STRICT, POOLSHIM_STATS, "    \
     "POOLSHIM_PREFAULT, POOLSHIM_MLOCK, POOLSHIM_CHECK, POOLSHIM_CACHE, "      \
     "POOLSHIM_VERBOSE, POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL, "           \
-    "POOLSHIM_PROFILE or POOLSHIM_BUDGET)" TAIL
+    "POOLSHIM_PROFILE, POOLSHIM_BUDGET, POOLSHIM_ON_ERROR, POOLSHIM_CHILDREN " \
+    "or POOLSHIM_ONLY)" TAIL
 
 static char out[65536];
 
@@ -126,6 +134,9 @@ static void assert_defaults(const struct shim_config *c)
     ck_assert_int_eq(c->stats_signal, 0);
     ck_assert_ptr_null(c->profile);
     ck_assert_uint_eq(c->budget, UINT64_C(64) << 20);
+    ck_assert_int_eq(c->on_error, SHIM_ON_ERROR_OFF);
+    ck_assert(c->children);
+    ck_assert_ptr_null(c->only);
     ck_assert(!c->classes_set);
 }
 
@@ -384,6 +395,7 @@ static const struct {
     {"POOLSHIM_CHECK", offsetof(struct shim_config, check), false},
     {"POOLSHIM_CACHE", offsetof(struct shim_config, cache), true},
     {"POOLSHIM_VERBOSE", offsetof(struct shim_config, verbose), false},
+    {"POOLSHIM_CHILDREN", offsetof(struct shim_config, children), true},
 };
 #define NBOOLS (sizeof bool_vars / sizeof bool_vars[0])
 
@@ -646,7 +658,8 @@ START_TEST(all_variables)
         "POOLSHIM_CHECK=true", "POOLSHIM_CACHE=no",
         "POOLSHIM_VERBOSE=1",  "POOLSHIM_STATS_FILE=s.json",
         "POOLSHIM_STATS_SIGNAL=SIGUSR2", "POOLSHIM_PROFILE=p.txt",
-        "POOLSHIM_BUDGET=3G",  NULL,
+        "POOLSHIM_BUDGET=3G",  "POOLSHIM_ON_ERROR=abort",
+        "POOLSHIM_CHILDREN=no", "POOLSHIM_ONLY=server,worker", NULL,
     };
     ck_assert_int_eq(parse(&c, env), 0);
     ck_assert_str_eq(out, "");
@@ -667,6 +680,9 @@ START_TEST(all_variables)
     ck_assert_int_eq(c.stats_signal, SIGUSR2);
     ck_assert_str_eq(c.profile, "p.txt");
     ck_assert_uint_eq(c.budget, UINT64_C(3) << 30);
+    ck_assert_int_eq(c.on_error, SHIM_ON_ERROR_ABORT);
+    ck_assert(!c.children);
+    ck_assert_ptr_eq(c.only, env[15] + strlen("POOLSHIM_ONLY="));
     ck_assert_uint_eq(shim_config_bytes(&c), 32 * 100 + 4096 * 8);
 }
 END_TEST
@@ -724,6 +740,157 @@ START_TEST(failure_leaves_config)
     ck_assert(c.stats);
     ck_assert(c.strict);
     ck_assert_uint_eq(c.budget, 77);
+}
+END_TEST
+
+/* ---- POOLSHIM_ON_ERROR, POOLSHIM_ONLY ---- */
+
+static const struct {
+    const char *text;
+    int value;
+} good_on_error[] = {
+    {"off", SHIM_ON_ERROR_OFF}, {"OFF", SHIM_ON_ERROR_OFF},
+    {"abort", SHIM_ON_ERROR_ABORT}, {"Abort", SHIM_ON_ERROR_ABORT},
+};
+
+START_TEST(on_error_good)
+{
+    struct shim_config c;
+    ck_assert_int_eq(parse1(&c, "POOLSHIM_ON_ERROR", good_on_error[_i].text), 0);
+    ck_assert_str_eq(out, "");
+    ck_assert_int_eq(c.on_error, good_on_error[_i].value);
+}
+END_TEST
+
+/* A malformed value fails closed: its own line already says the program
+ * stops. */
+static const struct {
+    const char *text;
+    const char *what;
+} bad_on_error[] = {
+    {"", "empty value"}, {"0", "unknown value"}, {"exit", "unknown value"},
+    {"abort ", "unknown value"}, {"abor", "unknown value"},
+};
+
+START_TEST(on_error_bad)
+{
+    struct shim_config c;
+    ck_assert_int_eq(parse1(&c, "POOLSHIM_ON_ERROR", bad_on_error[_i].text), -1);
+    char line[1024];
+    snprintf(line, sizeof line,
+             "poolshim: POOLSHIM_ON_ERROR=\"%s\": %s (expected off or abort)"
+             TAIL_ABORT, bad_on_error[_i].text, bad_on_error[_i].what);
+    ck_assert_str_eq(out, line);
+    ck_assert_int_eq(c.on_error, SHIM_ON_ERROR_OFF);
+}
+END_TEST
+
+/* With abort, every line of a bad configuration says the program stops,
+ * wherever POOLSHIM_ON_ERROR stands in the environment. */
+START_TEST(on_error_abort_tail)
+{
+    struct shim_config c;
+    const char *env[] = {"POOLSHIM_CACHE=2", "POOLSHIM_FOO=1",
+                         "POOLSHIM_ON_ERROR=abort", "POOLSHIM_ON_ERROR=off",
+                         NULL};
+    ck_assert_int_eq(parse(&c, env), -1);
+    char want[4096];
+    snprintf(want, sizeof want, "%s%s",
+             "poolshim: POOLSHIM_CACHE=\"2\": not a boolean (expected 0, 1, "
+             "true, false, yes, no, on or off)" TAIL_ABORT,
+             "poolshim: POOLSHIM_FOO=\"1\": unknown variable");
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "got %s", out);
+    const char *second = strchr(out, '\n') + 1;
+    size_t n = strlen(second), t = strlen(TAIL_ABORT);
+    ck_assert(n > t && strcmp(second + n - t, TAIL_ABORT) == 0);
+}
+END_TEST
+
+START_TEST(outcome)
+{
+    bool abort = true;
+    const char *off[] = {"POOLSHIM_ON_ERROR=off", NULL};
+    ck_assert_str_eq(shim_config_outcome((char *const *)off, &abort),
+                     "poolshim is off, the program runs on the system allocator");
+    ck_assert(!abort);
+    ck_assert_str_eq(shim_config_outcome(NULL, &abort),
+                     "poolshim is off, the program runs on the system allocator");
+    ck_assert(!abort);
+    const char *on[] = {"POOLSHIM_ON_ERROR=abort", NULL};
+    const char *want = "poolshim stops the program with exit status 78 "
+                       "(POOLSHIM_ON_ERROR=abort)";
+    ck_assert_str_eq(shim_config_outcome((char *const *)on, &abort), want);
+    ck_assert(abort);
+    const char *typo[] = {"POOLSHIM_ON_ERROR=abrot", NULL};
+    abort = false;
+    ck_assert_str_eq(shim_config_outcome((char *const *)typo, &abort), want);
+    ck_assert(abort);
+    ck_assert_int_eq(SHIM_EXIT_CONFIG, 78);
+}
+END_TEST
+
+START_TEST(parse_one)
+{
+    struct shim_config c;
+    shim_config_defaults(&c);
+    const char *env[] = {"POOLSHIM_FOO=1", "POOLSHIM_CLASSES=bad",
+                         "POOLSHIM_ONLY=a,b", "POOLSHIM_ONLY=c", NULL};
+    char *const *e = (char *const *)env;
+    ck_assert_int_eq(shim_config_parse_one(&c, e, "POOLSHIM_ONLY"), 1);
+    ck_assert_ptr_eq(c.only, env[2] + strlen("POOLSHIM_ONLY="));
+    ck_assert_int_eq(shim_config_parse_one(&c, e, "POOLSHIM_STRICT"), 0);
+    ck_assert_int_eq(shim_config_parse_one(&c, e, "POOLSHIM_CLASSES"), -1);
+    ck_assert_int_eq(shim_config_parse_one(&c, e, "POOLSHIM_FOO"), -1);
+    ck_assert_int_eq(shim_config_parse_one(&c, NULL, "POOLSHIM_ONLY"), 0);
+    ck_assert_uint_eq(c.nclasses, 13); /* untouched by the failure */
+    ck_assert(!c.classes_set);
+}
+END_TEST
+
+static const char *const good_only[] = {
+    "bash", "server,worker", "a", "python3.11,node,x-y_z", "name with space",
+};
+
+START_TEST(only_good)
+{
+    struct shim_config c;
+    ck_assert_int_eq(parse1(&c, "POOLSHIM_ONLY", good_only[_i]), 0);
+    ck_assert_str_eq(out, "");
+    ck_assert_str_eq(c.only, good_only[_i]);
+}
+END_TEST
+
+static char long_name[300];
+
+static const struct {
+    const char *text;
+    const char *what;
+} bad_only[] = {
+    {"", "empty value"},
+    {",a", "empty item (leading comma)"},
+    {"a,", "empty item (trailing comma)"},
+    {"a,,b", "empty item (two commas in a row)"},
+    {"/usr/bin/server", "a path, not a name: \"/usr/bin/server\""},
+    {"a,./b", "a path, not a name: \"./b\""},
+    {long_name, "name too long \"" /* then the shortened name */},
+};
+
+START_TEST(only_bad)
+{
+    struct shim_config c;
+    memset(long_name, 'n', 256); /* NAME_MAX + 1 */
+    ck_assert_int_eq(parse1(&c, "POOLSHIM_ONLY", bad_only[_i].text), -1);
+    char what[512];
+    if (bad_only[_i].text == long_name)
+        snprintf(what, sizeof what, "name too long \"%.61s...\"", long_name);
+    else
+        snprintf(what, sizeof what, "%s", bad_only[_i].what);
+    char value[512];
+    snprintf(value, sizeof value, "%s", bad_only[_i].text);
+    if (strlen(value) > 200)
+        snprintf(value, sizeof value, "%.197s...", long_name);
+    expect_line("POOLSHIM_ONLY", value, what, EXPECT_NAMES_LIST);
+    ck_assert_ptr_null(c.only);
 }
 END_TEST
 
@@ -801,7 +968,13 @@ START_TEST(print_defaults)
 "poolshim: POOLSHIM_PROFILE (unset)        # record request sizes (on the "
 "system allocator) into this file [default]\n"
 "poolshim: POOLSHIM_BUDGET=64M             # memory budget of the classes a "
-"profile recommends [default]\n");
+"profile recommends [default]\n"
+"poolshim: POOLSHIM_ON_ERROR=off           # after a configuration or start-up "
+"error: off, or abort (exit 78) [default]\n"
+"poolshim: POOLSHIM_CHILDREN=1             # exec'd children inherit the shim "
+"(0: removed from their environment) [default]\n"
+"poolshim: POOLSHIM_ONLY (unset)           # the shim is on only in processes "
+"of these executable names [default]\n");
 }
 END_TEST
 
@@ -812,7 +985,8 @@ START_TEST(print_set)
         "POOLSHIM_CLASSES=1M:4096,1000:3,1:1,2k:7", "POOLSHIM_STRICT=yes",
         "POOLSHIM_CACHE=off", "POOLSHIM_STATS_FILE=/tmp/x\n.json",
         "POOLSHIM_STATS_SIGNAL=40", "POOLSHIM_PROFILE=/a/b",
-        "POOLSHIM_BUDGET=1536k", NULL,
+        "POOLSHIM_BUDGET=1536k", "POOLSHIM_ON_ERROR=ABORT",
+        "POOLSHIM_CHILDREN=0", "POOLSHIM_ONLY=a\tb,c", NULL,
     };
     ck_assert_int_eq(parse(&c, env), 0);
     print(&c);
@@ -840,7 +1014,13 @@ START_TEST(print_set)
 "poolshim: POOLSHIM_PROFILE=/a/b           # record request sizes (on the "
 "system allocator) into this file\n"
 "poolshim: POOLSHIM_BUDGET=1536k           # memory budget of the classes a "
-"profile recommends\n");
+"profile recommends\n"
+"poolshim: POOLSHIM_ON_ERROR=abort         # after a configuration or start-up "
+"error: off, or abort (exit 78)\n"
+"poolshim: POOLSHIM_CHILDREN=0             # exec'd children inherit the shim "
+"(0: removed from their environment)\n"
+"poolshim: POOLSHIM_ONLY=a\\x09b,c          # the shim is on only in processes "
+"of these executable names\n");
 }
 END_TEST
 
@@ -927,6 +1107,10 @@ static Suite *config_suite(void)
     tcase_add_loop_test(t, signal_good, 0, N(good_signals));
     tcase_add_loop_test(t, signal_bad, 0, N(bad_signals));
     tcase_add_test(t, paths);
+    tcase_add_loop_test(t, on_error_good, 0, N(good_on_error));
+    tcase_add_loop_test(t, on_error_bad, 0, N(bad_on_error));
+    tcase_add_loop_test(t, only_good, 0, N(good_only));
+    tcase_add_loop_test(t, only_bad, 0, N(bad_only));
     suite_add_tcase(s, t);
 
     t = tcase_create("environment");
@@ -936,6 +1120,9 @@ static Suite *config_suite(void)
     tcase_add_test(t, first_entry_wins);
     tcase_add_test(t, failure_leaves_config);
     tcase_add_test(t, no_err_fd);
+    tcase_add_test(t, on_error_abort_tail);
+    tcase_add_test(t, outcome);
+    tcase_add_test(t, parse_one);
     suite_add_tcase(s, t);
 
     t = tcase_create("print");
