@@ -24,8 +24,25 @@ extern char **environ;
 static struct pool_classes no_pools; /* all zero: no class, no range */
 struct shim shim = {.route = &no_pools};
 
-static const char off_tail[] =
-    "; poolshim is off, the program runs on the system allocator\n";
+/* After an error has been reported: SHIM_OFF, or with POOLSHIM_ON_ERROR=abort
+ * the end of the process, before main, with a status a service manager
+ * shows (its line already said so). */
+static int give_up(char **env)
+{
+    bool abort;
+    shim_config_outcome(env, &abort);
+    if (abort)
+        _exit(SHIM_EXIT_CONFIG);
+    return SHIM_OFF;
+}
+
+/* "; OUTCOME\n" at the end of a message line. */
+static void rb_outcome(struct rbuf *b, char **env)
+{
+    rb_str(b, "; ");
+    rb_str(b, shim_config_outcome(env, NULL));
+    rb_char(b, '\n');
+}
 
 /* The value of NAME in env, or NULL (no getenv: it may not be ready). */
 static const char *env_value(char **env, const char *name)
@@ -55,20 +72,60 @@ static void report_reserve_failure(const struct shim_config *cfg, char **env,
     rb_str(&b, err == ENOMEM ? "out of memory or address space"
                              : strerrorname_np(err) ? strerrorname_np(err) : "error");
     rb_str(&b, "; expected classes whose total this machine can map)");
-    rb_str(&b, off_tail);
+    rb_outcome(&b, env);
     rb_flush(&b, 2);
 }
 
-static void report_mlock_failure(const struct shim_config *cfg, int err)
+/* With POOLSHIM_ON_ERROR=abort, pools that were asked to be locked and are
+ * not count as a failed reservation. */
+static void report_mlock_failure(const struct shim_config *cfg, char **env,
+                                 int err)
 {
     struct rbuf b = {0};
     rb_str(&b, "poolshim: POOLSHIM_MLOCK=1: mlock of ");
     rb_u64(&b, shim_config_bytes(cfg));
     rb_str(&b, " bytes failed (");
     rb_str(&b, strerrorname_np(err) ? strerrorname_np(err) : "error");
-    rb_str(&b, "; raise RLIMIT_MEMLOCK, see ulimit -l); the pools stay "
-               "unlocked, everything else is on\n");
+    rb_str(&b, "; raise RLIMIT_MEMLOCK, see ulimit -l)");
+    if (cfg->on_error == SHIM_ON_ERROR_ABORT)
+        rb_outcome(&b, env);
+    else
+        rb_str(&b, "; the pools stay unlocked, everything else is on\n");
     rb_flush(&b, 2);
+}
+
+/* Read the configuration of this process into *cfg and apply its scope.
+ * Returns SHIM_STARTING to go on, else the state to end in. */
+static int configure(struct shim_config *cfg, char **env)
+{
+    shim_config_defaults(cfg);
+    /* Out of scope: off and silent, whatever else the variables say (they
+     * are for the programs this one runs). A malformed POOLSHIM_ONLY counts
+     * as in scope, so that the full parse reports it. */
+    if (shim_config_parse_one(cfg, env, "POOLSHIM_ONLY") > 0 &&
+        !scope_selected(cfg->only))
+        return SHIM_OFF;
+    if (shim_config_parse(cfg, env, 2) != 0)
+        return give_up(env);
+    if (!cfg->children)
+        scope_strip_children(environ);
+    return SHIM_STARTING;
+}
+
+static int start_profile(const struct shim_config *cfg, char **env)
+{
+    if (profile_start() != 0) {
+        struct rbuf b = {0};
+        rb_str(&b, "poolshim: POOLSHIM_PROFILE: no memory for the profile");
+        rb_outcome(&b, env);
+        rb_flush(&b, 2);
+        return give_up(env);
+    }
+    if (cfg->verbose)
+        shim_config_print(cfg, 2);
+    shim.cfg = *cfg;
+    shim.profiling = true;
+    return SHIM_PROFILE;
 }
 
 static int start(void)
@@ -88,24 +145,11 @@ static int start(void)
         return SHIM_UNINIT; /* too early: ld.so still starting; try again later */
 
     struct shim_config cfg;
-    shim_config_defaults(&cfg);
-    if (shim_config_parse(&cfg, env, 2) != 0)
-        return SHIM_OFF;
-
-    if (cfg.profile != NULL) {
-        if (profile_start() != 0) {
-            struct rbuf b = {0};
-            rb_str(&b, "poolshim: POOLSHIM_PROFILE: no memory for the profile");
-            rb_str(&b, off_tail);
-            rb_flush(&b, 2);
-            return SHIM_OFF;
-        }
-        if (cfg.verbose)
-            shim_config_print(&cfg, 2);
-        shim.cfg = cfg;
-        shim.profiling = true;
-        return SHIM_PROFILE;
-    }
+    int state = configure(&cfg, env);
+    if (state != SHIM_STARTING)
+        return state;
+    if (cfg.profile != NULL)
+        return start_profile(&cfg, env);
 
     unsigned flags = 0;
     flags |= cfg.prefault ? POOL_CLASSES_PREFAULT : 0;
@@ -117,10 +161,13 @@ static int start(void)
         pool_classes_create(cfg.classes, cfg.nclasses, flags, &mlock_err);
     if (set == NULL) {
         report_reserve_failure(&cfg, env, errno);
-        return SHIM_OFF;
+        return give_up(env);
     }
-    if (mlock_err != 0)
-        report_mlock_failure(&cfg, mlock_err);
+    if (mlock_err != 0) {
+        report_mlock_failure(&cfg, env, mlock_err);
+        if (cfg.on_error == SHIM_ON_ERROR_ABORT)
+            _exit(SHIM_EXIT_CONFIG);
+    }
     pool_classes_set_name(set, "poolshim");
     if (thread_setup() != 0 || counters_init() != 0) {
         pool_classes_destroy(set);

@@ -11,6 +11,8 @@
  *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
  *   config*.c POOLSHIM_* parsing and printing (config.h; the files of the
  *             parser are listed in config_internal.h)
+ *   scope.c   POOLSHIM_ONLY (which processes) and POOLSHIM_CHILDREN (what
+ *             exec'd programs inherit)
  */
 #ifndef SHIM_SHIM_H
 #define SHIM_SHIM_H
@@ -147,6 +149,17 @@ int stats_create_temp(const char *file, char *tmp, size_t cap,
 uint64_t stats_random(void) SHIM_HIDDEN;
 int stats_write_json(const char *path) SHIM_HIDDEN;
 void stats_install_signal(int sig) SHIM_HIDDEN;
+
+/* ---- scope.c: both at start-up only; allocate nothing ---- */
+/* Whether this process is one of `only` (POOLSHIM_ONLY, comma-separated
+ * names; NULL: every process): its argv[0]'s base name, or the name of the
+ * file /proc/self/exe links to, is listed. errno is preserved. */
+bool scope_selected(const char *only) SHIM_HIDDEN;
+/* Remove from env, in place, the POOLSHIM_* entries and the libpoolshim*
+ * files of LD_PRELOAD (the other preloads stay; an LD_PRELOAD left empty
+ * goes), so that the programs this process execs run without the shim.
+ * Other threads must not read env meanwhile. */
+void scope_strip_children(char **env) SHIM_HIDDEN;
 
 /* ---- profile.c ---- */
 int profile_start(void) SHIM_HIDDEN;            /* 0, or -1: no memory */
