@@ -89,9 +89,9 @@ $(BUILD)/libpool.so: $(POOL_SRC:%.c=$(BUILD)/dso/%.o) $(BUILD)/libpool.map
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(filter %.o,$^) -Wl,-soname,libpool.so.$(MAJOR) \
 	  -Wl,--version-script=$(BUILD)/libpool.map -Wl,--no-undefined -lpthread
 
-$(BUILD)/%: %.c $(BUILD)/libpool.a | $(VERSION_H)
+$(BUILD)/%: %.c $(BUILD)/libshimcore.a $(BUILD)/libpool.a | $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(C_FLAGS) $(LDFLAGS) $< -o $@ $(BUILD)/libpool.a -lpthread -lm
+	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lpthread -lm
 $(BUILD)/helpers/%: tests/helpers/%.c | $(VERSION_H)
 	@mkdir -p $(@D)
 	$(CC) $(C_FLAGS) $(LDFLAGS) $< -o $@ -lpthread -ldl
