@@ -178,7 +178,9 @@ static int insert_class(struct class_list *l, const struct pool_class_spec *cs,
         rb_item(what, it);
         rb_str(what, " share the same ");
         rb_u64(what, stride);
-        rb_str(what, "-byte slot (sizes round up to a multiple of 16)");
+        rb_str(what, "-byte slot (sizes round up to a multiple of ");
+        rb_u64(what, POOL_GRANULE);
+        rb_char(what, ')');
         return -1;
     }
     memmove(&l->spec[pos + 1], &l->spec[pos], (l->n - pos) * sizeof l->spec[0]);

@@ -29,8 +29,9 @@
 #define CONFIG_PREFIX "POOLSHIM_"
 #define CONFIG_PREFIX_LEN (sizeof CONFIG_PREFIX - 1)
 
-/* Sizes round up to the pools' 16-byte granule: the slot an object takes. */
-#define CONFIG_STRIDE(size) (((uint64_t)(size) + 15) & ~(uint64_t)15)
+/* Sizes round up to the pools' granule: the slot an object takes. */
+#define CONFIG_STRIDE(size)                                                    \
+    (((uint64_t)(size) + POOL_GRANULE - 1) & ~(uint64_t)(POOL_GRANULE - 1))
 #define CONFIG_COUNT_MAX (UINT64_C(0xffffffff) - 1) /* 2^32 - 2 per class */
 
 /* Longest renderings of user text inside a message, in output characters
