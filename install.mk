@@ -27,6 +27,7 @@ $(DIST)/install.list: FORCE
 	@for n in $(MAN3_NAMES); do echo '.so man3/pool.3' > $(DIST)/man3/$$n.3; done
 	@{ echo 755 $(DIST)/poolshim $(BINDIR)/poolshim; \
 	  echo 755 $(BUILD)/tools/poolshim-recommend $(BINDIR)/poolshim-recommend; \
+	  echo 755 $(BUILD)/tools/poolshim-check $(BINDIR)/poolshim-check; \
 	  for l in poolshim pool; do echo 755 $(BUILD)/lib$$l.so $(LIBDIR)/lib$$l.so.$(VERSION); \
 	    echo link lib$$l.so.$(VERSION) $(LIBDIR)/lib$$l.so.$(MAJOR); \
 	    echo link lib$$l.so.$(MAJOR) $(LIBDIR)/lib$$l.so; done; \
@@ -40,7 +41,8 @@ $(DIST)/install.list: FORCE
 	} > $@
 
 install: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so \
-         $(BUILD)/tools/poolshim-recommend $(VERSION_H) $(DIST)/install.list
+         $(BUILD)/tools/poolshim-recommend $(BUILD)/tools/poolshim-check $(VERSION_H) \
+         $(DIST)/install.list
 	@scripts/install-tree install $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"
 uninstall: $(DIST)/install.list
 	@scripts/install-tree uninstall $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"

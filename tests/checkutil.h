@@ -90,6 +90,36 @@ static inline void plain(struct tu_proc *p, const char *const *vars,
     } while (0)
 
 /* ------------------------------------------------------------------------ */
+/* the wrapper                                                               */
+
+/* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
+ * .so), else scripts/poolshim from the current directory. */
+static inline const char *wrapper(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        strcpy(slash, "/../scripts/poolshim");
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    return "scripts/poolshim";
+}
+
+/* Run the wrapper with up to 15 arguments (args NULL-terminated). */
+static inline void run_wrapper(struct tu_proc *p, const char *const *vars,
+                               const char *const *args)
+{
+    const char *argv[16] = {wrapper()};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    plain(p, vars, argv);
+}
+
+/* ------------------------------------------------------------------------ */
 /* scratch directories                                                       */
 
 /* Scratch space: tmp_base is made by an unchecked fixture in the runner

@@ -200,8 +200,8 @@ int main(int argc, char **argv)
     fflush(stderr);
     if (shim_config_parse(&cfg, env, 2) != 0 || e.bad)
         return 1;
-    printf("poolshim: configuration valid: %u classes, %zu bytes of objects\n",
-           cfg.nclasses, shim_config_bytes(&cfg));
+    printf("poolshim: configuration valid: %u class%s, %zu bytes of objects\n",
+           cfg.nclasses, cfg.nclasses == 1 ? "" : "es", shim_config_bytes(&cfg));
     fflush(stdout);
     if (verbose)
         shim_config_print(&cfg, 1);
