@@ -1030,12 +1030,13 @@ START_TEST(verbose_prints_config_only)
     /* stderr: the configuration, nothing else */
     char *want = expected_config(vars_v);
     ck_assert_msg(strcmp(verbose.err, want) == 0, "stderr:\n%s\nwant\n%s", verbose.err, want);
+    int nlines = tu_count_lines(want); /* the summary, one line per variable */
     free(want);
-    ck_assert_int_eq(tu_count_lines(verbose.err), 13);
+    ck_assert_int_ge(nlines, 13);
     ck_assert_str_eq(tu_line(verbose.err, 0, (char[128]){0}, 128),
                      "poolshim: version " POOL_VERSION_STRING ", 2 classes, 8960 bytes of objects");
     char line[4500], prefix[4500];
-    for (int i = 1; i < 13; i++)
+    for (int i = 1; i < nlines; i++)
         ck_assert(strncmp(tu_line(verbose.err, i, line, sizeof line), "poolshim: POOLSHIM_", 19) == 0);
     const char *must[] = {"poolshim: POOLSHIM_CLASSES=64:100,256:10 ",
                           "poolshim: POOLSHIM_VERBOSE=1 ",
