@@ -37,6 +37,10 @@ struct bucket {
 
 static struct bucket *buckets;   /* PROFILE_BUCKETS of them, mmapped at start */
 static _Atomic uint64_t larger;  /* requests above PROFILE_SIZE_MAX */
+/* Bit i set when bucket i saw a request (before its count changes): fork
+ * and the writer visit these only, not the 1.5 MiB of all buckets (reading
+ * the untouched ones costs a page fault per 4 KiB). */
+static _Atomic uint64_t used[PROFILE_BUCKETS / 64 + 1];
 
 int profile_start(void)
 {
@@ -50,23 +54,26 @@ int profile_start(void)
     return 0;
 }
 
-static struct bucket *bucket_of(void *p)
+/* p's bucket, PROFILE_BUCKETS when p is larger than any. */
+static size_t bucket_of(void *p)
 {
     size_t usable = real.malloc_usable_size(p);
-    if (usable > PROFILE_SIZE_MAX)
-        return NULL;
-    return &buckets[profile_bucket(usable)];
+    return usable > PROFILE_SIZE_MAX ? PROFILE_BUCKETS : profile_bucket(usable);
 }
 
 void profile_alloc(void *p)
 {
     if (p == NULL || buckets == NULL || boot_owns(p))
         return;
-    struct bucket *b = bucket_of(p);
-    if (b == NULL) {
+    size_t i = bucket_of(p);
+    if (i == PROFILE_BUCKETS) {
         atomic_fetch_add_explicit(&larger, 1, memory_order_relaxed);
         return;
     }
+    uint64_t bit = UINT64_C(1) << (i % 64);
+    if ((atomic_load_explicit(&used[i / 64], memory_order_relaxed) & bit) == 0)
+        atomic_fetch_or_explicit(&used[i / 64], bit, memory_order_relaxed);
+    struct bucket *b = &buckets[i];
     atomic_fetch_add_explicit(&b->requests, 1, memory_order_relaxed);
     int64_t live = atomic_fetch_add_explicit(&b->live, 1, memory_order_relaxed) + 1;
     int64_t peak = atomic_load_explicit(&b->peak, memory_order_relaxed);
@@ -81,9 +88,22 @@ void profile_free(void *p)
 {
     if (p == NULL || buckets == NULL || boot_owns(p))
         return;
-    struct bucket *b = bucket_of(p);
-    if (b != NULL)
-        atomic_fetch_sub_explicit(&b->live, 1, memory_order_relaxed);
+    size_t i = bucket_of(p);
+    if (i != PROFILE_BUCKETS)
+        atomic_fetch_sub_explicit(&buckets[i].live, 1, memory_order_relaxed);
+}
+
+/* The first bucket from i on whose bit is set in used; PROFILE_BUCKETS
+ * when there is none. */
+static size_t next_used(size_t i)
+{
+    while (i < PROFILE_BUCKETS) {
+        uint64_t w = atomic_load_explicit(&used[i / 64], memory_order_relaxed) >> (i % 64);
+        if (w != 0)
+            return i + (size_t)__builtin_ctzll(w);
+        i = (i / 64 + 1) * 64;
+    }
+    return PROFILE_BUCKETS;
 }
 
 static void report_write_failure(const char *path, int err)
@@ -117,7 +137,7 @@ static size_t format_block(char *out)
     rb_u64(&b, (uint64_t)getpid());
     rb_char(&b, '\n');
     emit(out, &len, &b);
-    for (size_t i = 1; i < PROFILE_BUCKETS; i++) {
+    for (size_t i = next_used(0); i < PROFILE_BUCKETS; i = next_used(i + 1)) {
         uint64_t req = atomic_load_explicit(&buckets[i].requests, memory_order_relaxed);
         if (req == 0)
             continue;
@@ -176,14 +196,13 @@ void profile_write(const char *path)
 }
 
 /* In a forked child (only the forking thread runs): its own requests only,
- * and peaks from what it inherited live. Buckets with nothing to change
- * (most: those that never saw a request) are only read, so that their
- * pages stay shared with the parent. */
+ * and peaks from what it inherited live. Buckets with nothing to change are
+ * only read, so that their pages stay shared with the parent. */
 static void profile_fork_child(void)
 {
     if (buckets == NULL)
         return;
-    for (size_t i = 1; i < PROFILE_BUCKETS; i++) {
+    for (size_t i = next_used(0); i < PROFILE_BUCKETS; i = next_used(i + 1)) {
         struct bucket *b = &buckets[i];
         int64_t live = atomic_load_explicit(&b->live, memory_order_relaxed);
         live = live > 0 ? live : 0; /* see struct bucket */
