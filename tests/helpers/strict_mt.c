@@ -4,8 +4,9 @@
  *
  * Run with POOLSHIM_STRICT=1 POOLSHIM_CLASSES=64:COUNT, with or without
  * POOLSHIM_CACHE=0 (the helper reads that variable to know which bound
- * holds). Let cap = min(32, COUNT / 16), the most one thread's cache keeps,
- * or 0 without caches. Every count of objects is taken by a short-lived
+ * holds). Let cap = 2 * min(256, COUNT / 8), the most one thread's cache
+ * keeps of 64-byte objects (two magazines; pool_classes_cache_bound), or 0
+ * without caches or when COUNT / 8 < 2. Every count of objects is taken by a short-lived
  * thread (whose cache goes back when it ends), so that the main thread
  * never caches any object itself.
  *
@@ -61,6 +62,12 @@
 #define RUNTIME_KEEPS 8 /* objects glibc may keep after a pthread_exit */
 
 static unsigned long count, nthreads, cap;
+
+/* a - b, or 0: a lower bound that the caches' bound may take below zero */
+static unsigned long minus(unsigned long a, unsigned long b)
+{
+    return a > b ? a - b : 0;
+}
 static pthread_barrier_t start_line, all_refused, release_line;
 
 /* ---- running something in a short-lived thread ---- */
@@ -188,9 +195,10 @@ static void *race(void *arg)
     unsigned long tries = 0, limit = 16 * count + 1024;
     pthread_barrier_wait(&start_line);
     while (!over()) {
-        /* on average +0.78 - 0.21 - (cap + 1.5) / 128: always growing */
-        unsigned op = (unsigned)(hrand(&rng) % 128);
-        if (op < 100 || r->n == 0) {
+        /* on average +0.78 - 0.22 - (cap + 1.5) / 1024: always growing, as
+         * cap (two magazines) is at most 512 */
+        unsigned op = (unsigned)(hrand(&rng) % 1024);
+        if (op < 800 || r->n == 0) {
             errno = 0;
             size_t n = 1 + hrand(&rng) % SIZE;
             void *p = malloc(n);
@@ -207,7 +215,7 @@ static void *race(void *arg)
             }
             memset(p, (int)r->idx, n);
             r->held[r->n++] = p;
-        } else if (op < 127) {
+        } else if (op < 1023) {
             free(r->held[--r->n]);
         } else {
             unsigned long burst = 1 + hrand(&rng) % (2 * cap + 2);
@@ -287,7 +295,8 @@ int main(int argc, char **argv)
     const char *env = getenv("POOLSHIM_CACHE");
     bool cached = env == NULL || !(strcmp(env, "0") == 0 || strcasecmp(env, "false") == 0 ||
                                    strcasecmp(env, "no") == 0 || strcasecmp(env, "off") == 0);
-    cap = cached ? (count / 16 < 32 ? count / 16 : 32) : 0;
+    unsigned long mag = count / 8 < 256 ? count / 8 : 256;
+    cap = cached && mag >= 2 ? 2 * mag : 0;
     say("mode=%s count=%lu threads=%lu cap=%lu", cached ? "cached" : "exact",
         count, nthreads, cap);
 
@@ -317,14 +326,14 @@ int main(int argc, char **argv)
         pthread_join(parked[i], NULL);
     unsigned long after_exit = in_thread(grab_all, NULL);
     say("parked=%lu (at least %lu) in_child=%ld after_exit=%lu", while_parked,
-        baseline - nthreads * cap, in_child, after_exit);
+        minus(baseline, nthreads * cap), in_child, after_exit);
     if (in_child != (long)baseline)
         fail("a child forked while the threads were parked took %ld, expected "
              "%lu (the dead threads' caches belong to the child)", in_child,
              baseline);
-    if (while_parked > baseline || while_parked < baseline - nthreads * cap)
+    if (while_parked > baseline || while_parked < minus(baseline, nthreads * cap))
         fail("parked: took %lu, expected %lu .. %lu", while_parked,
-             baseline - nthreads * cap, baseline);
+             minus(baseline, nthreads * cap), baseline);
     if (after_exit != baseline)
         fail("after the parked threads ended: took %lu, expected %lu "
              "(objects lost in their caches?)", after_exit, baseline);
@@ -380,7 +389,7 @@ int main(int argc, char **argv)
                 fail("race round %lu: at the first refusal threads held %lu and "
                      "%lu were free; expected %lu in all, at most %lu free",
                      round, held, left, baseline, slack);
-            if (cap != 0 && (held + left > baseline || held + left < baseline - slack) &&
+            if (cap != 0 && (held + left > baseline || held + left < minus(baseline, slack)) &&
                 lost++ < 5)
                 fail("race round %lu: at the first refusal threads held %lu and "
                      "%lu were in the depot; expected %lu .. %lu in all", round,
