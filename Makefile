@@ -48,8 +48,8 @@ obj       = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 # the whole shim, nothing exported: the harness calls shim_* (test_faults, fuzz_routing)
 NOEXP     = $(patsubst %.c,$(BUILD)/noexp/%.o,$(POOL_SRC) $(SHIM_SRC))
 VERSION_H = $(BUILD)/include/pool/version.h
-# the installed headers (depot.h: while classes.h includes it)
-PUBLIC_H  = pool/pool.h pool/classes.h pool/depot.h $(VERSION_H)
+# the installed headers
+PUBLIC_H  = pool/pool.h pool/classes.h $(VERSION_H)
 # what a link takes from its prerequisites (the .d files add headers)
 INPUTS    = $(filter %.c %.o %.a,$^)
 
