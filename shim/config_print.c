@@ -82,7 +82,7 @@ void shim_config_print(const struct shim_config *cfg, int fd)
     b.len = 0;
     rb_str(&b, "poolshim: version " POOL_VERSION_STRING ", ");
     rb_u64(&b, config_nclasses(cfg));
-    rb_str(&b, " classes, ");
+    rb_str(&b, config_nclasses(cfg) == 1 ? " class, " : " classes, ");
     rb_u64(&b, shim_config_bytes(cfg));
     rb_str(&b, " bytes of objects\n");
     rb_flush(&b, fd);

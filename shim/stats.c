@@ -4,8 +4,10 @@
  * no malloc, so the signal handler may use it (it only try-locks).
  *
  * Table, one row per class:
- *   poolshim:     size   capacity     in use   peak out       served  fallbacks
- * "fallbacks" is "refused" in strict mode.
+ *   poolshim: stats for pid N              (", strict" in strict mode)
+ *   poolshim:     size   capacity     in use   peak out       served     misses
+ * misses: requests that found their class empty (they went to the real
+ * allocator, or were refused in strict mode); the JSON's word too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -107,13 +109,13 @@ static void print_table(const struct snapshot *snap, int fd)
     struct rbuf b = {0};
     rb_str(&b, "poolshim: stats for pid ");
     rb_u64(&b, (uint64_t)getpid());
-    rb_str(&b, "\npoolshim: ");
+    rb_str(&b, shim.strict ? ", strict\npoolshim: " : "\npoolshim: ");
     rb_strw(&b, "size", 8);
     rb_strw(&b, "capacity", 11);
     rb_strw(&b, "in use", 11);
     rb_strw(&b, "peak out", 11);
     rb_strw(&b, "served", 13);
-    rb_strw(&b, shim.strict ? "refused" : "fallbacks", 11);
+    rb_strw(&b, "misses", 11);
     rb_char(&b, '\n');
     rb_flush(&b, fd);
     for (unsigned i = 0; i < snap->n; i++) {
@@ -131,7 +133,7 @@ static void print_table(const struct snapshot *snap, int fd)
     }
     rb_str(&b, "poolshim: not covered by any class: ");
     rb_u64(&b, snap->ctr.uncovered);
-    rb_str(&b, " requests\n");
+    rb_str(&b, snap->ctr.uncovered == 1 ? " request\n" : " requests\n");
     rb_flush(&b, fd);
 }
 

@@ -368,11 +368,11 @@ START_TEST(stats_table_exact)
     long pid = (long)tu_kv_num(p.out, "pid", -1);
     char want[1024];
     snprintf(want, sizeof want,
-             "poolshim: stats for pid %ld\n"
-             "poolshim:     size   capacity     in use   peak out       served %10s\n"
+             "poolshim: stats for pid %ld%s\n"
+             "poolshim:     size   capacity     in use   peak out       served     misses\n"
              "poolshim:%9d%11d%11d%11d%13d%11d\n"
              "poolshim: not covered by any class: 7 requests\n",
-             pid, strict ? "refused" : "fallbacks", 64, 100, 0, 100, 101, 1);
+             pid, strict ? ", strict" : "", 64, 100, 0, 100, 101, 1);
     ck_assert_msg(strcmp(p.err, want) == 0, "stderr:\n%s\nwant:\n%s", p.err, want);
 
     struct tu_stats st;
@@ -469,6 +469,8 @@ START_TEST(verbose_prints_config_on_stderr)
         mentions_classes |= strstr(line, "64:100") != NULL;
     }
     ck_assert_msg(mentions_classes, "effective classes not shown: %s", with.err);
+    ck_assert_msg(strstr(with.err, ", 1 class, 6400 bytes of objects\n") != NULL,
+                  "first line: %s", with.err);
     ck_assert(with.err[with.err_len - 1] == '\n');
     tu_proc_free(&with);
     tu_proc_free(&without);

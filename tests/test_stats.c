@@ -418,15 +418,15 @@ static void format_table(char *buf, size_t cap, long pid, const struct want *w,
                          const struct tu_stats *got)
 {
     int n = snprintf(buf, cap,
-                     "poolshim: stats for pid %ld\n"
-                     "poolshim:     size   capacity     in use   peak out       served %10s\n",
-                     pid, w->strict ? "refused" : "fallbacks");
+                     "poolshim: stats for pid %ld%s\n"
+                     "poolshim:     size   capacity     in use   peak out       served     misses\n",
+                     pid, w->strict ? ", strict" : "");
     for (int i = 0; i < w->n; i++)
         n += snprintf(buf + n, cap - (size_t)n, "poolshim:%9llu%11llu%11llu%11llu%13llu%11llu\n",
                       w->cls[i].size, w->cls[i].capacity, w->cls[i].in_use,
                       got->row[i].peak_out, w->cls[i].served, w->cls[i].misses);
-    snprintf(buf + n, cap - (size_t)n, "poolshim: not covered by any class: %llu requests\n",
-             w->uncovered);
+    snprintf(buf + n, cap - (size_t)n, "poolshim: not covered by any class: %llu request%s\n",
+             w->uncovered, w->uncovered == 1 ? "" : "s");
 }
 
 /* text starts with the table of w for pid; returns the rest of text. */

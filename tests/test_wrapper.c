@@ -36,11 +36,14 @@ static const char *read_small(const char *path)
 /* ------------------------------------------------------------------------ */
 /* running programs                                                          */
 
+/* _i 0: 7 requests no class covers; _i 1: one ("1 request") */
 START_TEST(wrapper_stats_table)
 {
     struct tu_proc p;
+    const char *uncovered = _i == 0 ? "7" : "1";
     run_wrapper(&p, NOVARS, LIST("--classes", "64:100", "--stats", "--lib", tu_shim_lib(), "--",
-                                 tu_helper("shim_api"), "exhaust", "64", "100", "1000", "7"));
+                                 tu_helper("shim_api"), "exhaust", "64", "100", "1000",
+                                 uncovered));
     ck_exit(&p, 0);
     ck_kv(&p, "pooled", "100");
     struct tu_stats st;
@@ -51,7 +54,10 @@ START_TEST(wrapper_stats_table)
     ck_assert_uint_eq(st.row[0].capacity, 100);
     ck_assert_uint_eq(st.row[0].served, 101);
     ck_assert_uint_eq(st.row[0].misses, 1);
-    ck_assert_uint_eq(st.uncovered, 7);
+    ck_assert_uint_eq(st.uncovered, _i == 0 ? 7 : 1);
+    const char *last = _i == 0 ? "poolshim: not covered by any class: 7 requests\n"
+                               : "poolshim: not covered by any class: 1 request\n";
+    ck_assert_msg(strstr(p.err, last) != NULL, "stderr: %s", p.err);
     tu_proc_free(&p);
 }
 END_TEST
@@ -381,7 +387,7 @@ static Suite *wrapper_suite(void)
     tc = tcase_create("programs");
     tcase_set_timeout(tc, 30);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_test(tc, wrapper_stats_table);
+    tcase_add_loop_test(tc, wrapper_stats_table, 0, 2);
     tcase_add_loop_test(tc, wrapper_sets_environment, 0, 2);
     tcase_add_test(tc, wrapper_passes_status_and_output);
     tcase_add_test(tc, wrapper_leaves_program_arguments_alone);

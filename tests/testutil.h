@@ -436,7 +436,7 @@ struct tu_stats_row {
 
 struct tu_stats {
     long pid;
-    bool strict;            /* last column is "refused", not "fallbacks" */
+    bool strict;            /* the title ends with ", strict" */
     int nrows;
     struct tu_stats_row row[TU_STATS_ROWS];
     unsigned long long uncovered;
@@ -444,10 +444,10 @@ struct tu_stats {
 };
 
 /* Parse the report out of a stderr capture (other lines are skipped):
- *   poolshim: stats for pid N
- *   poolshim:     size   capacity     in use   peak out       served  fallbacks
+ *   poolshim: stats for pid N[, strict]
+ *   poolshim:     size   capacity     in use   peak out       served     misses
  *   poolshim: <six numbers>                  (one line per class)
- *   poolshim: not covered by any class: K requests
+ *   poolshim: not covered by any class: K requests   ("1 request")
  * Returns 0, or -1 when no complete report is found. */
 static inline int tu_parse_stats(const char *err, struct tu_stats *st)
 {
@@ -455,12 +455,14 @@ static inline int tu_parse_stats(const char *err, struct tu_stats *st)
     const char *s = strstr(err, "poolshim: stats for pid ");
     if (s == NULL)
         return -1;
-    if (sscanf(s, "poolshim: stats for pid %ld", &st->pid) != 1)
+    int title = 0;
+    if (sscanf(s, "poolshim: stats for pid %ld%n", &st->pid, &title) != 1)
         return -1;
-    s = strchr(s, '\n');
-    if (s == NULL)
+    s += title;
+    st->strict = strncmp(s, ", strict\n", 9) == 0;
+    if (*s != '\n' && !st->strict)
         return -1;
-    s++;
+    s = strchr(s, '\n') + 1;
     size_t n = strcspn(s, "\n");
     if (n >= sizeof st->header || strncmp(s, "poolshim:", 9) != 0)
         return -1;
@@ -473,11 +475,7 @@ static inline int tu_parse_stats(const char *err, struct tu_stats *st)
         strcmp(w[0], "size") != 0 || strcmp(w[1], "capacity") != 0 ||
         strcmp(w[2], "in") != 0 || strcmp(w[3], "use") != 0 ||
         strcmp(w[4], "peak") != 0 || strcmp(w[5], "out") != 0 ||
-        strcmp(w7, "served") != 0)
-        return -1;
-    if (strcmp(w8, "refused") == 0)
-        st->strict = true;
-    else if (strcmp(w8, "fallbacks") != 0)
+        strcmp(w7, "served") != 0 || strcmp(w8, "misses") != 0)
         return -1;
     s += n;
     while (*s == '\n') {
@@ -493,8 +491,10 @@ static inline int tu_parse_stats(const char *err, struct tu_stats *st)
             s += used;
             continue;
         }
-        if (sscanf(s, "poolshim: not covered by any class: %llu requests",
-                   &st->uncovered) == 1)
+        char unit[16] = "";
+        if (sscanf(s, "poolshim: not covered by any class: %llu %15[a-z]", &st->uncovered,
+                   unit) == 2 &&
+            strcmp(unit, st->uncovered == 1 ? "request" : "requests") == 0)
             return 0;
         return -1;
     }
