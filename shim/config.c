@@ -20,7 +20,7 @@ static const char *const on_error_words[] = {
     {name, OPT_CHOICE, offsetof(struct shim_config, field), def, help, words}
 const struct opt config_opts[] = {
     OPT("POOLSHIM_CLASSES", OPT_CLASSES, classes, 0,
-        "pool classes, SIZE:COUNT (a request goes to the smallest SIZE >= it)"),
+        "pool classes, SIZE:COUNT (a request goes to the smallest SIZE >= it), or none"),
     OPT("POOLSHIM_STRICT", OPT_BOOL, strict, 0,
         "NULL and ENOMEM when a class is empty, instead of the system allocator"),
     OPT("POOLSHIM_STATS", OPT_BOOL, stats, 0,

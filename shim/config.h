@@ -23,7 +23,8 @@
 #include "pool/classes.h"
 
 /* Once shim_config_parse() has accepted it, a configuration holds:
- *   1 <= nclasses <= POOL_CLASSES_MAX
+ *   0 <= nclasses <= POOL_CLASSES_MAX; 0 only for POOLSHIM_CLASSES=none
+ *     (the pools off: every call goes to the system allocator)
  *   classes[i].size < classes[i+1].size, and so do their strides
  *     (stride = size rounded up to 16): no two classes share a slot size
  *   1 <= size <= POOL_CLASS_SIZE_MAX, 1 <= count <= 2^32 - 2,

@@ -200,6 +200,11 @@ int config_parse_classes(struct shim_config *cfg, const char *v,
         rb_str(what, "empty value");
         return -1;
     }
+    if (config_eq_nocase(v, strlen(v), "none")) { /* the pools off, on purpose */
+        cfg->nclasses = 0;
+        cfg->classes_set = true;
+        return 0;
+    }
     for (const char *p = v;;) {
         const char *end = p;
         while (*end != '\0' && *end != ',')

@@ -35,6 +35,8 @@ static void rb_value(struct rbuf *b, const struct shim_config *cfg,
     switch (o->kind) {
     case OPT_CLASSES:
         rb_char(b, '=');
+        if (config_nclasses(cfg) == 0)
+            rb_str(b, "none");
         for (unsigned k = 0; k < config_nclasses(cfg); k++) {
             if (k > 0)
                 rb_char(b, ',');

@@ -151,6 +151,13 @@ static int start(void)
     if (cfg.profile != NULL)
         return start_profile(&cfg, env);
 
+    if (cfg.nclasses == 0) { /* POOLSHIM_CLASSES=none: the pools off, on purpose */
+        if (cfg.verbose)
+            shim_config_print(&cfg, 2);
+        shim.cfg = cfg;
+        return SHIM_OFF;
+    }
+
     unsigned flags = 0;
     flags |= cfg.prefault ? POOL_CLASSES_PREFAULT : 0;
     flags |= cfg.mlock ? POOL_CLASSES_MLOCK : 0;

@@ -196,6 +196,8 @@ static const struct {
     {"16:1,17:1", 2, {{16, 1}, {17, 1}}},
     {"048:010", 1, {{48, 10}}},
     {"512k:1,1k:1,1:1", 3, {{1, 1}, {1024, 1}, {524288, 1}}},
+    {"none", 0, {{0, 0}}}, /* the pools off */
+    {"NoNe", 0, {{0, 0}}},
 };
 
 START_TEST(classes_good)
@@ -946,7 +948,7 @@ START_TEST(print_defaults)
 "poolshim: version " POOL_VERSION_STRING ", 13 classes, 1572864 bytes of objects\n"
 "poolshim: POOLSHIM_CLASSES=16:8192,32:4096,48:2048,64:2048,96:1024,128:1024,"
 "192:512,256:512,384:256,512:256,1k:128,2k:64,4k:32 # pool classes, SIZE:COUNT "
-"(a request goes to the smallest SIZE >= it) [default]\n"
+"(a request goes to the smallest SIZE >= it), or none [default]\n"
 "poolshim: POOLSHIM_STRICT=0               # NULL and ENOMEM when a class is "
 "empty, instead of the system allocator [default]\n"
 "poolshim: POOLSHIM_STATS=0                # per-class statistics on stderr at "
@@ -993,7 +995,7 @@ START_TEST(print_set)
     assert_lines(
 "poolshim: version " POOL_VERSION_STRING ", 4 classes, 4294984672 bytes of objects\n"
 "poolshim: POOLSHIM_CLASSES=1:1,1000:3,2k:7,1M:4096 # pool classes, SIZE:COUNT "
-"(a request goes to the smallest SIZE >= it)\n"
+"(a request goes to the smallest SIZE >= it), or none\n"
 "poolshim: POOLSHIM_STRICT=1               # NULL and ENOMEM when a class is "
 "empty, instead of the system allocator\n"
 "poolshim: POOLSHIM_STATS=0                # per-class statistics on stderr at "
@@ -1030,6 +1032,7 @@ static const char *const round_trip[] = {
     "17:1,1025:2,1048575:3",
     "1536:1,3k:1,1m:1",
     "512k:8,48:1k",
+    "none",
 };
 
 START_TEST(print_round_trip)
