@@ -49,6 +49,8 @@ const struct opt config_opts[] = {
         "exec'd children inherit the shim (0: removed from their environment)"),
     OPT("POOLSHIM_ONLY", OPT_NAMES, only, 0,
         "the shim is on only in processes of these executable names"),
+    OPT("POOLSHIM_LATENCY", OPT_PATH, latency, 0,
+        "time every allocator call, histograms into this file (%p: the pid)"),
 };
 #define NOPTS (sizeof config_opts / sizeof config_opts[0])
 const size_t config_nopts = NOPTS;

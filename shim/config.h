@@ -30,7 +30,7 @@
  *   1 <= size <= POOL_CLASS_SIZE_MAX, 1 <= count <= 2^32 - 2,
  *   stride * count <= POOL_CLASS_BYTES_MAX
  *   budget > 0; stats_signal == 0 or a catchable, non-fault signal 1..64
- *   stats_file, profile: NULL or a non-empty string inside envp
+ *   stats_file, profile, latency: NULL or a non-empty string inside envp
  *   on_error: SHIM_ON_ERROR_OFF or SHIM_ON_ERROR_ABORT
  *   only: NULL or names separated by single commas inside envp, each
  *     1..NAME_MAX bytes without '/' */
@@ -47,6 +47,7 @@ struct shim_config {
     const char *stats_file;  /* POOLSHIM_STATS_FILE: path (points into envp), NULL when unset */
     int stats_signal;        /* POOLSHIM_STATS_SIGNAL: signal number, 0 when unset */
     const char *profile;     /* POOLSHIM_PROFILE: path, NULL when unset */
+    const char *latency;     /* POOLSHIM_LATENCY: path (%p: the pid), NULL when unset */
     uint64_t budget;         /* POOLSHIM_BUDGET: bytes, default 64 MiB (64M) */
     int on_error;            /* POOLSHIM_ON_ERROR: enum shim_on_error, default off */
     bool children;           /* POOLSHIM_CHILDREN, default 1: exec'd children

@@ -36,8 +36,8 @@
     " (expected one of POOLSHIM_CLASSES, POOLSHIM_STRICT, POOLSHIM_STATS, "    \
     "POOLSHIM_PREFAULT, POOLSHIM_MLOCK, POOLSHIM_CHECK, POOLSHIM_CACHE, "      \
     "POOLSHIM_VERBOSE, POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL, "           \
-    "POOLSHIM_PROFILE, POOLSHIM_BUDGET, POOLSHIM_ON_ERROR, POOLSHIM_CHILDREN " \
-    "or POOLSHIM_ONLY)" TAIL
+    "POOLSHIM_PROFILE, POOLSHIM_BUDGET, POOLSHIM_ON_ERROR, POOLSHIM_CHILDREN, " \
+    "POOLSHIM_ONLY or POOLSHIM_LATENCY)" TAIL
 
 static char out[65536];
 
@@ -133,6 +133,7 @@ static void assert_defaults(const struct shim_config *c)
     ck_assert_ptr_null(c->stats_file);
     ck_assert_int_eq(c->stats_signal, 0);
     ck_assert_ptr_null(c->profile);
+    ck_assert_ptr_null(c->latency);
     ck_assert_uint_eq(c->budget, UINT64_C(64) << 20);
     ck_assert_int_eq(c->on_error, SHIM_ON_ERROR_OFF);
     ck_assert(c->children);
@@ -591,21 +592,25 @@ START_TEST(paths)
 {
     struct shim_config c;
     const char *env[] = {"POOLSHIM_STATS_FILE=/tmp/stats.json",
-                         "POOLSHIM_PROFILE=prof.out", NULL};
+                         "POOLSHIM_PROFILE=prof.out", "POOLSHIM_LATENCY=lat.%p", NULL};
     ck_assert_int_eq(parse(&c, env), 0);
     ck_assert_str_eq(out, "");
     /* they point into envp, not into a copy */
     ck_assert_ptr_eq(c.stats_file, env[0] + strlen("POOLSHIM_STATS_FILE="));
     ck_assert_ptr_eq(c.profile, env[1] + strlen("POOLSHIM_PROFILE="));
+    ck_assert_ptr_eq(c.latency, env[2] + strlen("POOLSHIM_LATENCY="));
     ck_assert_str_eq(c.stats_file, "/tmp/stats.json");
     ck_assert_str_eq(c.profile, "prof.out");
+    ck_assert_str_eq(c.latency, "lat.%p");
 
-    static const char *const names[] = {"POOLSHIM_STATS_FILE", "POOLSHIM_PROFILE"};
-    for (unsigned i = 0; i < 2; i++) {
+    static const char *const names[] = {"POOLSHIM_STATS_FILE", "POOLSHIM_PROFILE",
+                                        "POOLSHIM_LATENCY"};
+    for (unsigned i = 0; i < 3; i++) {
         ck_assert_int_eq(parse1(&c, names[i], ""), -1);
         expect_line(names[i], "", "empty value", EXPECT_PATH);
         ck_assert_ptr_null(c.stats_file);
         ck_assert_ptr_null(c.profile);
+        ck_assert_ptr_null(c.latency);
     }
 }
 END_TEST
@@ -661,7 +666,8 @@ START_TEST(all_variables)
         "POOLSHIM_VERBOSE=1",  "POOLSHIM_STATS_FILE=s.json",
         "POOLSHIM_STATS_SIGNAL=SIGUSR2", "POOLSHIM_PROFILE=p.txt",
         "POOLSHIM_BUDGET=3G",  "POOLSHIM_ON_ERROR=abort",
-        "POOLSHIM_CHILDREN=no", "POOLSHIM_ONLY=server,worker", NULL,
+        "POOLSHIM_CHILDREN=no", "POOLSHIM_ONLY=server,worker",
+        "POOLSHIM_LATENCY=l.%p", NULL,
     };
     ck_assert_int_eq(parse(&c, env), 0);
     ck_assert_str_eq(out, "");
@@ -681,6 +687,7 @@ START_TEST(all_variables)
     ck_assert_str_eq(c.stats_file, "s.json");
     ck_assert_int_eq(c.stats_signal, SIGUSR2);
     ck_assert_str_eq(c.profile, "p.txt");
+    ck_assert_str_eq(c.latency, "l.%p");
     ck_assert_uint_eq(c.budget, UINT64_C(3) << 30);
     ck_assert_int_eq(c.on_error, SHIM_ON_ERROR_ABORT);
     ck_assert(!c.children);
@@ -976,7 +983,9 @@ START_TEST(print_defaults)
 "poolshim: POOLSHIM_CHILDREN=1             # exec'd children inherit the shim "
 "(0: removed from their environment) [default]\n"
 "poolshim: POOLSHIM_ONLY (unset)           # the shim is on only in processes "
-"of these executable names [default]\n");
+"of these executable names [default]\n"
+"poolshim: POOLSHIM_LATENCY (unset)        # time every allocator call, "
+"histograms into this file (%p: the pid) [default]\n");
 }
 END_TEST
 
@@ -988,7 +997,8 @@ START_TEST(print_set)
         "POOLSHIM_CACHE=off", "POOLSHIM_STATS_FILE=/tmp/x\n.json",
         "POOLSHIM_STATS_SIGNAL=40", "POOLSHIM_PROFILE=/a/b",
         "POOLSHIM_BUDGET=1536k", "POOLSHIM_ON_ERROR=ABORT",
-        "POOLSHIM_CHILDREN=0", "POOLSHIM_ONLY=a\tb,c", NULL,
+        "POOLSHIM_CHILDREN=0", "POOLSHIM_ONLY=a\tb,c",
+        "POOLSHIM_LATENCY=l.%p", NULL,
     };
     ck_assert_int_eq(parse(&c, env), 0);
     print(&c);
@@ -1022,7 +1032,9 @@ START_TEST(print_set)
 "poolshim: POOLSHIM_CHILDREN=0             # exec'd children inherit the shim "
 "(0: removed from their environment)\n"
 "poolshim: POOLSHIM_ONLY=a\\x09b,c          # the shim is on only in processes "
-"of these executable names\n");
+"of these executable names\n"
+"poolshim: POOLSHIM_LATENCY=l.%p           # time every allocator call, "
+"histograms into this file (%p: the pid)\n");
 }
 END_TEST
 
