@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "pool/report.h"
+#include "shim/latency.h"
 #include "shim/shim.h"
 
 extern char **environ;
@@ -148,6 +149,10 @@ static int start(void)
     int state = configure(&cfg, env);
     if (state != SHIM_STARTING)
         return state;
+    /* POOLSHIM_LATENCY: from here on every call is timed (malloc.c), on
+     * the pools or, when they stay off, on the real allocator */
+    if (cfg.latency != NULL && lat_start(cfg.latency) == 0)
+        shim.timing = true;
     if (cfg.profile != NULL)
         return start_profile(&cfg, env);
 
@@ -190,7 +195,8 @@ static int start(void)
     if (cfg.stats_signal != 0)
         stats_install_signal(cfg.stats_signal);
     __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
-    __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
+    if (!shim.timing) /* timed: the fast paths keep the empty route */
+        __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
     return SHIM_ON;
 }
 

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "shim/latency.h"
 #include "shim/shim.h"
 
 #define MALLOC_ALIGN 16 /* what malloc itself guarantees on x86-64 */
@@ -136,14 +137,55 @@ static void *real_realloc(void *p, size_t n)
     return q;
 }
 
+/* ---- the timing mode (POOLSHIM_LATENCY, latency.h) ----
+ * With the mode on, the fast paths see the empty route and every call comes
+ * to a slow path, which runs the same work (the fast path's code on the real
+ * set, else the slow path's) between two timer reads and counts it by what
+ * it did. `timing_call` marks a call being timed: the calls it makes itself
+ * (realloc's malloc and free) are part of it, not calls of their own. */
+
+static __thread bool timing_call __attribute__((tls_model("initial-exec")));
+
+static inline bool timed(void)
+{
+    return unlikely(shim.timing) && !timing_call;
+}
+
+static inline uint64_t timing_begin(void)
+{
+    timing_call = true;
+    return lat_begin();
+}
+
+static inline void timing_end(enum lat_kind k, uint64_t t0, uint64_t t1)
+{
+    timing_call = false;
+    lat_record(k, t0, t1);
+}
+
+static inline bool in_pools(const struct pool_classes *s, const void *p)
+{
+    return s != NULL && (uintptr_t)p - (uintptr_t)s->base < s->span;
+}
+
+/* What an allocation of class v (0: none) did, from where p came from. */
+static enum lat_kind alloc_kind(const struct pool_classes *s, unsigned v, const void *p)
+{
+    return v == 0 ? LAT_UNCOVERED : in_pools(s, p) ? LAT_POOL : LAT_DRY;
+}
+
 /* ---- malloc, free ---- */
 
 /* The fast paths below handle a pooled request served by the thread's
  * loaded magazine, and a request no class covers from a thread already
  * attached; every other case is a tail call to a slow path. */
 
+static void *malloc_timed(size_t n);
+
 __attribute__((noinline)) static void *malloc_slow(size_t n)
 {
+    if (timed())
+        return malloc_timed(n);
     struct pool_classes *s = pools();
     if (likely(s != NULL)) {
         unsigned v = pool_fast_class(s, n);
@@ -161,9 +203,11 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
     return real_ready() ? counted(real.malloc(n)) : early_alloc(n, MALLOC_ALIGN);
 }
 
-SHIM_HIDDEN void *shim_malloc(size_t n)
+/* The fast path through set s: route() for the call itself, the real set
+ * when the timing mode runs it. */
+__attribute__((always_inline)) static inline void *malloc_fast(struct pool_classes *s,
+                                                               size_t n)
 {
-    struct pool_classes *s = route();
     struct shim_thread *t = &shim_self;
     unsigned v = pool_fast_class(s, n);
     void *p;
@@ -181,8 +225,29 @@ SHIM_HIDDEN void *shim_malloc(size_t n)
     return malloc_slow(n);
 }
 
+SHIM_HIDDEN void *shim_malloc(size_t n)
+{
+    return malloc_fast(route(), n);
+}
+
+__attribute__((noinline)) static void *malloc_timed(size_t n)
+{
+    struct pool_classes *s = pools();
+    uint64_t t0 = timing_begin();
+    void *p = s != NULL ? malloc_fast(s, n) : malloc_slow(n);
+    uint64_t t1 = lat_now();
+    timing_end(alloc_kind(s, s != NULL ? pool_fast_class(s, n) : 0, p), t0, t1);
+    return p;
+}
+
+static void free_timed(void *p);
+
 __attribute__((noinline)) static void free_slow(void *p)
 {
+    if (timed()) {
+        free_timed(p);
+        return;
+    }
     struct pool_classes *s = pools();
     if (unlikely(s == NULL)) {
         release_other(p);
@@ -201,9 +266,8 @@ __attribute__((noinline)) static void free_slow(void *p)
     }
 }
 
-SHIM_HIDDEN void shim_free(void *p)
+__attribute__((always_inline)) static inline void free_fast(struct pool_classes *s, void *p)
 {
-    struct pool_classes *s = route();
     struct shim_thread *t = &shim_self;
     unsigned v;
     int r = pool_fast_put(s, &t->cache, p, &v);
@@ -221,6 +285,23 @@ SHIM_HIDDEN void shim_free(void *p)
     free_slow(p);
 }
 
+SHIM_HIDDEN void shim_free(void *p)
+{
+    free_fast(route(), p);
+}
+
+__attribute__((noinline)) static void free_timed(void *p)
+{
+    struct pool_classes *s = pools();
+    uint64_t t0 = timing_begin();
+    if (s != NULL)
+        free_fast(s, p);
+    else
+        free_slow(p);
+    uint64_t t1 = lat_now();
+    timing_end(in_pools(s, p) ? LAT_FREE_POOL : LAT_FREE_OTHER, t0, t1);
+}
+
 SHIM_HIDDEN void shim_free_sized(void *p, size_t size)
 {
     (void)size;
@@ -236,8 +317,12 @@ SHIM_HIDDEN void shim_free_aligned_sized(void *p, size_t align, size_t size)
 
 /* ---- calloc ---- */
 
+static void *calloc_timed(size_t n, size_t size);
+
 SHIM_HIDDEN void *shim_calloc(size_t n, size_t size)
 {
+    if (timed())
+        return calloc_timed(n, size);
     size_t total;
     if (__builtin_mul_overflow(n, size, &total)) {
         errno = ENOMEM;
@@ -261,6 +346,18 @@ SHIM_HIDDEN void *shim_calloc(size_t n, size_t size)
         return shim_calloc(n, size);
     /* the arena is static storage, never reused: already zero */
     return real_ready() ? counted(real.calloc(n, size)) : early_alloc(total, MALLOC_ALIGN);
+}
+
+__attribute__((noinline)) static void *calloc_timed(size_t n, size_t size)
+{
+    struct pool_classes *s = pools();
+    uint64_t t0 = timing_begin();
+    void *p = shim_calloc(n, size);
+    uint64_t t1 = lat_now();
+    size_t total = n * size; /* overflowed: NULL, counted as uncovered */
+    unsigned v = s != NULL && p != NULL ? pool_fast_class(s, total) : 0;
+    timing_end(alloc_kind(s, v, p), t0, t1);
+    return p;
 }
 
 /* ---- realloc ---- */
@@ -292,8 +389,12 @@ static void *realloc_pooled(struct pool_classes *s, void *p, unsigned v, size_t 
     return move(p, old, n, shim_malloc(n));
 }
 
+static void *realloc_timed(void *p, size_t n);
+
 SHIM_HIDDEN void *shim_realloc(void *p, size_t n)
 {
+    if (timed())
+        return realloc_timed(p, n);
     if (p == NULL)
         return shim_malloc(n);
     struct pool_classes *s = pools();
@@ -321,6 +422,15 @@ SHIM_HIDDEN void *shim_realloc(void *p, size_t n)
         }
     }
     return real_ready() ? real_realloc(p, n) : NULL;
+}
+
+__attribute__((noinline)) static void *realloc_timed(void *p, size_t n)
+{
+    uint64_t t0 = timing_begin();
+    void *q = shim_realloc(p, n);
+    uint64_t t1 = lat_now();
+    timing_end(LAT_REALLOC, t0, t1);
+    return q;
 }
 
 SHIM_HIDDEN void *shim_reallocarray(void *p, size_t n, size_t size)
@@ -361,8 +471,12 @@ static unsigned aligned_class(const struct pool_classes *s, size_t align, size_t
     return v != 0 && s->cls[v - 1].align >= align ? v : 0;
 }
 
+static void *aligned_timed(enum aligned_kind kind, size_t align, size_t n);
+
 static void *aligned(enum aligned_kind kind, size_t align, size_t n)
 {
+    if (timed())
+        return aligned_timed(kind, align, n);
     struct pool_classes *s = pools();
     if (s == NULL && !not_started())
         s = pools();
@@ -381,6 +495,18 @@ static void *aligned(enum aligned_kind kind, size_t align, size_t n)
     if (real_ready())
         return counted(real_aligned(kind, align, n));
     return power_of_two(align) ? early_alloc(n, align) : NULL;
+}
+
+__attribute__((noinline)) static void *aligned_timed(enum aligned_kind kind, size_t align,
+                                                     size_t n)
+{
+    uint64_t t0 = timing_begin();
+    void *p = aligned(kind, align, n);
+    uint64_t t1 = lat_now();
+    struct pool_classes *s = pools();
+    unsigned v = s != NULL && power_of_two(align) ? aligned_class(s, align, n) : 0;
+    timing_end(alloc_kind(s, v, p), t0, t1);
+    return p;
 }
 
 SHIM_HIDDEN void *shim_memalign(size_t align, size_t n)

@@ -37,11 +37,13 @@ struct shim {
     /* What the fast paths route through, never NULL: the pool set once ON,
      * before that (and when off) an empty set that owns no pointer and fits
      * no size (all zero: its table says "no class" for every size), so that
-     * every call takes the slow path. */
+     * every call takes the slow path; with the timing mode on it stays so, and
+     * the slow paths time the same work (malloc.c). */
     struct pool_classes *route;
     struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;
     bool profiling;             /* state PROFILE */
+    bool timing;                /* POOLSHIM_LATENCY: every call timed (latency.h) */
     _Atomic int state;          /* enum shim_state */
     struct shim_config cfg;     /* valid once ON */
 };

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -140,7 +141,7 @@ static void case_setup(void)
 /* A path in the scratch directory, in one of 4 rotating buffers. */
 static const char *at(const char *name)
 {
-    static char buf[4][4400];
+    static char buf[4][4700];
     static unsigned next;
     char *b = buf[next++ % 4];
     snprintf(b, sizeof buf[0], "%s/%s", dir, name);
@@ -461,6 +462,196 @@ START_TEST(replaces_own_files)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* the shim: POOLSHIM_LATENCY through the interposed calls                   */
+
+#define MIX_CLASSES "POOLSHIM_CLASSES=64:100,256:10"
+
+/* The sum of every latency file in the case's directory whose process is
+ * (want_child: is not) the one that printed child=PID; removes them. */
+static void read_runs(struct lat_hist kinds[LAT_KINDS], unsigned *complete, long child,
+                      bool want_child)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    memset(kinds, 0, LAT_KINDS * sizeof *kinds);
+    *complete = 0;
+    unsigned files = 0;
+    for (int i = 0; i < n; i++) {
+        if (strncmp(names[i]->d_name, "lat.", 4) == 0) {
+            struct lat_file f;
+            char err[512];
+            const char *path = at(names[i]->d_name);
+            ck_assert_msg(lat_file_open(&f, path, err, sizeof err) == 0, "%s", err);
+            if (((long)f.h->pid == child) == want_child) {
+                lat_file_sum(&f, kinds);
+                *complete += f.h->complete;
+                files++;
+            }
+            lat_file_close(&f);
+            unlink(path);
+        }
+        free(names[i]);
+    }
+    free(names);
+    ck_assert_msg(files == 1, "%u latency files, want 1", files);
+}
+
+/* Run lat_calls CMD [ARG] under the shim with classes, timing into the
+ * case's directory; fails the case unless it exits 0 with no stderr. */
+static void timed_run(struct tu_proc *p, const char *classes, const char *cmd, const char *arg)
+{
+    char lat[4500];
+    snprintf(lat, sizeof lat, "POOLSHIM_LATENCY=%s/lat.%%p", dir);
+    shim(p, LIST(classes, lat), arg ? LIST("lat_calls", cmd, arg) : LIST("lat_calls", cmd));
+    ck_clean(p);
+}
+
+/* What the helper's CMD made, by kind: its run less the baseline's (what
+ * ld.so and libc do around any program). */
+static void helper_calls(uint64_t calls[LAT_KINDS], const char *classes, const char *cmd)
+{
+    struct lat_hist *base = calloc(LAT_KINDS, sizeof *base), *k = calloc(LAT_KINDS, sizeof *k);
+    struct tu_proc p;
+    unsigned complete;
+    timed_run(&p, classes, "none", NULL);
+    tu_proc_free(&p);
+    read_runs(base, &complete, 0, false);
+    timed_run(&p, classes, cmd, NULL);
+    tu_proc_free(&p);
+    read_runs(k, &complete, 0, false);
+    ck_assert_uint_eq(complete, 1);
+    for (int i = 0; i < LAT_KINDS; i++)
+        calls[i] = k[i].calls - base[i].calls;
+    free(base);
+    free(k);
+}
+
+static void assert_calls(const uint64_t got[LAT_KINDS], const uint64_t want[LAT_KINDS])
+{
+    for (int i = 0; i < LAT_KINDS; i++)
+        ck_assert_msg(got[i] == want[i], "%s: %lu calls, want %lu", lat_kind_name[i],
+                      (unsigned long)got[i], (unsigned long)want[i]);
+}
+
+/* The mix, counted exactly by kind: on the pools, and with them off. */
+START_TEST(shim_counts_exact)
+{
+    static const uint64_t pools[LAT_KINDS] = {22, 2, 5, 3, 5, 2};
+    static const uint64_t none[LAT_KINDS] = {0, 0, 29, 0, 8, 2};
+    uint64_t got[LAT_KINDS];
+    helper_calls(got, _i == 0 ? MIX_CLASSES : "POOLSHIM_CLASSES=none", "mix");
+    assert_calls(got, _i == 0 ? pools : none);
+}
+END_TEST
+
+/* A class of one object: the other 99 requests of its size fall back, and
+ * show in the fallback histogram. */
+START_TEST(shim_fallbacks_counted)
+{
+    static const uint64_t want[LAT_KINDS] = {1, 99, 0, 0, 0, 0};
+    uint64_t got[LAT_KINDS];
+    helper_calls(got, "POOLSHIM_CLASSES=64:1", "dry");
+    assert_calls(got, want);
+}
+END_TEST
+
+/* Four threads at once: each one's record, and the total. */
+START_TEST(shim_threads_each_recorded)
+{
+    struct tu_proc p;
+    timed_run(&p, "POOLSHIM_CLASSES=64:4096", "threads", "4");
+    tu_proc_free(&p);
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_eq(n, 3); /* ".", "..", one file */
+    struct read r;
+    read_file(&r, at(names[2]->d_name));
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    unsigned workers = 0;
+    for (unsigned i = 0; i < r.threads; i++)
+        workers += r.thr[i].calls == 2000 && r.thr[i].tid != r.f.h->pid;
+    ck_assert_uint_eq(workers, 4);
+    ck_assert_uint_ge(r.kind[LAT_POOL].calls, 4000);
+    ck_assert_uint_ge(r.kind[LAT_FREE_POOL].calls, 4000);
+    read_done(&r);
+}
+END_TEST
+
+/* fork: the child's calls in its own file, the parent's file as if it had
+ * not forked; _exit: the calls are there, the file says incomplete. */
+START_TEST(shim_fork_and_underscore_exit)
+{
+    struct tu_proc p;
+    struct lat_hist *k = calloc(LAT_KINDS, sizeof *k);
+    unsigned complete;
+    timed_run(&p, MIX_CLASSES, "fork", NULL);
+    long child = (long)tu_kv_num(p.out, "child", -1);
+    ck_assert_int_gt(child, 0);
+    tu_proc_free(&p);
+    read_runs(k, &complete, child, true);
+    ck_assert_uint_eq(k[LAT_POOL].calls, 7);
+    ck_assert_uint_eq(k[LAT_FREE_POOL].calls, 7);
+    ck_assert_uint_eq(complete, 1);
+    timed_run(&p, MIX_CLASSES, "fork", NULL); /* again, for the parent's file */
+    child = (long)tu_kv_num(p.out, "child", -1);
+    tu_proc_free(&p);
+    read_runs(k, &complete, child, false);
+    ck_assert_uint_eq(k[LAT_POOL].calls, 22);
+    ck_assert_uint_eq(k[LAT_DRY].calls, 2);
+
+    timed_run(&p, MIX_CLASSES, "mix-exit", NULL);
+    tu_proc_free(&p);
+    read_runs(k, &complete, 0, false);
+    ck_assert_uint_eq(complete, 0);
+    ck_assert_uint_eq(k[LAT_POOL].calls, 22);
+    ck_assert_uint_eq(k[LAT_REALLOC].calls, 2);
+    free(k);
+}
+END_TEST
+
+/* Faults: the real allocator's heap growth is counted in its calls; the
+ * program's own faults between pooled calls are charged to none of them. */
+START_TEST(shim_faults_where_they_happen)
+{
+    struct tu_proc p;
+    struct lat_hist *k = calloc(LAT_KINDS, sizeof *k);
+    unsigned complete;
+    timed_run(&p, "POOLSHIM_CLASSES=none", "grow", NULL);
+    tu_proc_free(&p);
+    read_runs(k, &complete, 0, false);
+    ck_assert_msg(k[LAT_UNCOVERED].faults >= 150, "%lu faults in 200 calls growing the heap",
+                  (unsigned long)k[LAT_UNCOVERED].faults);
+    timed_run(&p, "POOLSHIM_CLASSES=64:4096", "touch", NULL);
+    tu_proc_free(&p);
+    read_runs(k, &complete, 0, false);
+    ck_assert_uint_eq(k[LAT_POOL].calls, 2000);
+    ck_assert_uint_eq(k[LAT_POOL].faults, 0);
+    ck_assert_uint_eq(k[LAT_FREE_POOL].faults, 0);
+    free(k);
+}
+END_TEST
+
+/* A file that cannot be made: one line, and the program runs as ever. */
+START_TEST(shim_bad_file_one_line)
+{
+    struct tu_proc p;
+    shim(&p, LIST(MIX_CLASSES, "POOLSHIM_LATENCY=/nonexistent/dir/lat.%p"), LIST("lat_calls", "mix"));
+    ck_exit(&p, 0);
+    ck_kv(&p, "mix", "done");
+    static const char head[] = "poolshim: POOLSHIM_LATENCY=\"/nonexistent/dir/lat.%p\": "
+                               "cannot create \"/nonexistent/dir/lat.";
+    ck_assert_msg(strncmp(p.err, head, sizeof head - 1) == 0 &&
+                      strstr(p.err, "(ENOENT); calls are not timed\n") != NULL &&
+                      tu_count_lines(p.err) == 1,
+                  "stderr: %s", p.err);
+    tu_proc_free(&p);
+}
+END_TEST
+
 static Suite *latency_suite(void)
 {
     Suite *s = suite_create("latency");
@@ -482,6 +673,18 @@ static Suite *latency_suite(void)
     tcase_add_test(tc, dense_calls_read_faults_rarely);
     tcase_add_test(tc, refuses_foreign_files);
     tcase_add_test(tc, replaces_own_files);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("shim");
+    tcase_set_timeout(tc, 60);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(tc, case_setup, NULL);
+    tcase_add_loop_test(tc, shim_counts_exact, 0, 2);
+    tcase_add_test(tc, shim_fallbacks_counted);
+    tcase_add_test(tc, shim_threads_each_recorded);
+    tcase_add_test(tc, shim_fork_and_underscore_exit);
+    tcase_add_test(tc, shim_faults_where_they_happen);
+    tcase_add_test(tc, shim_bad_file_one_line);
     suite_add_tcase(s, tc);
     return s;
 }
