@@ -7,6 +7,7 @@
  *             bootstrap arena that serves calls made while dlsym runs
  *   thread.c  thread-local caches, thread exit, fork
  *   counters.c the shim's own figures, in per-thread blocks
+ *   sigmask.c signals blocked while the shim holds its lock
  *   stats.c   the statistics table, JSON file and signal
  *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
  *   config*.c POOLSHIM_* parsing and printing (config.h; the files of the
@@ -17,6 +18,7 @@
 #ifndef SHIM_SHIM_H
 #define SHIM_SHIM_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -104,6 +106,14 @@ static inline bool boot_owns(const void *p)
  * any allocation; a call made while another start-up is running returns at
  * once. Returns the state after the call. */
 int shim_init(void) SHIM_HIDDEN;
+
+/* ---- sigmask.c ---- */
+/* Block every signal in the calling thread, the previous mask in *old, for
+ * as long as it holds a lock that a signal handler's fork or exit would
+ * take (the pool set's, the counters'); shim_restore_signals(old)
+ * afterwards. Async-signal-safe; cannot fail. */
+void shim_block_signals(sigset_t *old) SHIM_HIDDEN;
+void shim_restore_signals(const sigset_t *old) SHIM_HIDDEN;
 
 /* ---- thread.c ---- */
 enum thread_state { THREAD_NEW, THREAD_ATTACHING, THREAD_ATTACHED, THREAD_RETIRED };

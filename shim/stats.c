@@ -99,9 +99,13 @@ static int take(struct snapshot *snap, bool trylock)
     if (set == NULL)
         return -1;
     snap->n = pool_classes_count(set);
-    if (counters_sum(&snap->ctr, !trylock) != 0)
-        return -1;
-    return pool_classes_snapshot(set, snap->cls, !trylock);
+    sigset_t old; /* no handler may fork or exit while this holds a lock */
+    shim_block_signals(&old);
+    int rc = counters_sum(&snap->ctr, !trylock);
+    if (rc == 0)
+        rc = pool_classes_snapshot(set, snap->cls, !trylock);
+    shim_restore_signals(&old);
+    return rc;
 }
 
 static void print_table(const struct snapshot *snap, int fd)
