@@ -1,6 +1,6 @@
 /* thread_exit_cache - threads that exit while their caches hold objects.
  *
- *   thread_exit_cache SIZE COUNT ROUNDS THREADS
+ *   thread_exit_cache SIZE COUNT ROUNDS THREADS [LATE_SIZE]
  *
  * Run with one class SIZE:COUNT and POOLSHIM_STRICT=1. In each round THREADS
  * threads each get a share of the class and free most of it just before
@@ -12,7 +12,9 @@
  * counts the objects it can get (baseline=: COUNT less what glibc itself keeps,
  * see main), afterwards it must get exactly as many (reacquired=: nothing lost
  * in a dead thread's cache) and then ENOMEM (extra=). Also prints late= and
- * late_null=: the destructor's successful and refused allocations.
+ * late_null=: the destructor's allocations of LATE_SIZE bytes (default
+ * SIZE) that were pooled, and those that were refused; give LATE_SIZE a class
+ * of its own, and no refusal is possible: at most 3 per thread are out.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -28,7 +30,7 @@
 #define MAX_THREADS 32
 #define KEEP 2
 
-static size_t size, share;
+static size_t size, share, late_size;
 static pthread_key_t key;
 static atomic_ulong late_ok, late_null;
 
@@ -46,15 +48,15 @@ static void late(void *arg)
     uintptr_t left = (uintptr_t)arg;
     void *p[3];
     for (int i = 0; i < 3; i++) {
-        p[i] = malloc(size);
+        p[i] = malloc(late_size);
         if (p[i] != NULL)
-            memset(p[i], 0x77, size);
+            memset(p[i], 0x77, late_size);
     }
     for (int i = 0; i < 3; i++) {
-        if (p[i] != NULL)
-            atomic_fetch_add(&late_ok, 1);
-        else
+        if (p[i] == NULL)
             atomic_fetch_add(&late_null, 1);
+        else if (malloc_usable_size(p[i]) == late_size)
+            atomic_fetch_add(&late_ok, 1);
         free(p[i]);
     }
     if (left > 1)
@@ -110,11 +112,12 @@ static unsigned long grab_all(unsigned long max, const char **extra)
 
 int main(int argc, char **argv)
 {
-    if (argc != 5) {
-        hout_fd(2, "usage: thread_exit_cache SIZE COUNT ROUNDS THREADS");
+    if (argc != 5 && argc != 6) {
+        hout_fd(2, "usage: thread_exit_cache SIZE COUNT ROUNDS THREADS [LATE_SIZE]");
         return 2;
     }
     size = harg(argv[1]);
+    late_size = argc == 6 ? harg(argv[5]) : size;
     unsigned long count = harg(argv[2]), rounds = harg(argv[3]);
     unsigned long nthreads = harg(argv[4]);
     if (nthreads == 0 || nthreads > MAX_THREADS)
