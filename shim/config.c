@@ -29,6 +29,8 @@ const struct opt config_opts[] = {
         "fault the pools' pages in at start-up"),
     OPT("POOLSHIM_MLOCK", OPT_BOOL, mlock, 0,
         "lock the pools in memory (a failure is reported, not fatal)"),
+    OPT("POOLSHIM_HUGEPAGES", OPT_BOOL, hugepages, 0,
+        "2 MiB pages for the pools: reserved hugetlb pages, else transparent ones"),
     OPT("POOLSHIM_CHECK", OPT_BOOL, check, 0,
         "checked mode: detect double and invalid frees, poison freed objects"),
     OPT("POOLSHIM_CACHE", OPT_BOOL, cache, 1,

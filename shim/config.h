@@ -41,6 +41,7 @@ struct shim_config {
     bool stats;         /* POOLSHIM_STATS, default 0 */
     bool prefault;      /* POOLSHIM_PREFAULT, default 1 */
     bool mlock;         /* POOLSHIM_MLOCK, default 0 */
+    bool hugepages;     /* POOLSHIM_HUGEPAGES, default 0: 2 MiB pages where the kernel gives them */
     bool check;         /* POOLSHIM_CHECK, default 0: checked mode (double/invalid free, poisoning) */
     bool cache;         /* POOLSHIM_CACHE, default 1: per-thread caches */
     bool verbose;       /* POOLSHIM_VERBOSE, default 0: print effective config at start-up */

@@ -34,7 +34,8 @@
     "(POOLSHIM_ON_ERROR=abort)\n"
 #define EXPECT_NAMES                                                           \
     " (expected one of POOLSHIM_CLASSES, POOLSHIM_STRICT, POOLSHIM_STATS, "    \
-    "POOLSHIM_PREFAULT, POOLSHIM_MLOCK, POOLSHIM_CHECK, POOLSHIM_CACHE, "      \
+    "POOLSHIM_PREFAULT, POOLSHIM_MLOCK, POOLSHIM_HUGEPAGES, POOLSHIM_CHECK, "  \
+    "POOLSHIM_CACHE, "                                                         \
     "POOLSHIM_VERBOSE, POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL, "           \
     "POOLSHIM_PROFILE, POOLSHIM_BUDGET, POOLSHIM_ON_ERROR, POOLSHIM_CHILDREN, " \
     "POOLSHIM_ONLY or POOLSHIM_LATENCY)" TAIL
@@ -395,6 +396,7 @@ static const struct {
     {"POOLSHIM_STATS", offsetof(struct shim_config, stats), false},
     {"POOLSHIM_PREFAULT", offsetof(struct shim_config, prefault), true},
     {"POOLSHIM_MLOCK", offsetof(struct shim_config, mlock), false},
+    {"POOLSHIM_HUGEPAGES", offsetof(struct shim_config, hugepages), false},
     {"POOLSHIM_CHECK", offsetof(struct shim_config, check), false},
     {"POOLSHIM_CACHE", offsetof(struct shim_config, cache), true},
     {"POOLSHIM_VERBOSE", offsetof(struct shim_config, verbose), false},
@@ -667,7 +669,7 @@ START_TEST(all_variables)
         "POOLSHIM_STATS_SIGNAL=SIGUSR2", "POOLSHIM_PROFILE=p.txt",
         "POOLSHIM_BUDGET=3G",  "POOLSHIM_ON_ERROR=abort",
         "POOLSHIM_CHILDREN=no", "POOLSHIM_ONLY=server,worker",
-        "POOLSHIM_LATENCY=l.%p", NULL,
+        "POOLSHIM_LATENCY=l.%p",  "POOLSHIM_HUGEPAGES=1", NULL,
     };
     ck_assert_int_eq(parse(&c, env), 0);
     ck_assert_str_eq(out, "");
@@ -681,6 +683,7 @@ START_TEST(all_variables)
     ck_assert(c.stats);
     ck_assert(!c.prefault);
     ck_assert(c.mlock);
+    ck_assert(c.hugepages);
     ck_assert(c.check);
     ck_assert(!c.cache);
     ck_assert(c.verbose);
@@ -964,6 +967,8 @@ START_TEST(print_defaults)
 "start-up [default]\n"
 "poolshim: POOLSHIM_MLOCK=0                # lock the pools in memory (a failure "
 "is reported, not fatal) [default]\n"
+"poolshim: POOLSHIM_HUGEPAGES=0            # 2 MiB pages for the pools: reserved "
+"hugetlb pages, else transparent ones [default]\n"
 "poolshim: POOLSHIM_CHECK=0                # checked mode: detect double and "
 "invalid frees, poison freed objects [default]\n"
 "poolshim: POOLSHIM_CACHE=1                # per-thread caches of free objects "
@@ -1014,6 +1019,8 @@ START_TEST(print_set)
 "start-up [default]\n"
 "poolshim: POOLSHIM_MLOCK=0                # lock the pools in memory (a failure "
 "is reported, not fatal) [default]\n"
+"poolshim: POOLSHIM_HUGEPAGES=0            # 2 MiB pages for the pools: reserved "
+"hugetlb pages, else transparent ones [default]\n"
 "poolshim: POOLSHIM_CHECK=0                # checked mode: detect double and "
 "invalid frees, poison freed objects [default]\n"
 "poolshim: POOLSHIM_CACHE=0                # per-thread caches of free objects\n"
