@@ -216,8 +216,17 @@ static int commit_class(struct pool_classes *s, unsigned i, int *mlock_errno)
     return 0;
 }
 
+/* The objects' range; with HUGEPAGES on 2 MiB pages where there are any */
+static void release_objects(char *base, size_t span, unsigned flags)
+{
+    if (flags & POOL_CLASSES_HUGEPAGES)
+        mem_release_huge(base, span);
+    else
+        mem_release(base, span);
+}
+
 /* The reservations of a plan, or NULL with errno ENOMEM (nothing kept). */
-static struct pool_classes *reserve(const struct plan *p)
+static struct pool_classes *reserve(const struct plan *p, unsigned flags)
 {
     size_t page = mem_page_size();
     struct pool_classes *s = mem_reserve(p->meta, page);
@@ -225,7 +234,12 @@ static struct pool_classes *reserve(const struct plan *p)
         goto fail;
     s->meta_bytes = p->meta;
     size_t align = (size_t)1 << p->shift;
-    s->base = mem_reserve(p->span, align > POOL_CLASS_SIZE_MAX ? POOL_CLASS_SIZE_MAX : align);
+    if (align > POOL_CLASS_SIZE_MAX)
+        align = POOL_CLASS_SIZE_MAX;
+    enum mem_huge huge = MEM_HUGE_NONE;
+    s->base = (flags & POOL_CLASSES_HUGEPAGES) ? mem_reserve_huge(p->span, align, &huge)
+                                               : mem_reserve(p->span, align);
+    s->huge = huge;
     s->tags = mem_reserve(p->tag_bytes, page);
     s->store = mem_reserve(p->store, page);
     if (s->base == NULL || s->tags == NULL || s->store == NULL ||
@@ -237,7 +251,7 @@ static struct pool_classes *reserve(const struct plan *p)
     return s;
 fail:
     if (s != NULL) {
-        mem_release(s->base, p->span);
+        release_objects(s->base, p->span, flags);
         mem_release(s->tags, p->tag_bytes);
         mem_release(s->store, p->store);
         mem_release(s, p->meta);
@@ -257,7 +271,7 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
         errno = EINVAL;
         return NULL;
     }
-    struct pool_classes *s = reserve(&p);
+    struct pool_classes *s = reserve(&p, flags);
     if (s == NULL)
         return NULL;
     s->shift = p.shift;
@@ -289,7 +303,7 @@ void pool_classes_destroy(struct pool_classes *s)
     for (struct pool_cache *c = s->caches; c != NULL; c = c->next_cache)
         pool_cache_forget_(c);
     pthread_mutex_destroy(&s->lock);
-    mem_release(s->base, s->span);
+    release_objects(s->base, s->span, s->flags);
     mem_release(s->tags, s->tag_bytes);
     mem_release(s->store, s->store_bytes);
     mem_release(s, s->meta_bytes);

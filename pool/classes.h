@@ -59,6 +59,9 @@ enum {
     POOL_CLASSES_CHECKED = 1u << 2,  /* poison free objects and report a write
                                         after put; implies NOCACHE */
     POOL_CLASSES_NOCACHE = 1u << 3,  /* no per-thread caching */
+    POOL_CLASSES_HUGEPAGES = 1u << 4, /* objects on 2 MiB pages where the kernel
+                                         gives them: reserved hugetlb pages, else
+                                         transparent ones; never a failure */
 };
 
 /* Figures of one class. available and in_use are exact whenever no get or

@@ -102,6 +102,8 @@ struct pool_classes {
     uint8_t small[POOL_SMALL_MAX + 1]; /* n -> v, 0: none */
     uint32_t sizes[POOL_CLASSES_MAX];  /* cls[i].size, packed for lookup */
     unsigned flags;
+    unsigned huge;        /* with POOL_CLASSES_HUGEPAGES: the objects' pages,
+                             an enum mem_huge (pool/mem.h) */
     const char *name;     /* prefix of the messages printed before an abort */
     struct pool_class cls[POOL_CLASSES_MAX];
     size_t meta_bytes;    /* the mapping that holds this struct and lut */

@@ -16,6 +16,7 @@
 #include <sys/auxv.h>
 #include <unistd.h>
 
+#include "pool/mem.h"
 #include "pool/report.h"
 #include "shim/latency.h"
 #include "shim/shim.h"
@@ -129,6 +130,36 @@ static int start_profile(const struct shim_config *cfg, char **env)
     return SHIM_PROFILE;
 }
 
+/* POOLSHIM_HUGEPAGES=1: one line when the pools got no huge page (never an
+ * error: they work on ordinary pages), and, with POOLSHIM_VERBOSE, which kind
+ * they got. */
+static void report_hugepages(const struct shim_config *cfg, const struct pool_classes *set)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "poolshim: POOLSHIM_HUGEPAGES=1: ");
+    switch ((enum mem_huge)set->huge) {
+    case MEM_HUGE_HUGETLB:
+        rb_str(&b, "the pools are on hugetlb pages (");
+        rb_u64(&b, mem_round_up(set->span, MEM_HUGE_PAGE) / MEM_HUGE_PAGE);
+        rb_str(&b, " reserved pages of 2 MiB)\n");
+        break;
+    case MEM_HUGE_THP:
+        rb_str(&b, "the pools are on transparent huge pages (madvise: 2 MiB pages "
+                   "where the kernel has them free)\n");
+        break;
+    default:
+        rb_str(&b, "no 2 MiB pages for the pools (");
+        mem_huge_explain(&b, set->span);
+        rb_str(&b, "); the pools use ");
+        rb_u64(&b, mem_page_size() / 1024);
+        rb_str(&b, " KiB pages, everything else is on\n");
+        rb_flush(&b, 2);
+        return;
+    }
+    if (cfg->verbose)
+        rb_flush(&b, 2);
+}
+
 static int start(void)
 {
     if (!real_resolve())
@@ -168,6 +199,7 @@ static int start(void)
     flags |= cfg.mlock ? POOL_CLASSES_MLOCK : 0;
     flags |= cfg.check ? POOL_CLASSES_CHECKED : 0;
     flags |= cfg.cache ? 0 : POOL_CLASSES_NOCACHE;
+    flags |= cfg.hugepages ? POOL_CLASSES_HUGEPAGES : 0;
     int mlock_err = 0;
     struct pool_classes *set =
         pool_classes_create(cfg.classes, cfg.nclasses, flags, &mlock_err);
@@ -180,6 +212,8 @@ static int start(void)
         if (cfg.on_error == SHIM_ON_ERROR_ABORT)
             _exit(SHIM_EXIT_CONFIG);
     }
+    if (cfg.hugepages)
+        report_hugepages(&cfg, set);
     pool_classes_set_name(set, "poolshim");
     if (thread_setup() != 0 || counters_init() != 0) {
         pool_classes_destroy(set);
