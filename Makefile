@@ -4,14 +4,10 @@
 #   make check       unit tests (Check) and the shim's helper programs
 #   make debug       -O0 -g, assertions and POOL_DEBUG checks, in build-debug/
 #   make check-debug | check-asan | check-tsan | check-programs | fuzz | bench
-#   make install | uninstall   (PREFIX, DESTDIR, BINDIR, LIBDIR, INCLUDEDIR, MANDIR)
+#   make install | uninstall   (PREFIX DESTDIR BINDIR LIBDIR SHIMDIR INCLUDEDIR MANDIR)
 # Any variable can be set on the command line: CC, CFLAGS, LDFLAGS, BUILD, ...
-ifeq ($(origin CC),default)
-CC        = gcc
-endif
-ifeq ($(origin CXX),default)
-CXX       = g++
-endif
+CC       := $(if $(filter default,$(origin CC)),gcc,$(CC))# make's own default is cc
+CXX      := $(if $(filter default,$(origin CXX)),g++,$(CXX))
 CFLAGS   ?= -O2 -g
 CXXFLAGS ?= $(CFLAGS)
 ASSERTS  ?= -DNDEBUG
