@@ -111,6 +111,11 @@ $(BUILD)/tools/poolshim-recommend: tools/poolshim-recommend.c $(REC_OBJ) | $(VER
 	@mkdir -p $(@D)
 	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lm
 $(BUILD)/tests/test_recommend: $(REC_OBJ)
+# poolshim-latency reads the timing mode's files with the shim's own code
+$(BUILD)/tools/poolshim-latency: tools/poolshim-latency.c $(BUILD)/libshimcore.a $(BUILD)/libpool.a \
+                                 | $(VERSION_H)
+	@mkdir -p $(@D)
+	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lm
 
 check-deps:
 	@pkg-config --exists check || scripts/install-deps check

@@ -31,6 +31,7 @@ $(DIST)/install.list: FORCE
 	@{ echo 755 $(DIST)/poolshim $(BINDIR)/poolshim; \
 	  echo 755 $(BUILD)/tools/poolshim-recommend $(BINDIR)/poolshim-recommend; \
 	  echo 755 $(BUILD)/tools/poolshim-check $(BINDIR)/poolshim-check; \
+	  echo 755 $(BUILD)/tools/poolshim-latency $(BINDIR)/poolshim-latency; \
 	  for l in poolshim:$(SHIMDIR) pool:$(LIBDIR); do d=$${l#*:} l=$${l%%:*}; \
 	    echo 755 $(BUILD)/lib$$l.so $$d/lib$$l.so.$(VERSION); \
 	    echo link lib$$l.so.$(VERSION) $$d/lib$$l.so.$(MAJOR); \
@@ -41,12 +42,14 @@ $(DIST)/install.list: FORCE
 	  echo 644 man/poolshim.1 $(MANDIR)/man1/poolshim.1; \
 	  echo link poolshim.1 $(MANDIR)/man1/poolshim-recommend.1; \
 	  echo link poolshim.1 $(MANDIR)/man1/poolshim-check.1; \
+	  echo link poolshim.1 $(MANDIR)/man1/poolshim-latency.1; \
 	  echo 644 man/pool.3 $(MANDIR)/man3/pool.3; \
 	  for n in $(MAN3_NAMES); do echo 644 $(DIST)/man3/$$n.3 $(MANDIR)/man3/$$n.3; done; \
 	} > $@
 
 install: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so \
-         $(BUILD)/tools/poolshim-recommend $(BUILD)/tools/poolshim-check $(VERSION_H) \
+         $(BUILD)/tools/poolshim-recommend $(BUILD)/tools/poolshim-check \
+         $(BUILD)/tools/poolshim-latency $(VERSION_H) \
          $(DIST)/install.list
 	@scripts/install-tree install $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"
 uninstall: $(DIST)/install.list

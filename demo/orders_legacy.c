@@ -16,27 +16,22 @@
  * (20000) orders with a period of --period N (600000) events, so it grows,
  * shrinks and grows again. Every random choice comes from --seed S (7).
  *
- * Two windows are measured, each malloc and free timed alone (see
- * bench/latency.h), with the page faults and context switches of the window:
- *   cold    the first period, from the first order on: the book grows to its
- *           peak for the first time (a session opening);
- *   steady  the next --events N (1200000) events, after the book has grown and
- *           shrunk once.
- * Output: key=value lines (cold_* and steady_*), among them `checksum`, a hash
- * of every message and fill that depends on no address, so runs under
- * different allocators must print the same value.
+ * It times nothing itself: `make demo` runs it under the shim's timing mode
+ * (scripts/demo, `poolshim latency`), which times every malloc and free it
+ * makes, on the system allocator and on the pools.
+ * Output: key=value lines, among them `checksum`, a hash of every message
+ * and fill that depends on no address, so runs under different allocators
+ * must print the same value.
  */
 #define _GNU_SOURCE
 #include <math.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench/latency.h"
-
-#define SLOW_NS 10000.0
 #define FILL_RING 512
 
 struct order {
@@ -66,24 +61,20 @@ static struct {
     unsigned book;
 } opt = {.events = 1200000, .period = 600000, .seed = 7, .book = 20000};
 
-static struct lat_hist *h_malloc, *h_free;
-static struct order **book; /* live orders; preallocated, as legacy code does */
+static struct order **book; /* live orders; allocated once, as legacy code does */
 static size_t nbook;
 static struct fill *fills[FILL_RING];
 static uint64_t nfills_total;
 static uint64_t checksum = 1469598103934665603u; /* FNV-1a */
 static uint64_t n_new, n_cancel, n_fill, n_done, next_id = 1000, next_exec = 1;
-static struct lat_rng rng;
+static uint64_t rng; /* xorshift64* state, from --seed */
 
 static const char *symbols[] = {"ACME", "GLOBX", "INITECH", "UMBRL", "WAYNE",
                                 "STARK", "OSCORP", "TYRELL", "CYBDYN", "SOYLNT"};
 
 static void *xmalloc(size_t n)
 {
-    uint64_t t0 = lat_now();
     void *p = malloc(n);
-    uint64_t t1 = lat_now();
-    lat_record(h_malloc, t1 - t0);
     if (!p) {
         fprintf(stderr, "orders_legacy: out of memory (%zu bytes)\n", n);
         exit(1);
@@ -93,12 +84,8 @@ static void *xmalloc(size_t n)
 
 static void xfree(void *p)
 {
-    if (!p)
-        return;
-    uint64_t t0 = lat_now();
-    free(p);
-    uint64_t t1 = lat_now();
-    lat_record(h_free, t1 - t0);
+    if (p)
+        free(p);
 }
 
 static char *xstrdup(const char *s)
@@ -119,9 +106,13 @@ static void hash_u64(uint64_t v)
     hash(&v, sizeof v);
 }
 
+/* uniform in [0, n), n > 0 */
 static unsigned below(unsigned n)
 {
-    return (unsigned)lat_rng_below(&rng, n);
+    rng ^= rng >> 12;
+    rng ^= rng << 25;
+    rng ^= rng >> 27;
+    return (unsigned)(((unsigned __int128)(rng * 0x2545F4914F6CDD1Du) * n) >> 64);
 }
 
 /* Fetch the next inbound message into a fresh buffer sized like a network
@@ -267,36 +258,6 @@ static uint64_t num(const char *name, const char *s)
     return v;
 }
 
-struct window {
-    struct lat_hist *all;
-    struct lat_usage u0, u1;
-    uint64_t ns;
-};
-
-/* events [from, to), timed into w */
-static void measure(struct window *w, uint64_t from, uint64_t to)
-{
-    lat_hist_reset(h_malloc);
-    lat_hist_reset(h_free);
-    w->u0 = lat_usage_now();
-    uint64_t t0 = lat_mono_ns();
-    run(from, to);
-    w->ns = lat_mono_ns() - t0;
-    w->u1 = lat_usage_now();
-    lat_merge(w->all, h_malloc);
-    lat_merge(w->all, h_free);
-}
-
-static void report(const char *name, const struct window *w, double tick_ns)
-{
-    char prefix[32];
-    snprintf(prefix, sizeof prefix, "%s_op", name);
-    lat_print(stdout, prefix, w->all, tick_ns);
-    printf("%s_ms=%.1f\n", name, (double)w->ns / 1e6);
-    snprintf(prefix, sizeof prefix, "%s_", name);
-    lat_print_usage(stdout, prefix, w->u0, w->u1);
-}
-
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -324,23 +285,15 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* everything the measurement needs exists, and is touched, before the
-     * first order */
-    double tick_ns = lat_calibrate(60);
-    uint64_t slow = (uint64_t)(SLOW_NS / tick_ns);
-    h_malloc = lat_hist_new(slow);
-    h_free = lat_hist_new(slow);
-    struct window cold = {.all = lat_hist_new(slow)}, steady = {.all = lat_hist_new(slow)};
-    struct lat_hist *floor_h = lat_hist_new(slow);
-    book = lat_alloc((opt.book + 1) * sizeof *book);
-    lat_rng_seed(&rng, opt.seed);
-    lat_floor(floor_h, 200000);
-    double step = lat_step(floor_h);
+    book = calloc(opt.book + 1, sizeof *book);
+    if (book == NULL) {
+        fprintf(stderr, "orders_legacy: no memory for a book of %u orders\n", opt.book);
+        return 1;
+    }
+    rng = opt.seed * 0x9e3779b97f4a7c15u + 1;
+    run(0, opt.period + opt.events);
 
-    measure(&cold, 0, opt.period);
-    measure(&steady, opt.period, opt.period + opt.events);
-
-    /* close the session: the book and the fill ring go away (not timed) */
+    /* close the session: the book and the fill ring go away */
     for (size_t i = 0; i < nbook; i++) {
         free(book[i]->note);
         free(book[i]->client);
@@ -355,9 +308,5 @@ int main(int argc, char **argv)
            opt.book, (unsigned long long)n_new, (unsigned long long)n_cancel,
            (unsigned long long)n_fill, (unsigned long long)n_done, nbook,
            (unsigned long long)checksum);
-    printf("timer=%s\ntimer_floor_p50_ns=%.1f\ntimer_step_ns=%.1f\n", LAT_TIMER_NAME,
-           (double)lat_quantile(floor_h, 0.5) * tick_ns, step * tick_ns);
-    report("cold", &cold, tick_ns);
-    report("steady", &steady, tick_ns);
     return 0;
 }

@@ -1,15 +1,22 @@
-/* test_latency.c - the timing mode's pieces, linked in directly:
+/* test_latency.c - the timing mode (POOLSHIM_LATENCY) and poolshim latency:
  *   histogram   bucket bounds, merging, percentiles of known distributions
  *               within the stated error (never below, at most 1/128 above);
- *   module      shim/latency.c in worker processes forked from the case:
- *               exact counts per kind and per thread, slots reused by later
- *               threads, fork (the child's own file, the parent's untouched),
- *               _exit (everything counted is in the file, marked incomplete),
- *               page faults inside timed calls counted exactly and the
- *               program's own faults between calls never charged to them,
- *               files it must not replace.
- * The whole shim (POOLSHIM_LATENCY through malloc) is tested in
- * test_latency_shim.c; the command-line tool in test_latency_tool.c.
+ *   module      shim/latency.c linked in, in worker processes forked from
+ *               the case: exact counts per kind and per thread, slots reused
+ *               by later threads, fork (the child's own file, the parent's
+ *               untouched), _exit (everything counted is in the file, marked
+ *               incomplete), page faults inside timed calls counted exactly
+ *               and the program's own faults between calls never charged to
+ *               them, files it must not replace;
+ *   shim        the preloaded library on tests/helpers/lat_calls.c: its calls
+ *               counted exactly by kind (less the baseline of a run that makes
+ *               none), on the pools and with POOLSHIM_CLASSES=none, fallbacks
+ *               of a one-object class, threads, fork, _exit, faults;
+ *   command     poolshim latency (scripts/poolshim, tools/poolshim-latency):
+ *               JSON members and exact counts, the table, standard input,
+ *               output that differs, what it refuses, --config, --png,
+ *               report.
+ * Needs TEST_SHIM_LIB and TEST_HELPERS (scripts/run-tests sets them).
  */
 #define _GNU_SOURCE
 #include <check.h>
@@ -652,6 +659,185 @@ START_TEST(shim_bad_file_one_line)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* the command: poolshim latency (scripts/poolshim, tools/poolshim-latency)   */
+
+/* Run `poolshim latency ARGS...` with the build's library; stdin from
+ * in_path (NULL: /dev/null). */
+static void latency_cmd(struct tu_proc *p, const char *in_path, const char *const *args)
+{
+    const char *argv[24] = {wrapper(), "latency", "--lib", tu_shim_lib()};
+    int n = 4;
+    for (; *args && n < 23; args++)
+        argv[n++] = *args;
+    argv[n] = NULL;
+    struct tu_opts o = {.stdin_path = in_path, .timeout_s = 120};
+    run_with(p, false, NOVARS, argv, &o);
+}
+
+#define ck_has(text, needle)                                                 \
+    ck_assert_msg(strstr(text, needle) != NULL, "no \"%s\" in:\n%s", needle, text)
+
+/* --json: the members the issue names, and the mix counted exactly over two
+ * runs each way (less the baseline's one free, which each run has too). */
+START_TEST(cmd_json_exact)
+{
+    struct tu_proc p;
+    latency_cmd(&p, NULL, LIST("--runs", "2", "--classes", "64:100,256:10", "--json", "--",
+                               tu_helper("lat_calls"), "mix"));
+    ck_exit(&p, 0);
+    ck_has(p.out, "\"output_identical\":true");
+    ck_has(p.out, "\"system\":{\"calls\":");
+    ck_has(p.out, "\"pools\":{\"calls\":");
+    static const char *const members[] = {"\"p50_ns\":", "\"p99_ns\":", "\"p99_9_ns\":",
+                                          "\"p99_99_ns\":", "\"max_ns\":", "\"faults\":"};
+    const char *pools = strstr(p.out, "\"pools\":");
+    for (int i = 0; i < N(members); i++)
+        ck_has(pools, members[i]);
+    ck_has(pools, "\"pool\":{\"calls\":44,");
+    ck_has(pools, "\"dry\":{\"calls\":4,");
+    ck_has(pools, "\"uncovered\":{\"calls\":10,");
+    ck_has(pools, "\"free_pool\":{\"calls\":6,");
+    ck_has(pools, "\"realloc\":{\"calls\":4,");
+    const char *sys = strstr(p.out, "\"system\":");
+    ck_has(sys, "\"pool\":{\"calls\":0,");
+    ck_has(sys, "\"uncovered\":{\"calls\":58,");
+    ck_has(sys, "\"processes\":2,");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* The table; standard input read once and given to every run. */
+START_TEST(cmd_table_and_stdin)
+{
+    const char *in = at("in");
+    ck_assert_int_eq(tu_write_file(in, "one\ntwo\nthree\n", 14), 0);
+    struct tu_proc p;
+    latency_cmd(&p, in, LIST("--runs", "2", "--", "/bin/sh", "-c", "wc -l"));
+    ck_exit(&p, 0);
+    static const char *const rows[] = {"calls", "p50 (ns)", "p99 (ns)", "p99.9 (ns)",
+                                       "p99.99 (ns)", "max (ns)", "calls over 1 us",
+                                       "calls over 10 us", "page faults in calls",
+                                       "allocations by pools (%)", "wall time (s, median)"};
+    for (int i = 0; i < N(rows); i++)
+        ck_has(p.out, rows[i]);
+    ck_has(p.out, "program output: the same in all 4 runs (2 bytes on standard output, "
+                  "exit status 0)");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* Output that differs between runs is said, and the exit status is 1. */
+START_TEST(cmd_output_differs)
+{
+    struct tu_proc p;
+    latency_cmd(&p, NULL, LIST("--runs", "1", "--", "/bin/sh", "-c", "echo $$"));
+    ck_exit(&p, 1);
+    ck_has(p.out, "program output: DIFFERS: pools run 1 wrote another standard output than "
+                  "system run 1");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* What cannot be measured says so in one line, exit 3 (2 for a usage error). */
+static const struct {
+    const char *args[8];
+    int status;
+    const char *err;
+} refused[] = {
+    {{"--", "/sbin/ldconfig"}, 3, "is statically linked: nothing can be preloaded into it; "
+                                  "nothing could be measured\n"},
+    {{"--", "/usr/bin/su"}, 3, "is setuid or setgid: the dynamic loader ignores LD_PRELOAD "
+                               "for it; nothing could be measured\n"},
+    {{"--classes", "64:abc", "--", "/bin/true"}, 2, "poolshim: latency: /bin/true not started: "
+                                                    "the configuration above is invalid"},
+    {{"--classes", "64:1", "--config", "x", "--", "/bin/true"}, 2,
+     "poolshim: latency: give one of --classes and --config\n"},
+    {{"--runs", "0", "--", "/bin/true"}, 2,
+     "poolshim: latency: --runs \"0\": expected a number of runs from 1 to 100\n"},
+    {{"--png", "a'b.png", "--", "/bin/true"}, 2, "poolshim: latency: --png \"a'b.png\": "},
+};
+
+START_TEST(cmd_refuses)
+{
+    const char *prog = refused[_i].args[1] ? refused[_i].args[1] : "";
+    if (_i < 2 && access(prog, X_OK) != 0)
+        ck_skip("cmd_refuses", "%s is not here", prog);
+    struct tu_proc p;
+    latency_cmd(&p, NULL, refused[_i].args);
+    ck_exit(&p, refused[_i].status);
+    ck_has(p.err, refused[_i].err);
+    ck_assert_str_eq(p.out, "");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* --config: the pools' settings from a file; its errors name the line. */
+START_TEST(cmd_config_file)
+{
+    const char *conf = at("c.conf");
+    static const char good[] = "# from a profile\nPOOLSHIM_CLASSES=64:1\n";
+    ck_assert_int_eq(tu_write_file(conf, good, sizeof good - 1), 0);
+    struct tu_proc p;
+    latency_cmd(&p, NULL, LIST("--runs", "1", "--json", "--config", conf, "--",
+                               tu_helper("lat_calls"), "dry"));
+    ck_exit(&p, 0);
+    ck_has(strstr(p.out, "\"pools\":"), "\"dry\":{\"calls\":99,");
+    tu_proc_free(&p);
+    static const char bad[] = "POOLSHIM_CLASSES=64:1\nFOO=1\n";
+    ck_assert_int_eq(tu_write_file(conf, bad, sizeof bad - 1), 0);
+    latency_cmd(&p, NULL, LIST("--config", conf, "--", "/bin/true"));
+    ck_exit(&p, 2);
+    ck_has(p.err, "poolshim: latency: ");
+    ck_has(p.err, "c.conf:2: FOO is not a POOLSHIM_* variable");
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* --png: a PNG from gnuplot (when it is installed). */
+START_TEST(cmd_png)
+{
+    const char *gnuplot = tu_first_executable(LIST("/usr/bin/gnuplot", "/usr/local/bin/gnuplot"));
+    if (gnuplot == NULL)
+        ck_skip("cmd_png", "gnuplot is not installed");
+    const char *png = at("tail.png");
+    struct tu_proc p;
+    const char *const vars[] = {"PATH=/usr/bin:/bin:/usr/local/bin", NULL};
+    const char *argv[] = {wrapper(), "latency", "--lib", tu_shim_lib(), "--runs", "1", "--png",
+                          png, "--", tu_helper("lat_calls"), "mix", NULL};
+    struct tu_opts o = {.timeout_s = 120};
+    run_with(&p, false, vars, argv, &o);
+    ck_exit(&p, 0);
+    char magic[8] = "";
+    int fd = open(png, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(read(fd, magic, 8), 8);
+    close(fd);
+    ck_assert_mem_eq(magic, "\x89PNG\r\n\x1a\n", 8);
+    tu_proc_free(&p);
+}
+END_TEST
+
+/* report: the figures of files written by hand. */
+START_TEST(cmd_report_files)
+{
+    struct tu_proc p;
+    timed_run(&p, MIX_CLASSES, "mix", NULL);
+    tu_proc_free(&p);
+    char tool[4200];
+    snprintf(tool, sizeof tool, "%s/../tools/poolshim-latency", tu_helpers_dir());
+    plain(&p, NOVARS, LIST("/bin/sh", "-c", "\"$0\" report --json \"$1\"/lat.*", tool, dir));
+    ck_exit(&p, 0);
+    ck_has(p.out, "\"dry\":{\"calls\":2,");
+    ck_has(p.out, "\"processes\":1,");
+    tu_proc_free(&p);
+    plain(&p, NOVARS, LIST(tool, "report", at("nothing")));
+    ck_exit(&p, 3);
+    ck_has(p.err, "cannot open (ENOENT)");
+    tu_proc_free(&p);
+}
+END_TEST
+
 static Suite *latency_suite(void)
 {
     Suite *s = suite_create("latency");
@@ -685,6 +871,19 @@ static Suite *latency_suite(void)
     tcase_add_test(tc, shim_fork_and_underscore_exit);
     tcase_add_test(tc, shim_faults_where_they_happen);
     tcase_add_test(tc, shim_bad_file_one_line);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("command");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(tc, case_setup, NULL);
+    tcase_add_test(tc, cmd_json_exact);
+    tcase_add_test(tc, cmd_table_and_stdin);
+    tcase_add_test(tc, cmd_output_differs);
+    tcase_add_loop_test(tc, cmd_refuses, 0, N(refused));
+    tcase_add_test(tc, cmd_config_file);
+    tcase_add_test(tc, cmd_png);
+    tcase_add_test(tc, cmd_report_files);
     suite_add_tcase(s, tc);
     return s;
 }
