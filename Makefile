@@ -133,7 +133,7 @@ check-debug:
 # test_faults copies min(usable, n) bytes of 0-byte blocks, which TSan's own
 # allocator (the real one there) reports as a read of freed memory: ASan only
 TSAN_SUITES = test_pool test_classes test_config
-ASAN_SUITES = $(TSAN_SUITES) test_faults
+ASAN_SUITES = $(TSAN_SUITES) test_faults test_mem
 check-asan: check-deps
 	@$(MAKE) --no-print-directory $(ASAN_VARS) $(ASAN_SUITES:%=build-asan/tests/%)
 	@CK_TIMEOUT_MULTIPLIER=10 scripts/run-tests build-asan $(ASAN_SUITES:%=build-asan/tests/%)
