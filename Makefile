@@ -132,7 +132,7 @@ check-debug:
 
 # test_faults copies min(usable, n) bytes of 0-byte blocks, which TSan's own
 # allocator (the real one there) reports as a read of freed memory: ASan only
-TSAN_SUITES = test_pool test_classes test_config
+TSAN_SUITES = test_pool test_classes test_config test_latency
 ASAN_SUITES = $(TSAN_SUITES) test_faults test_mem
 check-asan: check-deps
 	@$(MAKE) --no-print-directory $(ASAN_VARS) $(ASAN_SUITES:%=build-asan/tests/%)

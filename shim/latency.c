@@ -284,9 +284,10 @@ static void fill_header(struct lat_file_header *h)
     h->fault_window = lat_window;
     memcpy(h->over_at, lat.over_at, sizeof h->over_at);
     h->start_tick = lat_now();
-    /* the magic last: a reader never takes a half-written header for one */
-    __atomic_thread_fence(__ATOMIC_RELEASE);
-    memcpy(h->magic, LAT_FILE_MAGIC, 16);
+    /* the magic last, its last byte a release store: a reader never takes
+     * a half-written header for one */
+    memcpy(h->magic, LAT_FILE_MAGIC, 15);
+    __atomic_store_n(&h->magic[15], LAT_FILE_MAGIC[15], __ATOMIC_RELEASE);
 }
 
 /* The file for this process, with its header and no slot. */

@@ -383,8 +383,16 @@ START_TEST(faults_inside_calls_exact)
     struct read r;
     read_file(&r, at("lat"));
     ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 64);
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+    /* the sanitizer's shadow of a fresh page faults in the same call, and
+     * its runtime may fault now and then on its own: the program's 64 (and
+     * their shadows' 64) must still not be charged to the calls after them */
+    ck_assert_uint_ge(r.kind[LAT_UNCOVERED].faults, 64);
+    ck_assert_uint_lt(r.kind[LAT_FREE_OTHER].faults, 8);
+#else
     ck_assert_uint_eq(r.kind[LAT_UNCOVERED].faults, 64);
     ck_assert_uint_eq(r.kind[LAT_FREE_OTHER].faults, 0);
+#endif
     ck_assert_uint_eq(r.kind[LAT_REALLOC].faults, 0);
     ck_assert_uint_eq(r.kind[LAT_POOL].faults, 0);
     ck_assert(r.f.h->fault_min > 0 && r.f.h->fault_window == r.f.h->fault_min / 2);
@@ -861,6 +869,11 @@ static Suite *latency_suite(void)
     tcase_add_test(tc, replaces_own_files);
     suite_add_tcase(s, tc);
 
+    /* a sanitizer build has the suites only: no library, no helpers */
+    if (access(tu_shim_lib(), R_OK) != 0) {
+        fprintf(stderr, "SKIP: test_latency shim, command: %s not built\n", tu_shim_lib());
+        return s;
+    }
     tc = tcase_create("shim");
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
