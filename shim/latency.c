@@ -284,10 +284,13 @@ static void fill_header(struct lat_file_header *h)
     h->fault_window = lat_window;
     memcpy(h->over_at, lat.over_at, sizeof h->over_at);
     h->start_tick = lat_now();
-    /* the magic last, its last byte a release store: a reader never takes
-     * a half-written header for one */
-    memcpy(h->magic, LAT_FILE_MAGIC, 15);
-    __atomic_store_n(&h->magic[15], LAT_FILE_MAGIC[15], __ATOMIC_RELEASE);
+    /* the magic last, its first half by a release store: a reader never
+     * takes a half-written header for one (a fence would do the same, but
+     * ThreadSanitizer builds refuse fences) */
+    uint64_t first;
+    memcpy(h->magic + 8, LAT_FILE_MAGIC + 8, 8);
+    memcpy(&first, LAT_FILE_MAGIC, 8);
+    __atomic_store_n((uint64_t *)(void *)h->magic, first, __ATOMIC_RELEASE);
 }
 
 /* The file for this process, with its header and no slot. */
