@@ -4,6 +4,7 @@
 #include "pool/classes_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pool/mem.h"
@@ -89,6 +90,8 @@ struct walk {
     uint8_t *obj, *mag;
     size_t bytes;
     uint32_t free;   /* free objects found */
+    bool lost_ok;    /* in a fork's child: objects and magazines that a
+                        thread had in hand at the fork are lost, not wrong */
 };
 
 /* Mark the free object p; false when it is not one of the class's, was
@@ -181,7 +184,7 @@ static bool check_tags(struct walk *w)
         const char *p = w->k->base + (size_t)i * w->k->stride;
         unsigned tag = *pool_tag(w->s, p);
         bool out = i < frontier && !w->obj[i];
-        if (tag != (out ? w->v : 0))
+        if (tag != (out ? w->v : 0) && !(out && tag == 0 && w->lost_ok))
             return false;
     }
     return true;
@@ -202,16 +205,17 @@ static bool check_class(struct walk *w)
     /* With the counts of the stacks checked by walk_depot, and each object
      * found at most once, this partitions the class: fresh + free + handed
      * out == count. */
-    return mags == born && born <= k->nmags && check_tags(w);
+    return (mags == born || (w->lost_ok && mags < born)) && born <= k->nmags &&
+           check_tags(w);
 }
 
-bool pool_classes_check(struct pool_classes *s)
+static bool check_set(struct pool_classes *s, bool lost_ok)
 {
     bool ok = true;
     size_t page = mem_page_size();
     pthread_mutex_lock(&s->lock);
     for (unsigned i = 0; i < s->nclasses && ok; i++) {
-        struct walk w = {.s = s, .k = &s->cls[i], .v = i + 1};
+        struct walk w = {.s = s, .k = &s->cls[i], .v = i + 1, .lost_ok = lost_ok};
         w.bytes = mem_round_up((size_t)w.k->count + w.k->nmags + 1, page);
         w.obj = mem_reserve(w.bytes, page);
         if (w.obj == NULL || mem_commit(w.obj, w.bytes) != 0) {
@@ -225,4 +229,56 @@ bool pool_classes_check(struct pool_classes *s)
     }
     pthread_mutex_unlock(&s->lock);
     return ok;
+}
+
+bool pool_classes_check(struct pool_classes *s)
+{
+    return check_set(s, s->forked);
+}
+
+/* ---- one cache ---- */
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+static bool cache_class_ok(const struct pool_classes *s, const struct pool_cache *c,
+                           unsigned v, void **seen)
+{
+    const struct pool_class *k = &s->cls[v - 1];
+    uint32_t born = atomic_load(&k->mags_born), n = 0;
+    if (c->cur[v] != 0) {
+        void **r = k->mag + (size_t)(c->cur[v] - 1) * k->rounds;
+        if (c->cur[v] > born || c->lo[v] != r || c->hi[v] != r + k->rounds ||
+            c->sp[v] < c->lo[v] || c->sp[v] > c->hi[v])
+            return false;
+        for (void **q = c->lo[v]; q < c->sp[v]; q++)
+            seen[n++] = *q;
+    }
+    if (c->prev[v] != 0) {
+        if (c->prev[v] > born || c->prev[v] == c->cur[v])
+            return false;
+        void **r = k->mag + (size_t)(c->prev[v] - 1) * k->rounds;
+        for (uint32_t j = 0; c->prev_full[v] && j < k->rounds; j++)
+            seen[n++] = r[j];
+    }
+    qsort(seen, n, sizeof *seen, cmp_ptr);
+    for (uint32_t j = 0; j < n; j++)
+        if (pool_classes_owner(s, seen[j]) != (int)v - 1 || *pool_tag(s, seen[j]) != 0 ||
+            (j > 0 && seen[j] == seen[j - 1]))
+            return false;
+    return true;
+}
+
+bool pool_cache_check_(const struct pool_classes *s, const struct pool_cache *c)
+{
+    void *seen[2 * 256];
+    if (c->sp[0] != NULL || c->lo[0] != NULL || c->hi[0] != NULL)
+        return false;
+    for (unsigned v = 1; v <= s->nclasses; v++)
+        if (s->cls[v - 1].rounds > 256 || !cache_class_ok(s, c, v, seen))
+            return false;
+    return true;
 }

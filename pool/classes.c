@@ -388,6 +388,20 @@ _Noreturn void pool_die(const struct pool_classes *s, const char *what,
     abort();
 }
 
+_Noreturn void pool_assert_fail_(const char *expr, const char *file, int line)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "pool: ");
+    rb_str(&b, file);
+    rb_char(&b, ':');
+    rb_u64(&b, (uint64_t)line);
+    rb_str(&b, ": assertion failed: ");
+    rb_str(&b, expr);
+    rb_char(&b, '\n');
+    rb_flush(&b, 2);
+    abort();
+}
+
 _Noreturn void pool_misuse(const struct pool_classes *s, const char *what,
                            const void *p, int verdict)
 {

@@ -41,9 +41,12 @@
 #define POOL_V_MAX (POOL_CLASSES_MAX + 1) /* class + 1, and 0 */
 #define POOL_POISON 0xdb    /* CHECKED: the byte free objects are filled with */
 
+/* Debug builds (make debug) check internal invariants on the hot paths too.
+ * A failure prints "pool: FILE:LINE: assertion failed: EXPR" with write(2)
+ * (assert()'s stdio may allocate: here that is us) and aborts. */
 #ifdef POOL_DEBUG
-#include <assert.h>
-#define POOL_ASSERT(x) assert(x)
+_Noreturn void pool_assert_fail_(const char *expr, const char *file, int line);
+#define POOL_ASSERT(x) ((x) ? (void)0 : pool_assert_fail_(#x, __FILE__, __LINE__))
 #else
 #define POOL_ASSERT(x) ((void)0)
 #endif
@@ -110,6 +113,9 @@ struct pool_classes {
     size_t tag_bytes;     /* the reservation of tags: span >> 4 */
     size_t store_bytes;   /* the reservation of links and magazines */
     void *store;
+    bool forked;          /* a fork's child, where other threads were: what
+                             they had in hand at the fork is lost (neither
+                             free nor handed out), which check() allows */
     pthread_mutex_t lock; /* guards the list of attached caches */
     struct pool_cache *caches;
     uint8_t lut[];        /* (n + 15) >> 4 -> the first class index that may fit */
@@ -144,6 +150,7 @@ static inline bool pool_fast_get(const struct pool_classes *s,
         return false;
     c->sp[v] = --sp;
     void *q = *sp;
+    POOL_ASSERT(*pool_tag(s, q) == 0 && sp >= c->lo[v]);
     __atomic_store_n(pool_tag(s, q), (uint8_t)v, __ATOMIC_RELAXED);
     *p = q;
     return true;
@@ -167,6 +174,7 @@ static inline int pool_fast_put(const struct pool_classes *s,
     void **sp = c->sp[t];
     if (__builtin_expect(sp == c->hi[t], 0))
         return POOL_FAST_SLOW;
+    POOL_ASSERT(t >= 1 && t <= s->nclasses && sp >= c->lo[t] && sp < c->hi[t]);
     __atomic_store_n(tag, 0, __ATOMIC_RELAXED);
     *sp = p;
     c->sp[t] = sp + 1;
@@ -199,6 +207,11 @@ _Noreturn void pool_die(const struct pool_classes *s, const char *what,
 
 /* Free objects in class k's depot: loose, in full magazines, never used. */
 uint32_t pool_depot_objects_(const struct pool_class *k);
+
+/* Validate one cache against its set (its magazines' ids and pointers, each
+ * object a free object start of its class, none twice): for debug builds,
+ * which call it at every detach; needs only c's own thread to be still. */
+bool pool_cache_check_(const struct pool_classes *s, const struct pool_cache *c);
 
 /* Make c forget its set without giving anything back (the set is going). */
 void pool_cache_forget_(struct pool_cache *c);

@@ -73,3 +73,12 @@ void depot_push(struct depot *d, const uint32_t *in, uint32_t n)
                                                     memory_order_release,
                                                     memory_order_relaxed));
 }
+
+void depot_recount(struct depot *d)
+{
+    uint32_t n = 0;
+    uint32_t x = head_top(atomic_load_explicit(&d->head, memory_order_relaxed));
+    for (; x < d->count && n <= d->count; n++)
+        x = atomic_load_explicit(&d->next[x], memory_order_relaxed);
+    atomic_store_explicit(&d->free, n, memory_order_relaxed);
+}

@@ -46,6 +46,11 @@ uint32_t depot_pop(struct depot *d, uint32_t *out, uint32_t want);
 /* Push the `n` indices of in[] (n >= 1). Lock-free. */
 void depot_push(struct depot *d, const uint32_t *in, uint32_t n);
 
+/* Set the free counter to the number of indices on the stack, walking it:
+ * for a fork's child, where another thread may have been between a push's
+ * (or pop's) count and its compare-and-swap. Not thread-safe. */
+void depot_recount(struct depot *d);
+
 static inline uint32_t depot_free(const struct depot *d)
 {
     return atomic_load_explicit(&d->free, memory_order_relaxed);

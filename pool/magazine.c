@@ -463,6 +463,7 @@ void pool_classes_cache_detach(struct pool_classes *s, struct pool_cache *c)
 {
     if (c->set != s)
         return;
+    POOL_ASSERT(pool_cache_check_(s, c));
     pthread_mutex_lock(&s->lock);
     drain(s, c);
     unlink_cache(s, c);
@@ -489,10 +490,16 @@ void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self)
         if (c != self) {
             drain(s, c);
             unlink_cache(s, c);
+            s->forked = true;
         }
     }
     for (unsigned v = 1; v <= s->nclasses; v++) {
         struct pool_class *k = &s->cls[v - 1];
+        if (s->forked) { /* a counter may be one op ahead of its stack */
+            depot_recount(&k->loose);
+            depot_recount(&k->full);
+            depot_recount(&k->empty);
+        }
         uint32_t out = k->count - pool_depot_objects_(k);
         if (self != NULL && self->set == s)
             self->misses[v] = self->exchanges[v] = 0;
@@ -500,4 +507,5 @@ void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self)
         atomic_store_explicit(&k->exchanges, 0, memory_order_relaxed);
         atomic_store_explicit(&k->peak_out, out, memory_order_relaxed);
     }
+    POOL_ASSERT(pool_classes_check(s)); /* the child is alone: quiescent */
 }

@@ -12,6 +12,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <unistd.h>
@@ -258,6 +259,21 @@ __attribute__((constructor)) static void shim_constructor(void)
     thread_register_atfork();
 }
 
+#ifdef POOL_DEBUG
+/* Debug builds walk the whole set at exit, when no other thread holds a
+ * cache (the walk needs them still); a broken invariant aborts. */
+static void check_at_exit(struct pool_classes *set)
+{
+    struct pool_cache *c = __atomic_load_n(&set->caches, __ATOMIC_ACQUIRE);
+    if ((c == NULL || c->next_cache == NULL) && !pool_classes_check(set)) {
+        struct rbuf b = {0};
+        rb_str(&b, "poolshim: at exit: the pool set's invariants do not hold\n");
+        rb_flush(&b, 2);
+        abort();
+    }
+}
+#endif
+
 __attribute__((destructor)) static void shim_destructor(void)
 {
     int state = atomic_load(&shim.state);
@@ -269,5 +285,8 @@ __attribute__((destructor)) static void shim_destructor(void)
         stats_print_exit();
     if (shim.cfg.stats_file != NULL)
         stats_write_json(shim.cfg.stats_file);
+#ifdef POOL_DEBUG
+    check_at_exit(shim.set);
+#endif
 }
 #endif

@@ -780,6 +780,34 @@ START_TEST(fork_child_takes_back_other_caches)
 }
 END_TEST
 
+/* A set of all zeros (what the shim's fast paths see before start-up, in
+ * static storage) fits no size and owns no pointer: a thread that reaches it
+ * goes to its slow path for everything (issue 9.8: it used to map small sizes
+ * to class 0, a 16-byte object for malloc(1000)). */
+START_TEST(zeroed_set_fits_nothing)
+{
+    static struct pool_classes zero;
+    static struct pool_cache cache; /* zeroed: never attached */
+    for (size_t n = 0; n <= 4096; n++)
+        ck_assert_uint_eq(pool_fast_class(&zero, n), 0);
+    ck_assert_uint_eq(pool_fast_class(&zero, SIZE_MAX), 0);
+    void *p = (void *)&cache;
+    ck_assert(!pool_fast_get(&zero, &cache, 0, &p));
+    unsigned v = 99;
+    int x;
+    ck_assert_int_eq(pool_fast_put(&zero, &cache, &x, &v), POOL_FAST_NOT_OURS);
+    ck_assert_int_eq(pool_fast_put(&zero, &cache, NULL, &v), POOL_FAST_NOT_OURS);
+    ck_assert_uint_eq(v, 99);
+    /* and a real set's cache, not yet attached, fails over the same way */
+    struct pool_classes *s = create(lookup_spec, N_ELEMS(lookup_spec), 0);
+    void *o = pool_classes_get(s, NULL, 0);
+    ck_assert(!pool_fast_get(s, &cache, pool_fast_class(s, 16), &p));
+    ck_assert_int_eq(pool_fast_put(s, &cache, o, &v), POOL_FAST_SLOW);
+    pool_classes_put(s, NULL, o);
+    pool_classes_destroy(s);
+}
+END_TEST
+
 /* The integrity walk can fail: a tag that lies is caught. */
 START_TEST(check_catches_a_lying_tag)
 {
@@ -1165,6 +1193,7 @@ static Suite *classes_suite(void)
     tcase_add_test(tc, objects_untouched);
     tcase_add_test(tc, fork_child_takes_back_other_caches);
     tcase_add_test(tc, check_catches_a_lying_tag);
+    tcase_add_test(tc, zeroed_set_fits_nothing);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("misuse");

@@ -605,9 +605,16 @@ static const struct {
     {{"POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"}, "double_late", "16", "64"},
     {{"POOLSHIM_CLASSES=64:16", "POOLSHIM_CHECK=1"}, "interior", "16", "64"},
     {{"POOLSHIM_CLASSES=64:4", "POOLSHIM_CHECK=1"}, "waf", "4", "64"},
-    /* the default mode's cheap checks: interior free, immediate double free */
-    {{"POOLSHIM_CLASSES=64:16"}, "interior", "16", NULL},
-    {{"POOLSHIM_CLASSES=64:16"}, "double", "16", NULL},
+    /* the default mode: every double free (issue 9.6: glibc aborts on them,
+     * so must we, or a latent bug gives one object two owners), interior
+     * frees, realloc of a freed block */
+    {{"POOLSHIM_CLASSES=64:16"}, "interior", "16", "64"},
+    {{"POOLSHIM_CLASSES=64:16"}, "double", "16", "64"},
+    {{"POOLSHIM_CLASSES=64:16"}, "double_late", "16", "64"},
+    {{"POOLSHIM_CLASSES=64:4096"}, "double_many", "2000", "64"},
+    {{"POOLSHIM_CLASSES=64:4096"}, "double_thread", "1", "64"},
+    {{"POOLSHIM_CLASSES=64:16"}, "realloc_freed", "1", "64"},
+    {{"POOLSHIM_CLASSES=64:16", "POOLSHIM_CACHE=0"}, "double_late", "16", "64"},
 };
 
 START_TEST(misuse_aborts)

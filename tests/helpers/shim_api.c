@@ -12,6 +12,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -667,9 +668,19 @@ static void cmd_faults(char **argv)
  * which the shim must answer with a message and abort (exit 3 otherwise).
  *   double      free(p); free(p)
  *   double_late free(p); free(q); free(p)
+ *   double_many free(p), then COUNT mallocs and frees of other blocks (p's
+ *               magazine travels to the depot), then free(p)
+ *   double_thread free(p) in another thread, then free(p) here
+ *   realloc_freed free(p); realloc(p, SIZE)
  *   interior    free(p + 16)
  *   waf         free(p); p[0] = 'X'; then COUNT mallocs of SIZE
  */
+static void *free_in_thread(void *p)
+{
+    free(p);
+    return NULL;
+}
+
 static void cmd_misuse(char **argv)
 {
     const char *mode = argv[0];
@@ -686,6 +697,26 @@ static void cmd_misuse(char **argv)
         free(p);
         free(q);
         free(again);
+    } else if (strcmp(mode, "double_many") == 0) {
+        say("addr=%p", (void *)p);
+        free(p);
+        void **held = calloc(count, sizeof *held);
+        for (size_t i = 0; held != NULL && i < count; i++)
+            escape(held[i] = malloc(size));
+        for (size_t i = 0; held != NULL && i < count; i++)
+            free(held[i]);
+        free(held);
+        free(again);
+    } else if (strcmp(mode, "double_thread") == 0) {
+        say("addr=%p", (void *)p);
+        pthread_t t;
+        if (pthread_create(&t, NULL, free_in_thread, p) != 0 || pthread_join(t, NULL) != 0)
+            exit(2);
+        free(again);
+    } else if (strcmp(mode, "realloc_freed") == 0) {
+        say("addr=%p", (void *)p);
+        free(p);
+        escape(realloc(again, size));
     } else if (strcmp(mode, "interior") == 0) {
         char *inside = launder(again + 16);
         say("addr=%p", (void *)inside);
