@@ -34,7 +34,17 @@ struct plan {
     struct class_plan k[POOL_CLASSES_MAX];
     unsigned shift;
     size_t span, tag_bytes, tags_used, objects, store, meta, lut_len;
+    size_t store_hot; /* the magazines' part of the store, which PREFAULT
+                         faults in (the loose links are written only when a
+                         thread's leftovers go back one by one) */
 };
+
+/* The pages of class k's magazines and their links, within the store. */
+static void hot_range(const struct class_plan *k, size_t page, size_t *from, size_t *to)
+{
+    *from = k->ids_off & ~(page - 1);
+    *to = mem_round_up(k->store_end, page);
+}
 
 /* Rounds per magazine: more for small objects (a random walk around a
  * magazine's edge then needs more net gets or puts to reach the depot), at
@@ -110,11 +120,16 @@ static bool make_plan(struct plan *p, const struct pool_class_spec *spec,
         slice = bytes > slice ? bytes : slice;
         p->objects += bytes;
         p->tags_used += mem_round_up(k->bytes >> POOL_TAG_SHIFT, page);
+        size_t from, to;
+        hot_range(k, page, &from, &to);
+        p->store_hot += to - from;
     }
     p->shift = ceil_log2(slice);
     p->span = n << p->shift;
     p->tag_bytes = mem_round_up(p->span >> POOL_TAG_SHIFT, page);
     p->store = mem_round_up(store, page);
+    if (p->store_hot > p->store) /* neighbouring classes share pages */
+        p->store_hot = p->store;
     p->lut_len = ((p->k[n - 1].size + 15) >> 4) + 1;
     p->meta = mem_round_up(sizeof(struct pool_classes) + p->lut_len, page);
     return true;
@@ -135,7 +150,7 @@ int pool_classes_footprint(const struct pool_class_spec *spec, size_t n,
     if (flags & (POOL_CLASSES_PREFAULT | POOL_CLASSES_CHECKED))
         out->touched += p.objects;
     if (flags & POOL_CLASSES_PREFAULT)
-        out->touched += p.tags_used + p.store;
+        out->touched += p.tags_used + p.store_hot;
     return 0;
 }
 
@@ -290,9 +305,11 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
             errno = ENOMEM;
             return NULL;
         }
+        size_t from, to;
+        hot_range(&p.k[i], mem_page_size(), &from, &to);
+        if (flags & POOL_CLASSES_PREFAULT)
+            mem_prefault((char *)s->store + from, to - from);
     }
-    if (flags & POOL_CLASSES_PREFAULT)
-        mem_prefault(s->store, s->store_bytes);
     return s;
 }
 
