@@ -175,17 +175,24 @@ static bool walk_cache(struct walk *w, const struct pool_cache *c)
     return true;
 }
 
-/* Every object below the frontier is either marked free with tag 0, or
- * handed out with tag v; every object above it is untouched (tag 0). */
-static bool check_tags(struct walk *w)
+/* Every object below the frontier is either marked free and holds the key
+ * (CHECKED: its state byte is 0), or is handed out (CHECKED: state 1; else
+ * its bytes are the program's). The limit free checks is frontier * stride. */
+static bool check_states(struct walk *w)
 {
-    uint32_t frontier = atomic_load(&w->k->frontier);
-    for (uint32_t i = 0; i < w->k->count; i++) {
-        const char *p = w->k->base + (size_t)i * w->k->stride;
-        unsigned tag = *pool_tag(w->s, p);
-        bool out = i < frontier && !w->obj[i];
-        if (tag != (out ? w->v : 0) && !(out && tag == 0 && w->lost_ok))
+    const struct pool_class *k = w->k;
+    uint32_t frontier = atomic_load(&k->frontier);
+    if (__atomic_load_n(&w->s->limit[w->v - 1], __ATOMIC_RELAXED) != (uint64_t)frontier * k->stride)
+        return false;
+    for (uint32_t i = 0; i < frontier; i++) {
+        const char *p = k->base + (size_t)i * k->stride;
+        if (k->state != NULL) {
+            bool out = !w->obj[i];
+            if (k->state[i] != out && !(out && k->state[i] == 0 && w->lost_ok))
+                return false;
+        } else if (w->obj[i] && *(const uint64_t *)p != w->s->key) {
             return false;
+        }
     }
     return true;
 }
@@ -206,7 +213,7 @@ static bool check_class(struct walk *w)
      * found at most once, this partitions the class: fresh + free + handed
      * out == count. */
     return (mags == born || (w->lost_ok && mags < born)) && born <= k->nmags &&
-           check_tags(w);
+           check_states(w);
 }
 
 static bool check_set(struct pool_classes *s, bool lost_ok)
@@ -266,7 +273,8 @@ static bool cache_class_ok(const struct pool_classes *s, const struct pool_cache
     }
     qsort(seen, n, sizeof *seen, cmp_ptr);
     for (uint32_t j = 0; j < n; j++)
-        if (pool_classes_owner(s, seen[j]) != (int)v - 1 || *pool_tag(s, seen[j]) != 0 ||
+        if (pool_classes_owner(s, seen[j]) != (int)v - 1 ||
+            (k->state == NULL && *(const uint64_t *)seen[j] != s->key) ||
             (j > 0 && seen[j] == seen[j - 1]))
             return false;
     return true;
@@ -281,4 +289,53 @@ bool pool_cache_check_(const struct pool_classes *s, const struct pool_cache *c)
         if (s->cls[v - 1].rounds > 256 || !cache_class_ok(s, c, v, seen))
             return false;
     return true;
+}
+
+/* ---- is an object free? ---- */
+
+static bool in_rounds(void *const *r, uint32_t n, const void *p)
+{
+    for (uint32_t i = 0; i < n; i++)
+        if (r[i] == p)
+            return true;
+    return false;
+}
+
+/* p on a depot stack: loose (indices of objects) or full (magazine ids).
+ * Other threads may push and pop meanwhile: the walk is bounded, and a
+ * stale link only ends it early. */
+static bool on_stack(const struct pool_class *k, const struct depot *d, bool mags,
+                     const void *p, uint32_t idx)
+{
+    uint32_t x = (uint32_t)atomic_load(&d->head);
+    for (uint32_t n = 0; x < d->count && n <= d->count; n++) {
+        if (mags ? in_rounds(k->mag + (size_t)x * k->rounds, k->rounds, p) : x == idx)
+            return true;
+        x = atomic_load_explicit(&d->next[x], memory_order_relaxed);
+    }
+    return false;
+}
+
+bool pool_object_is_free_(struct pool_classes *s, unsigned v, const void *p)
+{
+    const struct pool_class *k = &s->cls[v - 1];
+    uint32_t idx = (uint32_t)(((unsigned __int128)k->magic *
+                               (uint64_t)((const char *)p - k->base)) >> 64);
+    if (idx >= atomic_load(&k->frontier))
+        return true;
+    bool found = on_stack(k, &k->loose, false, p, idx) || on_stack(k, &k->full, true, p, idx);
+    pthread_mutex_lock(&s->lock);
+    for (const struct pool_cache *c = s->caches; c != NULL && !found; c = c->next_cache) {
+        if (__atomic_load_n(&c->cur[v], __ATOMIC_RELAXED) != 0) {
+            void **lo = __atomic_load_n(&c->lo[v], __ATOMIC_RELAXED);
+            void **sp = __atomic_load_n(&c->sp[v], __ATOMIC_RELAXED);
+            found = lo != NULL && sp >= lo && sp - lo <= k->rounds &&
+                    in_rounds(lo, (uint32_t)(sp - lo), p);
+        }
+        uint32_t prev = __atomic_load_n(&c->prev[v], __ATOMIC_RELAXED);
+        if (prev != 0 && !found && __atomic_load_n(&c->prev_full[v], __ATOMIC_RELAXED))
+            found = in_rounds(k->mag + (size_t)(prev - 1) * k->rounds, k->rounds, p);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return found;
 }

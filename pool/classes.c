@@ -2,13 +2,12 @@
  * classes.h and, for the layout, classes_internal.h. The caches and the
  * depots are in magazine.c, figures and the integrity walk in census.c.
  *
- * Three reservations make a set: the objects (one slice per class, aligned
- * to 1 << shift), the tags (one byte per 16 bytes of the objects' range,
- * committed per class), and the store (per class: the loose stack's links,
- * the magazine stacks' links, and the magazines' rounds). A small mapping
- * holds struct pool_classes and its lookup table. Nothing in the tags or the
- * store is written at creation unless PREFAULT asks for it: the kernel's zero
- * pages already say "free", "empty" and "never used".
+ * Two reservations make a set: the objects (one slice per class, aligned to
+ * 1 << shift) and the store (per class: the loose stack's links, the
+ * magazine stacks' links, the magazines' rounds, and with CHECKED a state
+ * byte per object). A small mapping holds struct pool_classes and its lookup
+ * table. Nothing in the store is written at creation unless PREFAULT asks
+ * for it: the kernel's zero pages already say "empty" and "never used".
  */
 #include "pool/classes_internal.h"
 
@@ -26,14 +25,14 @@
 struct class_plan {
     size_t size, stride, bytes;  /* bytes: count * stride */
     uint32_t count, rounds, nmags;
-    size_t loose_off, ids_off, mag_off, store_end; /* within the store */
+    size_t loose_off, ids_off, mag_off, state_off, store_end; /* in the store */
 };
 
 struct plan {
     size_t n;
     struct class_plan k[POOL_CLASSES_MAX];
     unsigned shift;
-    size_t span, tag_bytes, tags_used, objects, store, meta, lut_len;
+    size_t span, objects, store, meta, lut_len;
     size_t store_hot; /* the magazines' part of the store, which PREFAULT
                          faults in (the loose links are written only when a
                          thread's leftovers go back one by one) */
@@ -96,7 +95,8 @@ static bool plan_class(struct class_plan *k, const struct pool_class_spec *spec,
     k->loose_off = *store;
     k->ids_off = k->loose_off + mem_round_up(depot_storage(k->count), 64);
     k->mag_off = k->ids_off + mem_round_up(depot_storage(k->nmags), 64);
-    k->store_end = k->mag_off + (size_t)k->nmags * k->rounds * sizeof(void *);
+    k->state_off = k->mag_off + (size_t)k->nmags * k->rounds * sizeof(void *);
+    k->store_end = k->state_off + (flags & POOL_CLASSES_CHECKED ? k->count : 0);
     *store = mem_round_up(k->store_end, 64);
     return true;
 }
@@ -119,14 +119,12 @@ static bool make_plan(struct plan *p, const struct pool_class_spec *spec,
         size_t bytes = mem_round_up(k->bytes, page);
         slice = bytes > slice ? bytes : slice;
         p->objects += bytes;
-        p->tags_used += mem_round_up(k->bytes >> POOL_TAG_SHIFT, page);
         size_t from, to;
         hot_range(k, page, &from, &to);
         p->store_hot += to - from;
     }
     p->shift = ceil_log2(slice);
     p->span = n << p->shift;
-    p->tag_bytes = mem_round_up(p->span >> POOL_TAG_SHIFT, page);
     p->store = mem_round_up(store, page);
     if (p->store_hot > p->store) /* neighbouring classes share pages */
         p->store_hot = p->store;
@@ -143,14 +141,14 @@ int pool_classes_footprint(const struct pool_class_spec *spec, size_t n,
         errno = EINVAL;
         return -1;
     }
-    out->reserve = p.span + p.tag_bytes + p.store + p.meta;
+    out->reserve = p.span + p.store + p.meta;
     out->objects = p.objects;
-    out->meta = p.tags_used + p.store + p.meta;
+    out->meta = p.store + p.meta;
     out->touched = p.meta;
     if (flags & (POOL_CLASSES_PREFAULT | POOL_CLASSES_CHECKED))
         out->touched += p.objects;
     if (flags & POOL_CLASSES_PREFAULT)
-        out->touched += p.tags_used + p.store_hot;
+        out->touched += p.store_hot;
     return 0;
 }
 
@@ -193,6 +191,10 @@ static void init_class(struct pool_classes *s, unsigned i,
     k->rounds = kp->rounds;
     k->nmags = kp->nmags;
     k->mag = (void **)(store + kp->mag_off);
+    k->state = s->flags & POOL_CLASSES_CHECKED ? (uint8_t *)store + kp->state_off : NULL;
+    s->limit[i] = 0;
+    s->magic[i] = k->magic;
+    s->magic1[i] = k->magic - 1;
     depot_init_empty(&k->loose, k->count, store + kp->loose_off);
     /* one array of links serves both stacks: an id is on one of them */
     depot_init_empty(&k->full, k->nmags, store + kp->ids_off);
@@ -205,26 +207,17 @@ static void init_class(struct pool_classes *s, unsigned i,
     s->sizes[i] = (uint32_t)k->size;
 }
 
-/* Commit class i's objects and tags; lock and fault them in as asked. */
+/* Commit class i's objects; lock and fault them in as asked. */
 static int commit_class(struct pool_classes *s, unsigned i, int *mlock_errno)
 {
     struct pool_class *k = &s->cls[i];
-    size_t page = mem_page_size();
-    size_t bytes = mem_round_up(k->bytes, page);
-    /* Classes may share a page of tags (slices under 64 KiB): commit
-     * whole pages, once or twice. */
-    uintptr_t t0 = (uintptr_t)s->tags + (((size_t)i << s->shift) >> POOL_TAG_SHIFT);
-    uintptr_t t1 = mem_round_up(t0 + (k->bytes >> POOL_TAG_SHIFT), page);
-    uint8_t *tags = (uint8_t *)(t0 & ~(uintptr_t)(page - 1));
-    size_t tag_bytes = t1 - (uintptr_t)tags;
-    if (mem_commit(k->base, bytes) != 0 || mem_commit(tags, tag_bytes) != 0)
+    size_t bytes = mem_round_up(k->bytes, mem_page_size());
+    if (mem_commit(k->base, bytes) != 0)
         return -1;
     if (s->flags & POOL_CLASSES_CHECKED)
         memset(k->base, POOL_POISON, k->bytes);
     else if (s->flags & POOL_CLASSES_PREFAULT)
         mem_prefault(k->base, bytes);
-    if (s->flags & POOL_CLASSES_PREFAULT)
-        mem_prefault(tags, tag_bytes);
     if ((s->flags & POOL_CLASSES_MLOCK) && mem_lock(k->base, bytes) != 0 &&
         mlock_errno != NULL && *mlock_errno == 0)
         *mlock_errno = errno;
@@ -255,19 +248,15 @@ static struct pool_classes *reserve(const struct plan *p, unsigned flags)
     s->base = (flags & POOL_CLASSES_HUGEPAGES) ? mem_reserve_huge(p->span, align, &huge)
                                                : mem_reserve(p->span, align);
     s->huge = huge;
-    s->tags = mem_reserve(p->tag_bytes, page);
     s->store = mem_reserve(p->store, page);
-    if (s->base == NULL || s->tags == NULL || s->store == NULL ||
-        mem_commit(s->store, p->store) != 0)
+    if (s->base == NULL || s->store == NULL || mem_commit(s->store, p->store) != 0)
         goto fail;
     s->span = p->span;
-    s->tag_bytes = p->tag_bytes;
     s->store_bytes = p->store;
     return s;
 fail:
     if (s != NULL) {
         release_objects(s->base, p->span, flags);
-        mem_release(s->tags, p->tag_bytes);
         mem_release(s->store, p->store);
         mem_release(s, p->meta);
     }
@@ -293,7 +282,8 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     s->nclasses = (unsigned)n;
     s->flags = flags;
     s->max_size = p.k[n - 1].size;
-    s->tag_bias = (uintptr_t)s->tags - ((uintptr_t)s->base >> POOL_TAG_SHIFT);
+    s->slice_mask = ((uintptr_t)1 << p.shift) - 1;
+    s->key = mem_random_key();
     s->name = "pool";
     pthread_mutex_init(&s->lock, NULL);
     s->caches = NULL;
@@ -321,7 +311,6 @@ void pool_classes_destroy(struct pool_classes *s)
         pool_cache_forget_(c);
     pthread_mutex_destroy(&s->lock);
     release_objects(s->base, s->span, s->flags);
-    mem_release(s->tags, s->tag_bytes);
     mem_release(s->store, s->store_bytes);
     mem_release(s, s->meta_bytes);
 }
@@ -350,15 +339,22 @@ int pool_classes_owner(const struct pool_classes *s, const void *ptr)
     return (int)(off >> s->shift);
 }
 
-int pool_which(const struct pool_classes *s, const void *p)
+int pool_which(struct pool_classes *s, const void *p)
 {
-    uintptr_t off = (uintptr_t)p - (uintptr_t)s->base;
-    if (off >= s->span)
-        return POOL_NOT_OURS;
-    unsigned v = __atomic_load_n(s->tags + (off >> POOL_TAG_SHIFT), __ATOMIC_RELAXED);
-    if (v != 0)
-        return (int)v;
-    return pool_classes_owner(s, p) >= 0 ? POOL_FREED : POOL_INTERIOR;
+    int c = pool_classes_owner(s, p);
+    if (c < 0)
+        return c;
+    const struct pool_class *k = &s->cls[c];
+    uint64_t o = (uint64_t)((const char *)p - k->base);
+    if (o >= __atomic_load_n(&s->limit[c], __ATOMIC_RELAXED))
+        return POOL_FREED; /* never handed out */
+    if (k->state != NULL) {
+        uint32_t idx = (uint32_t)(((unsigned __int128)k->magic * o) >> 64);
+        return __atomic_load_n(&k->state[idx], __ATOMIC_RELAXED) ? c + 1 : POOL_FREED;
+    }
+    if (*(const uint64_t *)p != s->key)
+        return c + 1;
+    return pool_object_is_free_(s, (unsigned)c + 1, p) ? POOL_FREED : c + 1;
 }
 
 unsigned pool_classes_count(const struct pool_classes *s)
@@ -461,7 +457,7 @@ void *pool_classes_get(struct pool_classes *s, struct pool_cache *c, int cls)
 void pool_classes_put(struct pool_classes *s, struct pool_cache *c, void *ptr)
 {
     c = cache_for(s, c);
-    unsigned v;
+    size_t v;
     if (c != NULL && pool_fast_put(s, c, ptr, &v) == POOL_FAST_DONE)
         return;
     int r = pool_put_slow(s, c, ptr);

@@ -2,30 +2,41 @@
  * fast paths: for pool/ and for the shim, never installed.
  *
  * Memory. Class i's objects live in the slice [base + (i << shift), ...) of
- * one reserved range, `stride` bytes apart. Beside them:
- *   - a tag byte per 16-byte granule of the range: an object start's tag is
- *     its class + 1 while the object is handed out and 0 while it is free;
- *     every other granule's tag stays 0. A free therefore learns from one byte
- *     both the class and that the pointer is a handed-out object start, and a
- *     double free, or a free of an interior pointer, finds 0 there;
- *   - per class, magazines (arrays of `rounds` object pointers) and the depot:
- *     a lock-free stack of full magazines, one of empty magazines, a stack of
- *     loose free objects, and a frontier below which objects have been handed
- *     out at least once (objects at or above it were never touched, so
- *     nothing has to be written per object at creation).
+ * one reserved range, `stride` bytes apart, so that a pointer's class is a
+ * shift of its offset and "is it an object start" a multiply (no header, and
+ * nothing the fast paths read lies outside the set's first lines, the
+ * thread's cache and the object itself). Beside the objects, per class,
+ * magazines (arrays of `rounds` object pointers) and the depot: a lock-free
+ * stack of full magazines, one of empty magazines, a stack of loose free
+ * objects, and a frontier below which objects have been handed out at least
+ * once (objects at or above it were never touched, so nothing has to be
+ * written per object at creation).
+ *
+ * Double frees. A free object's first 8 bytes hold the set's key (a random
+ * 64-bit value); get clears them, put checks and writes them. A put that finds
+ * the key is almost surely a double free: the slow path then looks for the
+ * object among the free ones (pool_object_is_free_) and aborts when it is
+ * there, else (the program's own data equal to the key, once in 2^64) goes
+ * on. Only the object's own cache line is touched, the one the program
+ * usually just used: unlike a table of states, nothing cold. A program that
+ * writes into an object after freeing it may wipe the key and get a second
+ * free past this check, as with glibc's; POOLSHIM_CHECK keeps an exact state
+ * byte per object and catches the write itself.
  *
  * Classes are numbered v = class index + 1 wherever the fast paths see them
- * (lookup table, tags, cache arrays), so that 0 is "no class" everywhere and
- * zeroed memory (a set before start-up, a cache never attached) says so by
- * itself.
+ * (lookup table, cache arrays), so that 0 is "no class" everywhere and zeroed
+ * memory (a set before start-up, a cache never attached) says so by itself.
  *
  * Per class, whenever no get or put is in flight:
  *   count == (count - frontier) + loose + rounds * |full|
  *            + sum over attached caches of (sp - lo) + (prev full ? rounds : 0)
  *            + handed out
- *   handed out == the number of object starts whose tag is v
  *   mags_born == |full| + |empty| + magazines held (loaded or previous) by
  *                caches: each magazine ever used is in exactly one place
+ *   every free object below the frontier holds the key (CHECKED: its state
+ *   byte is 0, and every other byte is the poison); objects above it were
+ *   never handed out, and a get takes them one at a time, so that no
+ *   magazine ever holds one
  */
 #ifndef POOL_CLASSES_INTERNAL_H
 #define POOL_CLASSES_INTERNAL_H
@@ -37,7 +48,6 @@
 #include "pool/depot.h"
 
 #define POOL_SMALL_MAX 1024 /* sizes found by the direct table */
-#define POOL_TAG_SHIFT 4    /* a tag per 1 << 4 == POOL_GRANULE bytes */
 #define POOL_V_MAX (POOL_CLASSES_MAX + 1) /* class + 1, and 0 */
 #define POOL_POISON 0xdb    /* CHECKED: the byte free objects are filled with */
 
@@ -51,6 +61,16 @@ _Noreturn void pool_assert_fail_(const char *expr, const char *file, int line);
 #define POOL_ASSERT(x) ((void)0)
 #endif
 
+/* A word that other threads only ever grow with atomic stores, and that a
+ * fast path may read a little late (it then takes the slow path, which reads
+ * it again under ordering): read plain, so that the compiler can fold it into
+ * a comparison, except under ThreadSanitizer, which would call that a race. */
+#if defined(__SANITIZE_THREAD__)
+#define POOL_GROWING(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#else
+#define POOL_GROWING(x) (x)
+#endif
+
 struct pool_class {
     char *base;          /* first object */
     size_t bytes;        /* count * stride */
@@ -60,6 +80,7 @@ struct pool_class {
     uint64_t magic;      /* UINT64_MAX / stride + 1: offset / stride by multiply */
     uint32_t count;
     uint32_t rounds;     /* objects per magazine; 0: the class is uncached */
+    uint8_t *state;      /* CHECKED: per object, 1 handed out, 0 free; else NULL */
     uint32_t nmags;      /* magazine ids 0 .. nmags - 1 */
     void **mag;          /* magazine m's rounds: mag[m * rounds ...] */
     struct depot loose;  /* free objects one by one, by index */
@@ -97,11 +118,18 @@ struct pool_classes {
     /* read by every fast path: the first cache line */
     char *base;           /* class i starts at base + (i << shift) */
     uintptr_t span;       /* nclasses << shift; 0 for the empty set */
-    uint8_t *tags;        /* the tag of address a: tags[(a - base) >> 4] */
-    uintptr_t tag_bias;   /* tags - (base >> 4): the tag of a at tag_bias + (a >> 4) */
+    uint64_t key;         /* in a free object's first 8 bytes; never 0 */
     size_t max_size;      /* largest class size */
+    uintptr_t slice_mask; /* (1 << shift) - 1 */
     unsigned shift;
     unsigned nclasses;
+    /* per class, what free checks: offset o within the slice is an object
+     * start handed out at least once when o < limit (frontier * stride,
+     * growing as the frontier does; written with atomic stores, read plain
+     * by the fast path) and o * magic <= magic - 1 */
+    uint64_t limit[POOL_CLASSES_MAX];
+    uint64_t magic[POOL_CLASSES_MAX];
+    uint64_t magic1[POOL_CLASSES_MAX];  /* magic - 1 */
     uint8_t small[POOL_SMALL_MAX + 1]; /* n -> v, 0: none */
     uint32_t sizes[POOL_CLASSES_MAX];  /* cls[i].size, packed for lookup */
     unsigned flags;
@@ -110,7 +138,6 @@ struct pool_classes {
     const char *name;     /* prefix of the messages printed before an abort */
     struct pool_class cls[POOL_CLASSES_MAX];
     size_t meta_bytes;    /* the mapping that holds this struct and lut */
-    size_t tag_bytes;     /* the reservation of tags: span >> 4 */
     size_t store_bytes;   /* the reservation of links and magazines */
     void *store;
     bool forked;          /* a fork's child, where other threads were: what
@@ -134,24 +161,20 @@ static inline unsigned pool_fast_class(const struct pool_classes *s, size_t n)
     return c + 1 + (n > s->sizes[c]);
 }
 
-static inline uint8_t *pool_tag(const struct pool_classes *s, const void *p)
-{
-    return (uint8_t *)(s->tag_bias + ((uintptr_t)p >> POOL_TAG_SHIFT));
-}
-
 /* Take an object of class v from the loaded magazine of c into *p: false
  * when that magazine is empty (or v is 0, or c is not attached), and then
- * the caller goes to pool_get_slow(). */
+ * the caller goes to pool_get_slow(). Clears the object's key. */
 static inline bool pool_fast_get(const struct pool_classes *s,
                                  struct pool_cache *c, unsigned v, void **p)
 {
+    (void)s;
     void **sp = c->sp[v];
     if (__builtin_expect(sp == c->lo[v], 0))
         return false;
     c->sp[v] = --sp;
     void *q = *sp;
-    POOL_ASSERT(*pool_tag(s, q) == 0 && sp >= c->lo[v]);
-    __atomic_store_n(pool_tag(s, q), (uint8_t)v, __ATOMIC_RELAXED);
+    POOL_ASSERT(sp >= c->lo[v]);
+    *(uint64_t *)q = 0;
     *p = q;
     return true;
 }
@@ -160,33 +183,42 @@ enum { POOL_FAST_DONE = 1, POOL_FAST_SLOW = 0, POOL_FAST_NOT_OURS = -1 };
 
 /* Give p back into c's loaded magazine. Returns POOL_FAST_DONE, with *v set
  * to its class + 1; POOL_FAST_SLOW when pool_put_slow() must decide (the
- * magazine is full, c is not attached, or p is not a handed-out object
- * start: free, interior, or a double free); POOL_FAST_NOT_OURS when p lies
+ * magazine is full, c is not attached, p is not an object start, or p holds
+ * the key: a double free, almost surely); POOL_FAST_NOT_OURS when p lies
  * outside the set's range. */
 static inline int pool_fast_put(const struct pool_classes *s,
-                                struct pool_cache *c, void *p, unsigned *v)
+                                struct pool_cache *c, void *p, size_t *v)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)s->base;
     if (__builtin_expect(off >= s->span, 0))
         return POOL_FAST_NOT_OURS;
-    uint8_t *tag = s->tags + (off >> POOL_TAG_SHIFT);
-    unsigned t = __atomic_load_n(tag, __ATOMIC_RELAXED);
-    void **sp = c->sp[t];
-    if (__builtin_expect(sp == c->hi[t], 0))
+    size_t k = off >> s->shift;
+    uint64_t o = off & s->slice_mask;
+    if (__builtin_expect(o >= POOL_GROWING(s->limit[k]) || o * s->magic[k] > s->magic1[k], 0))
+        return POOL_FAST_SLOW; /* not an object start, or never handed out */
+    uint64_t key = s->key;
+    if (__builtin_expect(*(uint64_t *)p == key, 0))
         return POOL_FAST_SLOW;
-    POOL_ASSERT(t >= 1 && t <= s->nclasses && sp >= c->lo[t] && sp < c->hi[t]);
-    __atomic_store_n(tag, 0, __ATOMIC_RELAXED);
+    void **sp = c->sp[k + 1];
+    if (__builtin_expect(sp == c->hi[k + 1], 0))
+        return POOL_FAST_SLOW;
+    POOL_ASSERT(sp >= c->lo[k + 1]);
+    *(uint64_t *)p = key;
     *sp = p;
-    c->sp[t] = sp + 1;
-    *v = t;
+    /* p in place before the stack grows over it: a signal handler that forks
+     * here leaves the child a consistent cache */
+    atomic_signal_fence(memory_order_release);
+    c->sp[k + 1] = sp + 1;
+    *v = k + 1;
     return POOL_FAST_DONE;
 }
 
-/* What p is, from its address and tag: its class + 1 when it is a handed-out
- * object start; POOL_NOT_OURS, POOL_INTERIOR, or POOL_FREED (an object start
- * that is free: a second free of it is a double free). */
+/* What p is: its class + 1 when it is a handed-out object start;
+ * POOL_NOT_OURS, POOL_INTERIOR, or POOL_FREED (an object start that is free:
+ * a second free of it is a double free). A handed-out object holding the key
+ * (once in 2^64) is told apart by a look among the free ones. */
 enum { POOL_FREED = -3 };
-int pool_which(const struct pool_classes *s, const void *p);
+int pool_which(struct pool_classes *s, const void *p);
 
 /* The slow paths. c is an attached cache or NULL (uncached). get returns an
  * object of class v, or NULL when the class is empty (counted as a miss in c,
@@ -204,6 +236,11 @@ _Noreturn void pool_misuse(const struct pool_classes *s, const char *what,
 /* Print "NAME: WHAT 0x... (class N bytes): DETAIL" and abort. */
 _Noreturn void pool_die(const struct pool_classes *s, const char *what,
                         const void *p, const char *detail);
+
+/* Is object p of class v free: in a cache, a magazine of the depot or the
+ * loose list, or never handed out? Walks them all under the set's lock: for
+ * the rare put that finds the key in an object. */
+bool pool_object_is_free_(struct pool_classes *s, unsigned v, const void *p);
 
 /* Free objects in class k's depot: loose, in full magazines, never used. */
 uint32_t pool_depot_objects_(const struct pool_class *k);

@@ -68,20 +68,26 @@ static void note_peak(struct pool_class *k)
         ;
 }
 
-/* Up to want indices of objects never handed out, from the frontier. */
-static uint32_t take_new(struct pool_class *k, uint32_t *idx, uint32_t want)
+/* The index of an object never handed out, from the frontier, or
+ * UINT32_MAX when there is none left. Objects leave the frontier one at a
+ * time, straight to the caller (never into a magazine, where a free of a
+ * pointer never handed out could not be told from a real one), and the
+ * class's limit, which free checks, grows with it. */
+static uint32_t take_new(struct pool_classes *s, struct pool_class *k)
 {
-    uint32_t f = atomic_load_explicit(&k->frontier, memory_order_relaxed), n;
+    uint32_t f = atomic_load_explicit(&k->frontier, memory_order_relaxed);
     do {
-        n = k->count - f < want ? k->count - f : want;
-        if (n == 0)
-            return 0;
-    } while (!atomic_compare_exchange_weak_explicit(&k->frontier, &f, f + n,
+        if (f == k->count)
+            return UINT32_MAX;
+    } while (!atomic_compare_exchange_weak_explicit(&k->frontier, &f, f + 1,
                                                     memory_order_relaxed,
                                                     memory_order_relaxed));
-    for (uint32_t i = 0; i < n; i++)
-        idx[i] = f + i;
-    return n;
+    uint64_t *limit = &s->limit[k - s->cls];
+    uint64_t want = (uint64_t)(f + 1) * k->stride, had = __atomic_load_n(limit, __ATOMIC_RELAXED);
+    while (had < want && !__atomic_compare_exchange_n(limit, &had, want, true,
+                                                      __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    return f;
 }
 
 /* An empty magazine: from the empty stack, else one never used; NONE when
@@ -110,12 +116,11 @@ static void spill(struct pool_class *k, void *const *r, uint32_t n)
         depot_push(&k->loose, idx, n);
 }
 
-/* Up to want free objects into r: loose ones first, then never-used ones. */
+/* Up to want loose free objects into r. */
 static uint32_t fill(struct pool_class *k, void **r, uint32_t want)
 {
     uint32_t idx[ROUNDS_MAX];
     uint32_t n = depot_pop(&k->loose, idx, want);
-    n += take_new(k, idx + n, want - n);
     for (uint32_t i = 0; i < n; i++)
         r[i] = obj_at(k, idx[i]);
     return n;
@@ -212,8 +217,8 @@ static void *get_cached(struct pool_classes *s, struct pool_cache *c,
         note_peak(k);
         return take_loaded(s, c, v);
     }
-    /* No full magazine in the depot: fill one from the loose objects and
-     * the never-used ones. */
+    /* No full magazine in the depot: fill one from the loose objects (the
+     * caller takes never-used ones one at a time). */
     if (c->cur[v] == 0) {
         if (c->prev[v] != 0) {
             swap(c, v, k); /* the previous one is empty */
@@ -262,18 +267,20 @@ static void check_poison(const struct pool_classes *s,
         }
 }
 
-static void *get_uncached(struct pool_classes *s, struct pool_class *k,
-                          unsigned v)
+static void *get_uncached(struct pool_classes *s, struct pool_class *k)
 {
     uint32_t idx;
-    if (depot_pop(&k->loose, &idx, 1) != 1 && take_new(k, &idx, 1) != 1 &&
-        !take_from_full(k, &idx))
+    if (depot_pop(&k->loose, &idx, 1) != 1 && !take_from_full(k, &idx) &&
+        (idx = take_new(s, k)) == UINT32_MAX)
         return NULL;
     note_peak(k);
     void *p = obj_at(k, idx);
-    if (s->flags & POOL_CLASSES_CHECKED)
+    if (k->state != NULL) {
         check_poison(s, k, p);
-    __atomic_store_n(pool_tag(s, p), (uint8_t)v, __ATOMIC_RELAXED);
+        __atomic_store_n(&k->state[idx], 1, __ATOMIC_RELAXED);
+    } else {
+        *(uint64_t *)p = 0; /* the key */
+    }
     return p;
 }
 
@@ -286,7 +293,7 @@ void *pool_get_slow(struct pool_classes *s, struct pool_cache *c, unsigned v)
     if (c != NULL && k->rounds != 0)
         p = get_cached(s, c, v, k);
     if (p == NULL)
-        p = get_uncached(s, k, v);
+        p = get_uncached(s, k);
     if (p != NULL)
         return p;
     if (c != NULL)
@@ -361,12 +368,15 @@ int pool_put_slow(struct pool_classes *s, struct pool_cache *c, void *p)
     if (w <= 0)
         return w;
     unsigned v = (unsigned)w;
-    /* An exchange, so that of two frees of p racing here only one wins. */
-    if (__atomic_exchange_n(pool_tag(s, p), 0, __ATOMIC_RELAXED) != v)
-        return POOL_FREED;
     struct pool_class *k = &s->cls[v - 1];
-    if (s->flags & POOL_CLASSES_CHECKED)
+    if (k->state != NULL) {
+        /* an exchange: of two frees of p racing here only one wins */
+        if (__atomic_exchange_n(&k->state[obj_index(k, p)], 0, __ATOMIC_RELAXED) == 0)
+            return POOL_FREED;
         memset(p, POOL_POISON, k->stride);
+    } else {
+        *(uint64_t *)p = s->key;
+    }
     if (c != NULL && k->rounds != 0) {
         put_cached(c, v, k, p);
     } else {

@@ -7,7 +7,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "report.h"
@@ -252,4 +256,18 @@ const char *mem_huge_name(enum mem_huge how)
     default:
         return "none";
     }
+}
+
+uint64_t mem_random_key(void)
+{
+    uint64_t key = 0;
+    if (syscall(SYS_getrandom, &key, sizeof key, GRND_NONBLOCK) != (long)sizeof key) {
+        const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        if (r != NULL)
+            memcpy(&key, r, sizeof key);
+        key ^= (uint64_t)(uintptr_t)&key * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_nsec;
+    }
+    return key != 0 ? key : 0x5bd1e9955bd1e995u;
 }

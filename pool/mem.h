@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct rbuf;
 
@@ -86,5 +87,10 @@ static inline size_t mem_round_up(size_t n, size_t align)
 {
     return (n + align - 1) & ~(align - 1);
 }
+
+/* A random 64-bit value, never 0 (getrandom, else the kernel's AT_RANDOM
+ * bytes mixed with the address space's layout and the time). Allocates
+ * nothing; cannot fail. */
+uint64_t mem_random_key(void);
 
 #endif

@@ -5,10 +5,11 @@
  * thread's cache); when the class is empty it falls back to the real
  * allocator, or in strict mode fails with ENOMEM. Everything else goes to the
  * real allocator untouched. free and realloc tell a pool pointer by its
- * address (one range check) and its tag byte (pool/classes_internal.h); a
- * pointer inside the pools that is not a handed-out object start (an
- * interior pointer, or an object already free: a double free) aborts with a
- * message, like glibc's "free(): invalid pointer" and "double free detected".
+ * address (one range check, a shift and a multiply) and a double free by the
+ * key a free object holds (pool/classes_internal.h); a pointer inside the
+ * pools that is not a handed-out object start (an interior pointer, or an
+ * object already free: a double free) aborts with a message, like glibc's
+ * "free(): invalid pointer" and "double free detected".
  * What the pools handed out, took back or could not serve is counted in the
  * calling thread's own block (counters.h).
  *
@@ -269,7 +270,7 @@ __attribute__((noinline)) static void free_slow(void *p)
 __attribute__((always_inline)) static inline void free_fast(struct pool_classes *s, void *p)
 {
     struct shim_thread *t = &shim_self;
-    unsigned v;
+    size_t v;
     int r = pool_fast_put(s, &t->cache, p, &v);
     if (likely(r == POOL_FAST_DONE)) {
         t->ctr->freed[v]++;

@@ -22,7 +22,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "pool/classes_internal.h" /* pool_tag(), for check_catches_a_lying_tag */
+#include "pool/classes_internal.h" /* the layout, for the fast pair and the checks */
 #include "tests/testutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -500,6 +500,10 @@ START_TEST(cache_serves_one_set)
     struct pool_classes *s = create(spec, 1, 0), *t = create(spec, 1, 0);
     struct pool_cache *c = pool_cache_create();
     ck_assert_ptr_nonnull(c);
+    /* every object handed out once: the depots hold them (a class hands out
+     * objects never used one at a time, not in magazines) */
+    ck_assert_uint_eq(uncached_gettable(s, 0, COUNT), COUNT);
+    ck_assert_uint_eq(uncached_gettable(t, 0, COUNT), COUNT);
     void *x = pool_classes_get(s, c, 0), *y = pool_classes_get(t, c, 0);
     ck_assert_int_eq(pool_classes_owner(s, x), 0);
     ck_assert_int_eq(pool_classes_owner(t, y), 0);
@@ -688,8 +692,9 @@ START_TEST(magazines_travel_between_caches)
 }
 END_TEST
 
-/* The pools never write into an object (only CHECKED poisons): what a put
- * object held is what the next get of it sees. */
+/* The pools write only the first 8 bytes of a free object (the key that
+ * catches a double free; a get gives them back zeroed), and CHECKED poisons:
+ * the rest of what a put object held is what the next get of it sees. */
 START_TEST(objects_untouched)
 {
     enum { COUNT = 512 };
@@ -705,7 +710,7 @@ START_TEST(objects_untouched)
     for (size_t i = 0; i < COUNT; i++) {
         ck_assert_ptr_eq(again[i], obj[i]);
         for (size_t j = 0; j < 48; j++)
-            ck_assert_int_eq(((unsigned char *)obj[i])[j], (int)(i % 251) + 1);
+            ck_assert_int_eq(((unsigned char *)obj[i])[j], j < 8 ? 0 : (int)(i % 251) + 1);
     }
     put_all(s, NULL, again, COUNT);
     free(obj);
@@ -793,7 +798,7 @@ START_TEST(zeroed_set_fits_nothing)
     ck_assert_uint_eq(pool_fast_class(&zero, SIZE_MAX), 0);
     void *p = (void *)&cache;
     ck_assert(!pool_fast_get(&zero, &cache, 0, &p));
-    unsigned v = 99;
+    size_t v = 99;
     int x;
     ck_assert_int_eq(pool_fast_put(&zero, &cache, &x, &v), POOL_FAST_NOT_OURS);
     ck_assert_int_eq(pool_fast_put(&zero, &cache, NULL, &v), POOL_FAST_NOT_OURS);
@@ -808,21 +813,31 @@ START_TEST(zeroed_set_fits_nothing)
 }
 END_TEST
 
-/* The integrity walk can fail: a tag that lies is caught. */
-START_TEST(check_catches_a_lying_tag)
+/* The integrity walk can fail: a free object whose key was overwritten (a
+ * write after free) is caught, and so is a CHECKED state byte that lies. */
+START_TEST(check_catches_a_broken_free_object)
 {
     const struct pool_class_spec spec[] = {{64, 64}};
     struct pool_classes *s = create(spec, 1, 0);
-    void *x = pool_classes_get(s, NULL, 0);
-    ck_assert(pool_classes_check(s));
-    *pool_tag(s, x) = 0; /* handed out, but its tag says free */
-    ck_assert(!pool_classes_check(s));
-    *pool_tag(s, x) = 1;
+    uint64_t *x = pool_classes_get(s, NULL, 0);
     ck_assert(pool_classes_check(s));
     pool_classes_put(s, NULL, x);
-    *pool_tag(s, x) = 1; /* free, but its tag says handed out */
+    ck_assert(pool_classes_check(s));
+    uint64_t key = x[0];
+    ck_assert_uint_ne(key, 0);
+    x[0] = 7; /* a write after free */
     ck_assert(!pool_classes_check(s));
-    *pool_tag(s, x) = 0;
+    x[0] = key;
+    ck_assert(pool_classes_check(s));
+    pool_classes_destroy(s);
+
+    s = create(spec, 1, POOL_CLASSES_CHECKED);
+    x = pool_classes_get(s, NULL, 0);
+    ck_assert(pool_classes_check(s));
+    s->cls[0].state[0] = 0; /* handed out, but its state says free */
+    ck_assert(!pool_classes_check(s));
+    s->cls[0].state[0] = 1;
+    pool_classes_put(s, NULL, x);
     ck_assert(pool_classes_check(s));
     pool_classes_destroy(s);
 }
@@ -1192,7 +1207,7 @@ static Suite *classes_suite(void)
     tcase_add_test(tc, magazines_travel_between_caches);
     tcase_add_test(tc, objects_untouched);
     tcase_add_test(tc, fork_child_takes_back_other_caches);
-    tcase_add_test(tc, check_catches_a_lying_tag);
+    tcase_add_test(tc, check_catches_a_broken_free_object);
     tcase_add_test(tc, zeroed_set_fits_nothing);
     suite_add_tcase(s, tc);
 
