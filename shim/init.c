@@ -20,6 +20,7 @@
 #include "pool/mem.h"
 #include "pool/report.h"
 #include "shim/latency.h"
+#include "shim/limits.h"
 #include "shim/shim.h"
 
 extern char **environ;
@@ -57,18 +58,24 @@ static const char *env_value(char **env, const char *name)
     return NULL;
 }
 
+/* "poolshim: POOLSHIM_CLASSES=\"TEXT\"", or "... (the default set)" */
+static void rb_classes(struct rbuf *b, const struct shim_config *cfg, char **env)
+{
+    const char *text = env_value(env, "POOLSHIM_CLASSES");
+    rb_str(b, "poolshim: POOLSHIM_CLASSES");
+    if (cfg->classes_set && text != NULL) {
+        rb_char(b, '=');
+        rb_quoted(b, text, strlen(text), 200);
+    } else {
+        rb_str(b, " (the default set)");
+    }
+}
+
 static void report_reserve_failure(const struct shim_config *cfg, char **env,
                                    int err)
 {
-    const char *text = env_value(env, "POOLSHIM_CLASSES");
     struct rbuf b = {0};
-    rb_str(&b, "poolshim: POOLSHIM_CLASSES");
-    if (cfg->classes_set && text != NULL) {
-        rb_char(&b, '=');
-        rb_quoted(&b, text, strlen(text), 200);
-    } else {
-        rb_str(&b, " (the default set)");
-    }
+    rb_classes(&b, cfg, env);
     rb_str(&b, ": cannot reserve ");
     rb_u64(&b, shim_config_bytes(cfg));
     rb_str(&b, " bytes for the pools (");
@@ -95,6 +102,89 @@ static void report_mlock_failure(const struct shim_config *cfg, char **env,
     else
         rb_str(&b, "; the pools stay unlocked, everything else is on\n");
     rb_flush(&b, 2);
+}
+
+/* ---- weighing the pools against what the process may use ----
+ *
+ * A memory cgroup smaller than the pools kills the process (SIGKILL, no
+ * message) while they are being faulted in; an rlimit makes the mapping
+ * fail. So before building anything, what the set would touch is weighed
+ * against the memory the process may still use (limits.c), and what it
+ * would reserve and map against RLIMIT_AS and RLIMIT_DATA. */
+
+/* ", but LIMIT leaves LEFT (MAX less USED in use, FILE)" */
+static void rb_limit(struct rbuf *b, const struct limit *l)
+{
+    rb_str(b, ", but ");
+    rb_str(b, limits_name(l->kind));
+    rb_str(b, l->kind == LIMIT_MEMINFO ? " is " : " leaves ");
+    rb_u64(b, l->left);
+    rb_str(b, " (");
+    if (l->kind != LIMIT_MEMINFO) {
+        rb_u64(b, l->max);
+        rb_str(b, " less ");
+        rb_u64(b, l->used);
+        rb_str(b, " in use");
+        if (l->file[0] != '\0')
+            rb_str(b, ", ");
+    }
+    rb_esc(b, l->file, strlen(l->file), 200);
+    rb_char(b, ')');
+}
+
+/* "poolshim: POOLSHIM_CLASSES=...: VERB NEED bytes WHAT, but LIMIT leaves
+ * LEFT (...); expected EXPECTED; OUTCOME" */
+static void report_over_limit(const struct shim_config *cfg, char **env, const char *verb,
+                              uint64_t need, const char *what, const struct limit *l,
+                              const char *expected)
+{
+    struct rbuf b = {0};
+    rb_classes(&b, cfg, env);
+    rb_str(&b, ": ");
+    rb_str(&b, verb);
+    rb_char(&b, ' ');
+    rb_u64(&b, need);
+    rb_str(&b, " bytes ");
+    rb_str(&b, what);
+    rb_limit(&b, l);
+    rb_str(&b, "; expected ");
+    rb_str(&b, expected);
+    rb_outcome(&b, env);
+    rb_flush(&b, 2);
+}
+
+/* True when the set that cfg and flags describe fits what this process may
+ * use; else one line on stderr, and false. */
+static bool pools_fit(const struct shim_config *cfg, unsigned flags, char **env)
+{
+    struct pool_classes_footprint fp;
+    if (pool_classes_footprint(cfg->classes, cfg->nclasses, flags, &fp) != 0)
+        return true; /* a spec create refuses: its own message */
+    bool objects = flags & (POOL_CLASSES_PREFAULT | POOL_CLASSES_CHECKED);
+    uint64_t touch = fp.touched;
+    if ((flags & POOL_CLASSES_MLOCK) && !objects) {
+        touch += fp.objects; /* mlock faults every object in */
+        objects = true;
+    }
+    struct limit mem, as, data;
+    limits_memory("", &mem);
+    limits_rlimits("", &as, &data);
+    if (touch > mem.left)
+        report_over_limit(cfg, env, "start-up would touch", touch,
+                          objects ? "(the objects and their metadata)" : "(the metadata)",
+                          &mem, "classes that fit (without POOLSHIM_PREFAULT, "
+                                "POOLSHIM_CHECK and POOLSHIM_MLOCK only the metadata is "
+                                "touched)");
+    else if (fp.reserve > as.left)
+        report_over_limit(cfg, env, "the pools would reserve", fp.reserve, "of address space",
+                          &as, "classes that fit, or a higher limit (ulimit -v)");
+    else if (fp.objects + fp.meta > data.left)
+        report_over_limit(cfg, env, "the pools would map", fp.objects + fp.meta,
+                          "of writable memory", &data,
+                          "classes that fit, or a higher limit (ulimit -d)");
+    else
+        return true;
+    return false;
 }
 
 /* Read the configuration of this process into *cfg and apply its scope.
@@ -201,6 +291,8 @@ static int start(void)
     flags |= cfg.check ? POOL_CLASSES_CHECKED : 0;
     flags |= cfg.cache ? 0 : POOL_CLASSES_NOCACHE;
     flags |= cfg.hugepages ? POOL_CLASSES_HUGEPAGES : 0;
+    if (!pools_fit(&cfg, flags, env))
+        return give_up(env);
     int mlock_err = 0;
     struct pool_classes *set =
         pool_classes_create(cfg.classes, cfg.nclasses, flags, &mlock_err);
