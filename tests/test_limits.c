@@ -263,18 +263,27 @@ static bool make_cgroup(const char *limit, char *dir, size_t cap, char *why, siz
         return false;
     }
     if (own_cgroup(false, own, sizeof own) && access("/sys/fs/cgroup/cgroup.controllers", R_OK) == 0) {
-        snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", own);
-        snprintf(dir, cap, "/sys/fs/cgroup%s/poolshim-test-%d-%d", own, (int)getpid(), serial++);
-        if (write_str(path, "+memory") && mkdir(dir, 0755) == 0) {
-            snprintf(path, sizeof path, "%s/memory.max", dir);
-            if (write_str(path, limit)) {
-                snprintf(path, sizeof path, "%s/memory.swap.max", dir);
-                write_str(path, "0");
-                return true;
+        /* under its own cgroup, else beside it: v2 lets a cgroup that holds
+         * processes give its children no controller */
+        for (int up = 0; up < 2; up++) {
+            snprintf(path, sizeof path, "/sys/fs/cgroup%s/cgroup.subtree_control", own);
+            snprintf(dir, cap, "/sys/fs/cgroup%s/poolshim-test-%d-%d", own, (int)getpid(),
+                     serial++);
+            if (write_str(path, "+memory") && mkdir(dir, 0755) == 0) {
+                snprintf(path, sizeof path, "%s/memory.max", dir);
+                if (write_str(path, limit)) {
+                    snprintf(path, sizeof path, "%s/memory.swap.max", dir);
+                    write_str(path, "0");
+                    return true;
+                }
+                rmdir(dir);
             }
+            snprintf(why, why_cap, "cannot make a v2 memory cgroup %s: %s", dir, strerror(errno));
+            char *slash = strrchr(own, '/');
+            if (slash == NULL)
+                break;
+            *slash = '\0';
         }
-        snprintf(why, why_cap, "cannot make a v2 memory cgroup %s: %s", dir, strerror(errno));
-        rmdir(dir);
         return false;
     }
     snprintf(why, why_cap, "no memory cgroup hierarchy here");
