@@ -288,7 +288,7 @@ static void fill_header(struct lat_file_header *h)
      * takes a half-written header for one (a fence would do the same, but
      * ThreadSanitizer builds refuse fences) */
     uint64_t first;
-    memcpy(h->magic + 8, LAT_FILE_MAGIC + 8, 8);
+    memcpy(h->magic + 8, &LAT_FILE_MAGIC[8], 8);
     memcpy(&first, LAT_FILE_MAGIC, 8);
     __atomic_store_n((uint64_t *)(void *)h->magic, first, __ATOMIC_RELEASE);
 }
