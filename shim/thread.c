@@ -26,11 +26,14 @@ static void on_thread_exit(void *arg)
 {
     struct shim_thread *t = arg;
     struct pool_classes *set = __atomic_load_n(&shim.set, __ATOMIC_ACQUIRE);
+    sigset_t old;
+    shim_block_signals(&old); /* no handler may fork while we hold the locks */
     if (set != NULL)
         pool_classes_cache_detach(set, &t->cache);
     counters_detach(t->ctr);
     t->ctr = NULL;
     t->state = THREAD_RETIRED;
+    shim_restore_signals(&old);
 }
 
 struct shim_thread *thread_attach(struct pool_classes *s)
@@ -43,11 +46,14 @@ struct shim_thread *thread_attach(struct pool_classes *s)
     /* Calls made while attaching (pthread_setspecific may allocate) see
      * ATTACHING and go uncached. */
     int saved = errno;
+    sigset_t old;
+    shim_block_signals(&old); /* no handler may fork while we hold the locks */
     t->state = THREAD_ATTACHING;
     t->ctr = counters_attach();
     pool_classes_cache_attach(s, &t->cache);
     pthread_setspecific(exit_key, t);
     t->state = THREAD_ATTACHED;
+    shim_restore_signals(&old);
     errno = saved;
     return t;
 }
