@@ -33,7 +33,7 @@ CHECK_LIBS = $(shell pkg-config --cflags --libs check 2>/dev/null)
 
 POOL_SRC  = $(wildcard pool/*.c)
 SHIM_SRC  = $(wildcard shim/*.c)
-SHIM_CORE = $(wildcard shim/config*.c shim/lat*.c) shim/limits.c# no interposing: unit-tested and fuzzed directly
+SHIM_CORE = $(wildcard shim/config*.c shim/lat*.c shim/live_read.c) shim/limits.c# no interposing: unit-tested and fuzzed directly
 TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
 HELPERS   = $(patsubst tests/helpers/%,$(BUILD)/helpers/%, \
               $(basename $(wildcard tests/helpers/*.c tests/helpers/*.cc)))

@@ -6,7 +6,7 @@
  *         VERBOSE, STATS_FILE, STATS_SIGNAL, PROFILE, BUDGET (table order)
  *   m     POOLSHIM_STAT (unknown, close to a name)   n  POOLSHIM_X (unknown)
  *   o     the rest of the segment is the whole entry  p  PATH (not ours)
- *   q..s  POOLSHIM_ON_ERROR, CHILDREN, ONLY          t  POOLSHIM_ONLY too
+ *   q..t  POOLSHIM_ON_ERROR, CHILDREN, ONLY, LIVE
  * and the rest of the segment is the value. E.g. "a64:1024,4k:8\nb1\n".
  *
  * Checked on every input: a failed parse leaves the configuration untouched
@@ -43,7 +43,7 @@ static const char *const names[NNAMES] = {
     "POOLSHIM_STAT",        "POOLSHIM_X",       NULL, /* raw entry */
     "PATH",
     "POOLSHIM_ON_ERROR",    "POOLSHIM_CHILDREN", "POOLSHIM_ONLY",
-    "POOLSHIM_ONLY",
+    "POOLSHIM_LIVE",
 };
 
 #define CHECK(cond)                                                            \

@@ -53,6 +53,8 @@ const struct opt config_opts[] = {
         "the shim is on only in processes of these executable names"),
     OPT("POOLSHIM_LATENCY", OPT_PATH, latency, 0,
         "time every allocator call, histograms into this file (%p: the pid)"),
+    OPT("POOLSHIM_LIVE", OPT_BOOL, live, 1,
+        "live figures in a file that poolshim stat PID reads"),
 };
 #define NOPTS (sizeof config_opts / sizeof config_opts[0])
 const size_t config_nopts = NOPTS;
@@ -125,9 +127,9 @@ static int parse_value(struct shim_config *cfg, const struct opt *o,
     return -1;
 }
 
-/* The value of the first entry of envp whose name is name[0..n), or NULL. */
-static const char *first_value(char *const *envp, const char *name, size_t n)
+const char *shim_env_value(char *const *envp, const char *name)
 {
+    size_t n = strlen(name);
     for (char *const *e = envp; envp != NULL && *e != NULL; e++)
         if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
             return *e + n + 1;
@@ -140,7 +142,7 @@ int shim_config_parse_one(struct shim_config *cfg, char *const *envp,
     const struct opt *o = find_opt(name, strlen(name));
     if (o == NULL)
         return -1;
-    const char *v = first_value(envp, name, strlen(name));
+    const char *v = shim_env_value(envp, name);
     if (v == NULL)
         return 0;
     struct shim_config next = *cfg;

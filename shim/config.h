@@ -55,6 +55,7 @@ struct shim_config {
                                 inherit the shim and its variables */
     const char *only;        /* POOLSHIM_ONLY: comma-separated executable names
                                 (points into envp), NULL when unset */
+    bool live;               /* POOLSHIM_LIVE, default 1: the live file (live.h) */
     bool classes_set;        /* POOLSHIM_CLASSES was given */
 };
 
@@ -96,6 +97,11 @@ int shim_config_parse(struct shim_config *cfg, char *const *envp, int err_fd);
 int shim_config_parse_one(struct shim_config *cfg, char *const *envp,
                           const char *name);
 
+/* The value of the first entry NAME=... of envp (NULL-terminated; NULL
+ * means empty), or NULL. No getenv: it may not be ready at start-up.
+ * Cannot fail; thread-safe. */
+const char *shim_env_value(char *const *envp, const char *name);
+
 /* What happens after an error under envp's POOLSHIM_ON_ERROR, for the end
  * of a message line: "poolshim is off, the program runs on the system
  * allocator", or with abort (or a malformed POOLSHIM_ON_ERROR: it fails
@@ -109,6 +115,11 @@ const char *shim_config_outcome(char *const *envp, bool *abort_out);
  * paths and signals as "NAME (unset)". Write errors are ignored; errno is
  * preserved. Allocates nothing; thread-safe. */
 void shim_config_print(const struct shim_config *cfg, int fd);
+
+/* Append cfg's classes to b as POOLSHIM_CLASSES takes them
+ * ("64:1024,4k:64"). Cannot fail; thread-safe. */
+struct rbuf;
+void shim_config_rb_classes(struct rbuf *b, const struct shim_config *cfg);
 
 /* Total bytes of the objects of cfg's classes: the sum over classes of
  * round_up(size, 16) * count (at most 32 * 4 GiB; saturates at SIZE_MAX

@@ -27,6 +27,17 @@ static bool is_default(const struct shim_config *cfg, const struct opt *o)
     return false;
 }
 
+void shim_config_rb_classes(struct rbuf *b, const struct shim_config *cfg)
+{
+    for (unsigned k = 0; k < config_nclasses(cfg); k++) {
+        if (k > 0)
+            rb_char(b, ',');
+        config_rb_size(b, cfg->classes[k].size, 20);
+        rb_char(b, ':');
+        rb_u64(b, cfg->classes[k].count);
+    }
+}
+
 /* "=VALUE" of option o, or " (unset)" for an unset path or signal. */
 static void rb_value(struct rbuf *b, const struct shim_config *cfg,
                      const struct opt *o)
@@ -37,13 +48,7 @@ static void rb_value(struct rbuf *b, const struct shim_config *cfg,
         rb_char(b, '=');
         if (config_nclasses(cfg) == 0)
             rb_str(b, "none");
-        for (unsigned k = 0; k < config_nclasses(cfg); k++) {
-            if (k > 0)
-                rb_char(b, ',');
-            config_rb_size(b, cfg->classes[k].size, 20);
-            rb_char(b, ':');
-            rb_u64(b, cfg->classes[k].count);
-        }
+        shim_config_rb_classes(b, cfg);
         return;
     case OPT_BOOL:
         rb_str(b, *(const bool *)f ? "=1" : "=0");

@@ -1,7 +1,8 @@
 /* counters.c - per-thread blocks of the shim's figures; see counters.h.
  *
- * Blocks come in chunks mapped from the system (never from malloc, which is
- * us), are handed to threads under a lock, and never unmapped: a chunk's
+ * Blocks come in chunks of one page, from the live file when live figures
+ * are on (live.h), else mapped from the system (never from malloc, which is
+ * us); they are handed to threads under a lock and never unmapped: a chunk's
  * blocks are reused by later threads. The retired totals and the overflow
  * block are updated with atomic adds; attached blocks are written by their
  * own thread only and read by the summing thread without a lock on them (the
@@ -14,19 +15,14 @@
 #include <sys/mman.h>
 
 #include "shim/counters.h"
+#include "shim/live.h"
 
-#define BLOCKS 63 /* per chunk: a chunk is a little over 52 KiB */
-
-struct chunk {
-    struct chunk *next;
-    uint8_t used[BLOCKS];
-    struct shim_counters block[BLOCKS];
-};
+#define BLOCKS COUNTERS_CHUNK_BLOCKS
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static struct chunk *chunks;
-static struct shim_counters retired;  /* of exited threads and orphans */
-static struct shim_counters overflow; /* shared when no block can be had */
+static struct counters_chunk *chunks;
+static struct counters_shared anon_shared;
+static struct counters_shared *sh = &anon_shared; /* the live file's, when on */
 
 #define EACH_FIGURE(i) for (size_t i = 0; i < sizeof(struct shim_counters) / sizeof(uint64_t); i++)
 
@@ -43,13 +39,22 @@ static void fold(struct shim_counters *into, struct shim_counters *from)
                            __ATOMIC_RELAXED);
 }
 
-/* A new chunk, faulted in (a thread's first call must not fault). */
+/* A new chunk, faulted in (a thread's first call must not fault): a page
+ * of the live file while it is on (none when it is full: the overflow block
+ * in the file serves), else of anonymous memory. */
 static bool add_chunk(void)
 {
-    struct chunk *k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
-                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-    if (k == MAP_FAILED)
-        return false;
+    struct counters_chunk *k;
+    if (live_on()) {
+        k = live_chunk();
+        if (k == NULL)
+            return false;
+    } else {
+        k = mmap(NULL, sizeof *k, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+        if (k == MAP_FAILED)
+            return false;
+    }
     k->next = chunks;
     chunks = k;
     return true;
@@ -59,6 +64,8 @@ int counters_init(void)
 {
     int saved = errno, rc = 0;
     pthread_mutex_lock(&lock);
+    if (live_on())
+        sh = live_shared();
     if (chunks == NULL && !add_chunk())
         rc = -1;
     pthread_mutex_unlock(&lock);
@@ -66,19 +73,24 @@ int counters_init(void)
     return rc;
 }
 
+/* A free block, zeroed, marked used only then (a reader from outside
+ * never sums a block before it is zero). Under the lock. */
+static struct shim_counters *use(struct counters_chunk *k, unsigned i)
+{
+    memset(&k->block[i], 0, sizeof k->block[i]);
+    __atomic_store_n(&k->used[i], 1, __ATOMIC_RELEASE);
+    return &k->block[i].c;
+}
+
 static struct shim_counters *take_block(void)
 {
-    for (struct chunk *k = chunks; k != NULL; k = k->next)
+    for (struct counters_chunk *k = chunks; k != NULL; k = k->next)
         for (unsigned i = 0; i < BLOCKS; i++)
-            if (!k->used[i]) {
-                k->used[i] = 1;
-                memset(&k->block[i], 0, sizeof k->block[i]);
-                return &k->block[i];
-            }
+            if (!k->used[i])
+                return use(k, i);
     if (!add_chunk())
-        return &overflow;
-    chunks->used[0] = 1;
-    return &chunks->block[0];
+        return &sh->overflow;
+    return use(chunks, 0);
 }
 
 struct shim_counters *counters_attach(void)
@@ -91,21 +103,27 @@ struct shim_counters *counters_attach(void)
     return c;
 }
 
+/* exits odd: readers from outside retry; so they never see c's figures
+ * both in `retired` and in its block, nor in neither. */
 void counters_detach(struct shim_counters *c)
 {
-    if (c == NULL || c == &overflow)
+    if (c == NULL || c == &sh->overflow)
         return;
     pthread_mutex_lock(&lock);
-    fold(&retired, c);
-    for (struct chunk *k = chunks; k != NULL; k = k->next)
-        if (c >= k->block && c < k->block + BLOCKS)
-            k->used[c - k->block] = 0;
+    __atomic_store_n(&sh->exits, sh->exits + 1, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    fold(&sh->retired, c);
+    for (struct counters_chunk *k = chunks; k != NULL; k = k->next)
+        for (unsigned i = 0; i < BLOCKS; i++)
+            if (c == &k->block[i].c)
+                __atomic_store_n(&k->used[i], 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&sh->exits, sh->exits + 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&lock);
 }
 
 struct shim_counters *counters_orphan(void)
 {
-    return &retired;
+    return &sh->retired;
 }
 
 int counters_sum(struct shim_counters *out, bool wait)
@@ -117,12 +135,12 @@ int counters_sum(struct shim_counters *out, bool wait)
     if (wait)
         pthread_mutex_lock(&lock);
     memset(out, 0, sizeof *out);
-    fold(out, &retired);
-    fold(out, &overflow);
-    for (struct chunk *k = chunks; k != NULL; k = k->next)
+    fold(out, &sh->retired);
+    fold(out, &sh->overflow);
+    for (struct counters_chunk *k = chunks; k != NULL; k = k->next)
         for (unsigned i = 0; i < BLOCKS; i++)
             if (k->used[i])
-                fold(out, &k->block[i]);
+                fold(out, &k->block[i].c);
     pthread_mutex_unlock(&lock);
     return 0;
 }
@@ -137,14 +155,20 @@ void counters_fork_parent(void)
     pthread_mutex_unlock(&lock);
 }
 
+/* The child first gets a live file of its own (the pages stay where they
+ * are, now backed by its file, or by anonymous memory when it cannot have
+ * one): nothing below writes into the parent's file. */
 void counters_fork_child(struct shim_counters *self)
 {
     pthread_mutex_init(&lock, NULL);
-    memset(&retired, 0, sizeof retired);
-    memset(&overflow, 0, sizeof overflow);
-    for (struct chunk *k = chunks; k != NULL; k = k->next)
+    if (live_on())
+        live_fork_child();
+    sh->exits = 0;
+    memset(&sh->retired, 0, sizeof sh->retired);
+    memset(&sh->overflow, 0, sizeof sh->overflow);
+    for (struct counters_chunk *k = chunks; k != NULL; k = k->next)
         for (unsigned i = 0; i < BLOCKS; i++) {
-            if (&k->block[i] != self)
+            if (&k->block[i].c != self)
                 k->used[i] = 0;
             memset(&k->block[i], 0, sizeof k->block[i]);
         }

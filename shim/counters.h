@@ -6,6 +6,13 @@
  * that, whenever no call is in flight,
  *   figure == retired + sum over attached blocks
  * Classes are numbered v = class + 1, as in pool/classes_internal.h.
+ *
+ * Where they live: blocks in chunks of one page each, the retired totals
+ * and the overflow block in a `struct counters_shared`. With live figures on
+ * (shim/live.h) the chunks and the shared part are pages of the process's
+ * live file, which `poolshim stat` reads from outside, summing as above
+ * without a lock; otherwise anonymous memory. The layout below is therefore
+ * part of the live file's format (LIVE_VERSION).
  */
 #ifndef SHIM_COUNTERS_H
 #define SHIM_COUNTERS_H
@@ -21,6 +28,34 @@ struct shim_counters {
     uint64_t dry[POOL_V_MAX];    /* requests a class could not serve: it was
                                     empty, so they fell back or were refused */
     uint64_t uncovered;          /* requests no class covers */
+};
+
+/* A thread's block, alone on its cache lines: two threads never write one
+ * line. */
+struct counters_block {
+    _Alignas(64) struct shim_counters c;
+};
+
+#define COUNTERS_CHUNK_BYTES 4096
+#define COUNTERS_CHUNK_BLOCKS                                                  \
+    ((COUNTERS_CHUNK_BYTES - 64) / sizeof(struct counters_block))
+
+/* One page of blocks: used[i] is 1 while a thread counts into block[i]. */
+struct counters_chunk {
+    struct counters_chunk *next; /* the process's list (an address: readers
+                                    from outside ignore it) */
+    uint8_t used[COUNTERS_CHUNK_BLOCKS];
+    struct counters_block block[COUNTERS_CHUNK_BLOCKS];
+};
+_Static_assert(sizeof(struct counters_chunk) <= COUNTERS_CHUNK_BYTES,
+               "a chunk is one page");
+
+/* What the threads share: exits is odd while an exiting thread's block is
+ * being folded into `retired` (readers from outside retry then). */
+struct counters_shared {
+    uint32_t exits;
+    _Alignas(64) struct shim_counters retired;  /* of exited threads and orphans */
+    _Alignas(64) struct shim_counters overflow; /* shared when no block can be had */
 };
 
 /* Map the first chunk of blocks, faulted in, so that the first threads'

@@ -48,20 +48,10 @@ static void rb_outcome(struct rbuf *b, char **env)
     rb_char(b, '\n');
 }
 
-/* The value of NAME in env, or NULL (no getenv: it may not be ready). */
-static const char *env_value(char **env, const char *name)
-{
-    size_t len = strlen(name);
-    for (; env != NULL && *env != NULL; env++)
-        if (strncmp(*env, name, len) == 0 && (*env)[len] == '=')
-            return *env + len + 1;
-    return NULL;
-}
-
 /* "poolshim: POOLSHIM_CLASSES=\"TEXT\"", or "... (the default set)" */
 static void rb_classes(struct rbuf *b, const struct shim_config *cfg, char **env)
 {
-    const char *text = env_value(env, "POOLSHIM_CLASSES");
+    const char *text = shim_env_value(env, "POOLSHIM_CLASSES");
     rb_str(b, "poolshim: POOLSHIM_CLASSES");
     if (cfg->classes_set && text != NULL) {
         rb_char(b, '=');
@@ -308,6 +298,8 @@ static int start(void)
     if (cfg.hugepages)
         report_hugepages(&cfg, set);
     pool_classes_set_name(set, "poolshim");
+    if (cfg.live)
+        live_start(&cfg, env);
     if (thread_setup() != 0 || counters_init() != 0) {
         pool_classes_destroy(set);
         return SHIM_OFF;
@@ -380,5 +372,6 @@ __attribute__((destructor)) static void shim_destructor(void)
 #ifdef POOL_DEBUG
     check_at_exit(shim.set);
 #endif
+    live_finish();
 }
 #endif

@@ -75,8 +75,11 @@ static void *from_pools(struct pool_classes *s, unsigned v, bool optional)
     struct shim_thread *t = thread_attach(s);
     struct pool_cache *c = t != NULL ? &t->cache : NULL;
     void *p;
-    if (c == NULL || !pool_fast_get(s, c, v, &p))
-        p = pool_get_slow(s, c, v);
+    if (c == NULL || !pool_fast_get(s, c, v, &p)) {
+        p = pool_get_slow(s, c, v); /* where peak_out may grow: published */
+        live_note_peak(v, atomic_load_explicit(&s->cls[v - 1].peak_out,
+                                               memory_order_relaxed));
+    }
     if (p != NULL)
         count(t, SERVED, v);
     else if (!optional)

@@ -8,6 +8,7 @@
  *   thread.c  thread-local caches, thread exit, fork
  *   counters.c the shim's own figures, in per-thread blocks
  *   sigmask.c signals blocked while the shim holds its lock
+ *   live.c    the live file those blocks live in, for poolshim stat (live.h)
  *   stats.c   the statistics table, JSON file and signal
  *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
  *   config*.c POOLSHIM_* parsing and printing (config.h; the files of the
@@ -27,6 +28,7 @@
 #include "pool/classes_internal.h"
 #include "shim/config.h"
 #include "shim/counters.h"
+#include "shim/live.h"
 
 #define SHIM_HIDDEN __attribute__((visibility("hidden")))
 #define likely(x) __builtin_expect(!!(x), 1)

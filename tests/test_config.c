@@ -38,7 +38,7 @@
     "POOLSHIM_CACHE, "                                                         \
     "POOLSHIM_VERBOSE, POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL, "           \
     "POOLSHIM_PROFILE, POOLSHIM_BUDGET, POOLSHIM_ON_ERROR, POOLSHIM_CHILDREN, " \
-    "POOLSHIM_ONLY or POOLSHIM_LATENCY)" TAIL
+    "POOLSHIM_ONLY, POOLSHIM_LATENCY or POOLSHIM_LIVE)" TAIL
 
 static char out[65536];
 
@@ -139,6 +139,7 @@ static void assert_defaults(const struct shim_config *c)
     ck_assert_int_eq(c->on_error, SHIM_ON_ERROR_OFF);
     ck_assert(c->children);
     ck_assert_ptr_null(c->only);
+    ck_assert(c->live);
     ck_assert(!c->classes_set);
 }
 
@@ -401,6 +402,7 @@ static const struct {
     {"POOLSHIM_CACHE", offsetof(struct shim_config, cache), true},
     {"POOLSHIM_VERBOSE", offsetof(struct shim_config, verbose), false},
     {"POOLSHIM_CHILDREN", offsetof(struct shim_config, children), true},
+    {"POOLSHIM_LIVE", offsetof(struct shim_config, live), true},
 };
 #define NBOOLS (sizeof bool_vars / sizeof bool_vars[0])
 
@@ -990,7 +992,9 @@ START_TEST(print_defaults)
 "poolshim: POOLSHIM_ONLY (unset)           # the shim is on only in processes "
 "of these executable names [default]\n"
 "poolshim: POOLSHIM_LATENCY (unset)        # time every allocator call, "
-"histograms into this file (%p: the pid) [default]\n");
+"histograms into this file (%p: the pid) [default]\n"
+"poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "
+"poolshim stat PID reads [default]\n");
 }
 END_TEST
 
@@ -1041,7 +1045,9 @@ START_TEST(print_set)
 "poolshim: POOLSHIM_ONLY=a\\x09b,c          # the shim is on only in processes "
 "of these executable names\n"
 "poolshim: POOLSHIM_LATENCY=l.%p           # time every allocator call, "
-"histograms into this file (%p: the pid)\n");
+"histograms into this file (%p: the pid)\n"
+"poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "
+"poolshim stat PID reads [default]\n");
 }
 END_TEST
 
