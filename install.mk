@@ -32,6 +32,7 @@ $(DIST)/install.list: FORCE
 	  echo 755 $(BUILD)/tools/poolshim-recommend $(BINDIR)/poolshim-recommend; \
 	  echo 755 $(BUILD)/tools/poolshim-check $(BINDIR)/poolshim-check; \
 	  echo 755 $(BUILD)/tools/poolshim-latency $(BINDIR)/poolshim-latency; \
+	  echo 755 $(BUILD)/tools/poolshim-stat $(BINDIR)/poolshim-stat; \
 	  for l in poolshim:$(SHIMDIR) pool:$(LIBDIR); do d=$${l#*:} l=$${l%%:*}; \
 	    echo 755 $(BUILD)/lib$$l.so $$d/lib$$l.so.$(VERSION); \
 	    echo link lib$$l.so.$(VERSION) $$d/lib$$l.so.$(MAJOR); \
@@ -49,7 +50,7 @@ $(DIST)/install.list: FORCE
 
 install: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so \
          $(BUILD)/tools/poolshim-recommend $(BUILD)/tools/poolshim-check \
-         $(BUILD)/tools/poolshim-latency $(VERSION_H) \
+         $(BUILD)/tools/poolshim-latency $(BUILD)/tools/poolshim-stat $(VERSION_H) \
          $(DIST)/install.list
 	@scripts/install-tree install $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"
 uninstall: $(DIST)/install.list
