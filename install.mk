@@ -44,6 +44,7 @@ $(DIST)/install.list: FORCE
 	  echo link poolshim.1 $(MANDIR)/man1/poolshim-recommend.1; \
 	  echo link poolshim.1 $(MANDIR)/man1/poolshim-check.1; \
 	  echo link poolshim.1 $(MANDIR)/man1/poolshim-latency.1; \
+	  echo link poolshim.1 $(MANDIR)/man1/poolshim-stat.1; \
 	  echo 644 man/pool.3 $(MANDIR)/man3/pool.3; \
 	  for n in $(MAN3_NAMES); do echo 644 $(DIST)/man3/$$n.3 $(MANDIR)/man3/$$n.3; done; \
 	} > $@
