@@ -396,7 +396,7 @@ static void find_all(void)
             if (pid == 0 || ntargets == TARGETS_MAX)
                 continue;
             char path[4400];
-            snprintf(path, sizeof path, "%s/%s", dirs[i], e->d_name);
+            snprintf(path, sizeof path, "%.4095s/%.255s", dirs[i], e->d_name);
             struct live_file f;
             char err[700];
             if (live_open(&f, path, err, sizeof err) != 0)
