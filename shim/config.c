@@ -55,6 +55,8 @@ const struct opt config_opts[] = {
         "time every allocator call, histograms into this file (%p: the pid)"),
     OPT("POOLSHIM_LIVE", OPT_BOOL, live, 1,
         "live figures in a file that poolshim stat PID reads"),
+    OPT("POOLSHIM_WARN", OPT_BOOL, warn, 0,
+        "one line on stderr the first time each class runs dry"),
 };
 #define NOPTS (sizeof config_opts / sizeof config_opts[0])
 const size_t config_nopts = NOPTS;

@@ -56,6 +56,9 @@ struct shim_config {
     const char *only;        /* POOLSHIM_ONLY: comma-separated executable names
                                 (points into envp), NULL when unset */
     bool live;               /* POOLSHIM_LIVE, default 1: the live file (live.h) */
+    bool warn;               /* POOLSHIM_WARN, default 0: a line when a class runs
+                                dry (off: a valid configuration prints nothing
+                                unless asked) */
     bool classes_set;        /* POOLSHIM_CLASSES was given */
 };
 
@@ -120,6 +123,11 @@ void shim_config_print(const struct shim_config *cfg, int fd);
  * ("64:1024,4k:64"). Cannot fail; thread-safe. */
 struct rbuf;
 void shim_config_rb_classes(struct rbuf *b, const struct shim_config *cfg);
+
+/* The largest count a class of `size` bytes (1 .. POOL_CLASS_SIZE_MAX) may
+ * have: at most 2^32 - 2 objects and POOL_CLASS_BYTES_MAX bytes. Cannot
+ * fail; thread-safe. */
+uint64_t shim_config_count_max(size_t size);
 
 /* Total bytes of the objects of cfg's classes: the sum over classes of
  * round_up(size, 16) * count (at most 32 * 4 GiB; saturates at SIZE_MAX

@@ -235,6 +235,12 @@ int config_parse_classes(struct shim_config *cfg, const char *v,
     return 0;
 }
 
+uint64_t shim_config_count_max(size_t size)
+{
+    uint64_t by_bytes = POOL_CLASS_BYTES_MAX / CONFIG_STRIDE(size);
+    return by_bytes < CONFIG_COUNT_MAX ? by_bytes : CONFIG_COUNT_MAX;
+}
+
 size_t shim_config_bytes(const struct shim_config *cfg)
 {
     uint64_t total = 0;

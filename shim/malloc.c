@@ -80,10 +80,13 @@ static void *from_pools(struct pool_classes *s, unsigned v, bool optional)
         live_note_peak(v, atomic_load_explicit(&s->cls[v - 1].peak_out,
                                                memory_order_relaxed));
     }
-    if (p != NULL)
+    if (p != NULL) {
         count(t, SERVED, v);
-    else if (!optional)
+    } else if (!optional) {
         count(t, DRY, v);
+        if (shim.cfg.warn)
+            warn_dry(v);
+    }
     return p;
 }
 

@@ -9,6 +9,7 @@
  *   counters.c the shim's own figures, in per-thread blocks
  *   sigmask.c signals blocked while the shim holds its lock
  *   live.c    the live file those blocks live in, for poolshim stat (live.h)
+ *   warn.c    POOLSHIM_WARN: one line when a class first runs dry
  *   stats.c   the statistics table, JSON file and signal
  *   profile.c POOLSHIM_PROFILE: counts of request sizes, on the real allocator
  *   config*.c POOLSHIM_* parsing and printing (config.h; the files of the
@@ -163,6 +164,12 @@ int stats_create_temp(const char *file, char *tmp, size_t cap,
 uint64_t stats_random(void) SHIM_HIDDEN;
 int stats_write_json(const char *path) SHIM_HIDDEN;
 void stats_install_signal(int sig) SHIM_HIDDEN;
+
+/* ---- warn.c ---- */
+/* Class v found empty (POOLSHIM_WARN=1): its one line, the first time and
+ * at most one line a second, to stats_stderr_fd(). Cold path; allocates
+ * nothing; keeps errno; thread-safe. */
+void warn_dry(unsigned v) SHIM_HIDDEN;
 
 /* ---- scope.c: both at start-up only; allocate nothing ---- */
 /* Whether this process is one of `only` (POOLSHIM_ONLY, comma-separated

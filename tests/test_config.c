@@ -38,7 +38,7 @@
     "POOLSHIM_CACHE, "                                                         \
     "POOLSHIM_VERBOSE, POOLSHIM_STATS_FILE, POOLSHIM_STATS_SIGNAL, "           \
     "POOLSHIM_PROFILE, POOLSHIM_BUDGET, POOLSHIM_ON_ERROR, POOLSHIM_CHILDREN, " \
-    "POOLSHIM_ONLY, POOLSHIM_LATENCY or POOLSHIM_LIVE)" TAIL
+    "POOLSHIM_ONLY, POOLSHIM_LATENCY, POOLSHIM_LIVE or POOLSHIM_WARN)" TAIL
 
 static char out[65536];
 
@@ -140,6 +140,7 @@ static void assert_defaults(const struct shim_config *c)
     ck_assert(c->children);
     ck_assert_ptr_null(c->only);
     ck_assert(c->live);
+    ck_assert(!c->warn);
     ck_assert(!c->classes_set);
 }
 
@@ -403,6 +404,7 @@ static const struct {
     {"POOLSHIM_VERBOSE", offsetof(struct shim_config, verbose), false},
     {"POOLSHIM_CHILDREN", offsetof(struct shim_config, children), true},
     {"POOLSHIM_LIVE", offsetof(struct shim_config, live), true},
+    {"POOLSHIM_WARN", offsetof(struct shim_config, warn), false},
 };
 #define NBOOLS (sizeof bool_vars / sizeof bool_vars[0])
 
@@ -994,7 +996,9 @@ START_TEST(print_defaults)
 "poolshim: POOLSHIM_LATENCY (unset)        # time every allocator call, "
 "histograms into this file (%p: the pid) [default]\n"
 "poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "
-"poolshim stat PID reads [default]\n");
+"poolshim stat PID reads [default]\n"
+"poolshim: POOLSHIM_WARN=0                 # one line on stderr the first time "
+"each class runs dry [default]\n");
 }
 END_TEST
 
@@ -1047,7 +1051,9 @@ START_TEST(print_set)
 "poolshim: POOLSHIM_LATENCY=l.%p           # time every allocator call, "
 "histograms into this file (%p: the pid)\n"
 "poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "
-"poolshim stat PID reads [default]\n");
+"poolshim stat PID reads [default]\n"
+"poolshim: POOLSHIM_WARN=0                 # one line on stderr the first time "
+"each class runs dry [default]\n");
 }
 END_TEST
 

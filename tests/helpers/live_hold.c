@@ -13,6 +13,7 @@
  *                   on the same stdin after this line: -> "child=PID" (from
  *                   the parent); the parent then only waits for the child
  *   pid             -> "pid=PID"
+ *   sleep MS        sleep MS milliseconds                 -> "ok"
  * End of stdin: the child (if any) exits first, then the parent returns
  * from main (exit handlers run: POOLSHIM_STATS=1 prints the exit table).
  */
@@ -21,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hout.h"
@@ -84,6 +86,12 @@ int main(void)
                 do_alloc(size, (unsigned)n);
             else
                 do_free(size, (unsigned)n);
+            say("ok");
+        } else if (strncmp(line, "sleep ", 6) == 0) {
+            unsigned long ms = strtoul(line + 6, NULL, 10);
+            struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000};
+            while (nanosleep(&ts, &ts) != 0)
+                ;
             say("ok");
         } else if (strcmp(line, "pid") == 0) {
             say("pid=%d", (int)getpid());
