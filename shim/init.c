@@ -190,8 +190,6 @@ static int configure(struct shim_config *cfg, char **env)
         return SHIM_OFF;
     if (shim_config_parse(cfg, env, 2) != 0)
         return give_up(env);
-    if (!cfg->children)
-        scope_strip_children(environ);
     return SHIM_STARTING;
 }
 
@@ -241,6 +239,53 @@ static void report_hugepages(const struct shim_config *cfg, const struct pool_cl
         rb_flush(&b, 2);
 }
 
+/* The pool set of cfg, published: SHIM_ON, or the state after an error. */
+static int start_pools(const struct shim_config *cfg, char **env)
+{
+    unsigned flags = 0;
+    flags |= cfg->prefault ? POOL_CLASSES_PREFAULT : 0;
+    flags |= cfg->mlock ? POOL_CLASSES_MLOCK : 0;
+    flags |= cfg->check ? POOL_CLASSES_CHECKED : 0;
+    flags |= cfg->cache ? 0 : POOL_CLASSES_NOCACHE;
+    flags |= cfg->hugepages ? POOL_CLASSES_HUGEPAGES : 0;
+    if (!pools_fit(cfg, flags, env))
+        return give_up(env);
+    int mlock_err = 0;
+    struct pool_classes *set =
+        pool_classes_create(cfg->classes, cfg->nclasses, flags, &mlock_err);
+    if (set == NULL) {
+        report_reserve_failure(cfg, env, errno);
+        return give_up(env);
+    }
+    if (mlock_err != 0) {
+        report_mlock_failure(cfg, env, mlock_err);
+        if (cfg->on_error == SHIM_ON_ERROR_ABORT)
+            _exit(SHIM_EXIT_CONFIG);
+    }
+    if (cfg->hugepages)
+        report_hugepages(cfg, set);
+    pool_classes_set_name(set, "poolshim");
+    if (cfg->live)
+        live_start(cfg, env);
+    if (thread_setup() != 0 || counters_init() != 0) {
+        pool_classes_destroy(set);
+        return SHIM_OFF;
+    }
+    if (cfg->verbose)
+        shim_config_print(cfg, 2);
+    shim.cfg = *cfg;
+    shim.strict = cfg->strict;
+    /* What is written later goes to this stderr only; programs may close
+     * it before exit (coreutils do): keep a copy for the exit table. */
+    stats_remember_stderr(cfg->stats);
+    if (cfg->stats_signal != 0)
+        stats_install_signal(cfg->stats_signal);
+    __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
+    if (!shim.timing) /* timed: the fast paths keep the empty route */
+        __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
+    return SHIM_ON;
+}
+
 static int start(void)
 {
     if (!real_resolve())
@@ -265,58 +310,20 @@ static int start(void)
      * the pools or, when they stay off, on the real allocator */
     if (cfg.latency != NULL && lat_start(cfg.latency) == 0)
         shim.timing = true;
-    if (cfg.profile != NULL)
-        return start_profile(&cfg, env);
-
-    if (cfg.nclasses == 0) { /* POOLSHIM_CLASSES=none: the pools off, on purpose */
+    if (cfg.profile != NULL) {
+        state = start_profile(&cfg, env);
+    } else if (cfg.nclasses == 0) { /* POOLSHIM_CLASSES=none: the pools off, on purpose */
         if (cfg.verbose)
             shim_config_print(&cfg, 2);
         shim.cfg = cfg;
-        return SHIM_OFF;
+        state = SHIM_OFF;
+    } else {
+        state = start_pools(&cfg, env);
     }
-
-    unsigned flags = 0;
-    flags |= cfg.prefault ? POOL_CLASSES_PREFAULT : 0;
-    flags |= cfg.mlock ? POOL_CLASSES_MLOCK : 0;
-    flags |= cfg.check ? POOL_CLASSES_CHECKED : 0;
-    flags |= cfg.cache ? 0 : POOL_CLASSES_NOCACHE;
-    flags |= cfg.hugepages ? POOL_CLASSES_HUGEPAGES : 0;
-    if (!pools_fit(&cfg, flags, env))
-        return give_up(env);
-    int mlock_err = 0;
-    struct pool_classes *set =
-        pool_classes_create(cfg.classes, cfg.nclasses, flags, &mlock_err);
-    if (set == NULL) {
-        report_reserve_failure(&cfg, env, errno);
-        return give_up(env);
-    }
-    if (mlock_err != 0) {
-        report_mlock_failure(&cfg, env, mlock_err);
-        if (cfg.on_error == SHIM_ON_ERROR_ABORT)
-            _exit(SHIM_EXIT_CONFIG);
-    }
-    if (cfg.hugepages)
-        report_hugepages(&cfg, set);
-    pool_classes_set_name(set, "poolshim");
-    if (cfg.live)
-        live_start(&cfg, env);
-    if (thread_setup() != 0 || counters_init() != 0) {
-        pool_classes_destroy(set);
-        return SHIM_OFF;
-    }
-    if (cfg.verbose)
-        shim_config_print(&cfg, 2);
-    shim.cfg = cfg;
-    shim.strict = cfg.strict;
-    /* What is written later goes to this stderr only; programs may close
-     * it before exit (coreutils do): keep a copy for the exit table. */
-    stats_remember_stderr(cfg.stats);
-    if (cfg.stats_signal != 0)
-        stats_install_signal(cfg.stats_signal);
-    __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
-    if (!shim.timing) /* timed: the fast paths keep the empty route */
-        __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
-    return SHIM_ON;
+    /* last: the messages above may still quote the variables */
+    if (!cfg.children)
+        scope_strip_children(environ);
+    return state;
 }
 
 int shim_init(void)

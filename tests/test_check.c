@@ -66,6 +66,22 @@ START_TEST(abort_before_main)
 }
 END_TEST
 
+/* POOLSHIM_CHILDREN=0 takes the variables out of the environment: not
+ * before the failure is reported and acted on. */
+START_TEST(abort_with_children_off)
+{
+    struct tu_opts o = {.rlimit_as = 1ULL << 30};
+    struct tu_proc p;
+    run_with(&p, true, LIST("POOLSHIM_ON_ERROR=abort", "POOLSHIM_CHILDREN=0",
+                            "POOLSHIM_CLASSES=1m:2000"),
+             LIST("shim_api", "usable", "64"), &o);
+    ck_exit(&p, 78);
+    ck_assert_int_eq(p.out_len, 0);
+    ck_one_line(&p, "poolshim: POOLSHIM_CLASSES=\"1m:2000\": cannot reserve", ABORT_TAIL);
+    tu_proc_free(&p);
+}
+END_TEST
+
 /* A malformed POOLSHIM_ON_ERROR fails closed. */
 START_TEST(abort_on_malformed_on_error)
 {
@@ -263,6 +279,7 @@ static Suite *check_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_loop_test(tc, abort_before_main, 0, N(aborts));
     tcase_add_test(tc, abort_on_malformed_on_error);
+    tcase_add_test(tc, abort_with_children_off);
     tcase_add_test(tc, abort_valid_runs);
     tcase_add_loop_test(tc, abort_on_mlock_failure, 0, 2);
     suite_add_tcase(s, tc);
