@@ -90,36 +90,6 @@ static inline void plain(struct tu_proc *p, const char *const *vars,
     } while (0)
 
 /* ------------------------------------------------------------------------ */
-/* the wrapper                                                               */
-
-/* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
- * .so), else scripts/poolshim from the current directory. */
-static inline const char *wrapper(void)
-{
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
-    char *slash = strrchr(buf, '/');
-    if (slash) {
-        strcpy(slash, "/../scripts/poolshim");
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
-    return "scripts/poolshim";
-}
-
-/* Run the wrapper with up to 15 arguments (args NULL-terminated). */
-static inline void run_wrapper(struct tu_proc *p, const char *const *vars,
-                               const char *const *args)
-{
-    const char *argv[16] = {wrapper()};
-    int n = 1;
-    for (; args[n - 1] && n < 15; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    plain(p, vars, argv);
-}
-
-/* ------------------------------------------------------------------------ */
 /* scratch directories                                                       */
 
 /* Scratch space: tmp_base is made by an unchecked fixture in the runner
@@ -165,6 +135,49 @@ static inline const char *make_tmp(void)
         fflush(stderr);                                                      \
         return;                                                              \
     } while (0)
+
+/* Run the helper live_hold under the shim with vars, its commands (lines
+ * "alloc SIZE N", "sleep MS", ...; see tests/helpers/live_hold.c) from
+ * `script`, written to a file of a new scratch directory. */
+static inline void run_commands(struct tu_proc *p, const char *const *vars,
+                                const char *script)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/commands", make_tmp());
+    ck_assert_int_eq(tu_write_file(path, script, strlen(script)), 0);
+    struct tu_opts o = {.stdin_path = path};
+    run_with(p, true, vars, LIST("live_hold"), &o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the wrapper                                                               */
+
+/* The wrapper in the source tree: BUILD/../scripts/poolshim (BUILD holds the
+ * .so), else scripts/poolshim from the current directory. */
+static inline const char *wrapper(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        strcpy(slash, "/../scripts/poolshim");
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    return "scripts/poolshim";
+}
+
+/* Run the wrapper with up to 15 arguments (args NULL-terminated). */
+static inline void run_wrapper(struct tu_proc *p, const char *const *vars,
+                               const char *const *args)
+{
+    const char *argv[16] = {wrapper()};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    plain(p, vars, argv);
+}
 
 /* main() of a suite that runs programs under the shim: says when the
  * library is missing, runs the suite, exits 0 only when every test passed. */

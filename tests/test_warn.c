@@ -25,21 +25,11 @@
     "fall back to the system allocator; raise it to 256:20, e.g. "             \
     "POOLSHIM_CLASSES=64:100,256:20" TAIL
 
-/* Run live_hold under the shim with vars, its commands from `script`. */
-static void hold(struct tu_proc *p, const char *const *vars, const char *script)
-{
-    char path[4400];
-    snprintf(path, sizeof path, "%s/commands", make_tmp());
-    ck_assert_int_eq(tu_write_file(path, script, strlen(script)), 0);
-    struct tu_opts o = {.stdin_path = path};
-    run_with(p, true, vars, LIST("live_hold"), &o);
-}
-
 /* 300 requests of a 100-object class: 200 fall back, one line. */
 START_TEST(warn_once_per_class)
 {
     struct tu_proc p;
-    hold(&p, LIST(CLASSES, "POOLSHIM_WARN=1"), "alloc 64 300\nalloc 64 50\n");
+    run_commands(&p, LIST(CLASSES, "POOLSHIM_WARN=1"), "alloc 64 300\nalloc 64 50\n");
     ck_exit(&p, 0);
     ck_assert_str_eq(p.out, "ok\nok\n"); /* nothing of ours on stdout */
     ck_assert_str_eq(p.err, LINE_64);
@@ -50,7 +40,7 @@ END_TEST
 START_TEST(warn_strict_says_refused)
 {
     struct tu_proc p;
-    hold(&p, LIST(CLASSES, "POOLSHIM_WARN=1", "POOLSHIM_STRICT=1"), "alloc 256 11\n");
+    run_commands(&p, LIST(CLASSES, "POOLSHIM_WARN=1", "POOLSHIM_STRICT=1"), "alloc 256 11\n");
     ck_exit(&p, 0);
     ck_assert_str_eq(p.err, "poolshim: class 256 ran dry (capacity 10): requests of 65 to 256 "
                             "bytes are refused (NULL, ENOMEM); raise it to 256:20, e.g. "
@@ -64,12 +54,12 @@ END_TEST
 START_TEST(warn_rate_limited)
 {
     struct tu_proc p;
-    hold(&p, LIST(CLASSES, "POOLSHIM_WARN=1"), "alloc 64 101\nalloc 256 11\n");
+    run_commands(&p, LIST(CLASSES, "POOLSHIM_WARN=1"), "alloc 64 101\nalloc 256 11\n");
     ck_exit(&p, 0);
     ck_assert_str_eq(p.err, LINE_64);
     tu_proc_free(&p);
 
-    hold(&p, LIST(CLASSES, "POOLSHIM_WARN=1"),
+    run_commands(&p, LIST(CLASSES, "POOLSHIM_WARN=1"),
          "alloc 64 101\nalloc 256 11\nsleep 1100\nalloc 256 1\nalloc 64 5\n");
     ck_exit(&p, 0);
     ck_assert_str_eq(p.err, LINE_64 LINE_256);
@@ -82,7 +72,7 @@ START_TEST(warn_off)
 {
     static const char *const off[] = {"POOLSHIM_WARN=0", "POOLSHIM_STRICT=0"};
     struct tu_proc p;
-    hold(&p, LIST(CLASSES, off[_i]), "alloc 64 300\n");
+    run_commands(&p, LIST(CLASSES, off[_i]), "alloc 64 300\n");
     ck_clean(&p);
     tu_proc_free(&p);
 }
