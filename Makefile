@@ -118,7 +118,7 @@ $(BUILD)/tools/poolshim-latency: tools/poolshim-latency.c $(BUILD)/libshimcore.a
 	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lm
 
 check-deps:
-	@pkg-config --exists check || scripts/install-deps check
+	@{ pkg-config --exists check && command -v systemd-analyze >/dev/null; } || scripts/install-deps check
 
 # the runner is never preloaded: test_shim execs helpers under LD_PRELOAD
 check: check-deps
