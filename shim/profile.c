@@ -24,6 +24,7 @@
 #include "pool/report.h"
 #include "shim/profile_format.h"
 #include "shim/shim.h"
+#include "shim/timefmt.h"
 
 /* Per bucket, in a process: peak >= live, and live == blocks of the bucket's
  * sizes allocated and not yet freed, inherited at fork included (a block
@@ -133,6 +134,12 @@ static size_t format_block(char *out)
 {
     size_t len = 0;
     struct rbuf b = {0};
+    /* whose block and when: a comment line, which readers skip */
+    rb_str(&b, "# program ");
+    rb_esc(&b, program_invocation_short_name, strlen(program_invocation_short_name), 64);
+    rb_str(&b, " at ");
+    rb_utc_now(&b);
+    rb_char(&b, '\n');
     rb_str(&b, PROFILE_MARK_START " " PROFILE_VERSION " " PROFILE_MARK_PID " ");
     rb_u64(&b, (uint64_t)getpid());
     rb_char(&b, '\n');

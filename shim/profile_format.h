@@ -3,7 +3,8 @@
  *
  * A profile file is a sequence of blocks, one per process: each process of a
  * run appends its own block at exit, with one write(2), so processes sharing
- * the file do not interleave. A block:
+ * the file do not interleave. A block, after a comment line saying whose it
+ * is and when ("# program NAME at 2026-12-02T15:03:04Z"):
  *   # poolshim profile 1 pid PID
  *   SIZE REQUESTS PEAK_LIVE          one line per bucket that saw requests,
  *                                    SIZE increasing

@@ -4,7 +4,7 @@
  * no malloc, so the signal handler may use it (it only try-locks).
  *
  * Table, one row per class:
- *   poolshim: stats for pid N              (", strict" in strict mode)
+ *   poolshim: stats for pid N (PROGRAM) at 2026-12-02T15:03:04Z[, strict]
  *   poolshim:     size   capacity     in use   peak out       served     misses
  * misses: requests that found their class empty (they went to the real
  * allocator, or were refused in strict mode); the JSON's word too.
@@ -25,6 +25,35 @@
 #include "pool/report.h"
 #include "pool/version.h"
 #include "shim/shim.h"
+#include "shim/timefmt.h"
+
+/* The program's name (argv[0]'s base name), as it is. */
+static const char *program(void)
+{
+    const char *p = program_invocation_short_name;
+    return p != NULL ? p : "";
+}
+
+/* s as a JSON string, quotes included. */
+static void rb_json(struct rbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    rb_char(b, '"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            rb_char(b, '\\');
+            rb_char(b, (char)c);
+        } else if (c < 0x20 || c == 0x7f) {
+            rb_str(b, "\\u00");
+            rb_char(b, hex[c >> 4]);
+            rb_char(b, hex[c & 15]);
+        } else {
+            rb_char(b, (char)c);
+        }
+    }
+    rb_char(b, '"');
+}
 
 /* ---- where stderr was at start-up ----
  *
@@ -113,6 +142,10 @@ static void print_table(const struct snapshot *snap, int fd)
     struct rbuf b = {0};
     rb_str(&b, "poolshim: stats for pid ");
     rb_u64(&b, (uint64_t)getpid());
+    rb_str(&b, " (");
+    rb_esc(&b, program(), strlen(program()), 64);
+    rb_str(&b, ") at ");
+    rb_utc_now(&b);
     rb_str(&b, shim.strict ? ", strict\npoolshim: " : "\npoolshim: ");
     rb_strw(&b, "size", 8);
     rb_strw(&b, "capacity", 11);
@@ -150,7 +183,8 @@ void stats_print_exit(void)
 }
 
 /* JSON schema (version 1; poolshim_version: the library's, VERSION):
- * {"version":1,"poolshim_version":"X.Y.Z","pid":N,"strict":bool,"uncovered":N,
+ * {"version":1,"poolshim_version":"X.Y.Z","pid":N,"program":"NAME",
+ *  "time":"2026-12-02T15:03:04Z","strict":bool,"uncovered":N,
  *  "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
  *              "served":N,"misses":N,"exchanges":N},...]}
  * (exchanges: times a thread's cache traded a magazine with the depot) */
@@ -160,7 +194,11 @@ static int write_json(const struct snapshot *snap, int fd)
     int err = 0;
     rb_str(&b, "{\"version\":1,\"poolshim_version\":\"" POOL_VERSION_STRING "\",\"pid\":");
     rb_u64(&b, (uint64_t)getpid());
-    rb_str(&b, ",\"strict\":");
+    rb_str(&b, ",\"program\":");
+    rb_json(&b, program());
+    rb_str(&b, ",\"time\":\"");
+    rb_utc_now(&b);
+    rb_str(&b, "\",\"strict\":");
     rb_str(&b, shim.strict ? "true" : "false");
     rb_str(&b, ",\"uncovered\":");
     rb_u64(&b, snap->ctr.uncovered);

@@ -366,17 +366,19 @@ START_TEST(stats_table_exact)
     shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
     ck_exit(&p, 0);
     long pid = (long)tu_kv_num(p.out, "pid", -1);
+    struct tu_stats st;
+    ck_assert_int_eq(tu_parse_stats(p.err, &st), 0);
+    ck_assert_str_eq(st.program, "shim_api");
+    ck_assert_msg(tu_time_ok(st.time), "time \"%s\"", st.time);
     char want[1024];
     snprintf(want, sizeof want,
-             "poolshim: stats for pid %ld%s\n"
+             "poolshim: stats for pid %ld (shim_api) at %s%s\n"
              "poolshim:     size   capacity     in use   peak out       served     misses\n"
              "poolshim:%9d%11d%11d%11d%13d%11d\n"
              "poolshim: not covered by any class: 7 requests\n",
-             pid, strict ? ", strict" : "", 64, 100, 0, 100, 101, 1);
+             pid, st.time, strict ? ", strict" : "", 64, 100, 0, 100, 101, 1);
     ck_assert_msg(strcmp(p.err, want) == 0, "stderr:\n%s\nwant:\n%s", p.err, want);
 
-    struct tu_stats st;
-    ck_assert_int_eq(tu_parse_stats(p.err, &st), 0);
     ck_assert_int_eq(st.strict, strict);
     ck_assert_int_eq(st.pid, pid);
     tu_proc_free(&p);

@@ -119,7 +119,8 @@ static const char *dir_listing(const char *dir)
 
 /* ------------------------------------------------------------------------ */
 /* the JSON statistics file: schema version 1 (shim/stats.c, poolshim(1))
- *   {"version":1,"poolshim_version":"X.Y.Z","pid":N,"strict":BOOL,"uncovered":N,
+ *   {"version":1,"poolshim_version":"X.Y.Z","pid":N,"program":"NAME",
+ *    "time":"2026-12-02T15:03:04Z","strict":BOOL,"uncovered":N,
  *    "classes":[{"size":N,"capacity":N,"in_use":N,"peak_out":N,
  *                "served":N,"misses":N,"exchanges":N},...]}
  * parsed strictly: exactly these keys, each once, no other. */
@@ -134,6 +135,7 @@ struct js_stats {
     unsigned long long version;
     char poolshim_version[32];
     unsigned long long pid;
+    char program[64], time[32];
     bool strict;
     unsigned long long uncovered;
     int n;
@@ -279,6 +281,10 @@ static int js_parse(const char *text, struct js_stats *st, char *err, size_t err
             bit = 32, ok = js_str(&j, st->poolshim_version, sizeof st->poolshim_version);
         else if (strcmp(key, "pid") == 0)
             bit = 2, ok = js_uint(&j, &st->pid);
+        else if (strcmp(key, "program") == 0)
+            bit = 64, ok = js_str(&j, st->program, sizeof st->program);
+        else if (strcmp(key, "time") == 0)
+            bit = 128, ok = js_str(&j, st->time, sizeof st->time);
         else if (strcmp(key, "strict") == 0)
             bit = 4, ok = js_bool(&j, &st->strict);
         else if (strcmp(key, "uncovered") == 0)
@@ -307,7 +313,7 @@ static int js_parse(const char *text, struct js_stats *st, char *err, size_t err
         seen |= bit;
         ok = ok && js_next(&j, '}', &more);
     }
-    if (ok && seen != 63)
+    if (ok && seen != 255)
         ok = js_fail(&j, "key missing");
     js_ws(&j);
     if (ok && *j.s != '\0')
@@ -365,7 +371,9 @@ static void format_json(char *buf, size_t cap, long pid, const struct want *w,
                         const struct js_stats *got)
 {
     int n = snprintf(buf, cap, "{\"version\":1,\"poolshim_version\":\"%s\",\"pid\":%ld,"
-                               "\"strict\":%s,\"uncovered\":%llu,\"classes\":[", POOL_VERSION_STRING, pid, w->strict ? "true" : "false", w->uncovered);
+                               "\"program\":\"%s\",\"time\":\"%s\","
+                               "\"strict\":%s,\"uncovered\":%llu,\"classes\":[", POOL_VERSION_STRING,
+                     pid, got->program, got->time, w->strict ? "true" : "false", w->uncovered);
     for (int i = 0; i < w->n; i++)
         n += snprintf(buf + n, cap - (size_t)n,
                       "%s{\"size\":%llu,\"capacity\":%llu,\"in_use\":%llu,\"peak_out\":%llu,"
@@ -391,6 +399,9 @@ static void ck_json(const char *text, long pid, const struct want *w, const char
                   POOL_VERSION_STRING);
     ck_assert_msg(got.pid == (unsigned long long)pid, "%s: pid %llu, want %ld", what, got.pid,
                   pid);
+    ck_assert_msg(strncmp(got.program, "stats_", 6) == 0, "%s: program \"%s\"", what,
+                  got.program);
+    ck_assert_msg(tu_time_ok(got.time), "%s: time \"%s\"", what, got.time);
     ck_assert_msg(got.strict == w->strict, "%s: strict %d", what, got.strict);
     ck_assert_msg(got.uncovered == w->uncovered, "%s: uncovered %llu, want %llu", what,
                   got.uncovered, w->uncovered);
@@ -418,9 +429,9 @@ static void format_table(char *buf, size_t cap, long pid, const struct want *w,
                          const struct tu_stats *got)
 {
     int n = snprintf(buf, cap,
-                     "poolshim: stats for pid %ld%s\n"
+                     "poolshim: stats for pid %ld (%s) at %s%s\n"
                      "poolshim:     size   capacity     in use   peak out       served     misses\n",
-                     pid, w->strict ? ", strict" : "");
+                     pid, got->program, got->time, w->strict ? ", strict" : "");
     for (int i = 0; i < w->n; i++)
         n += snprintf(buf + n, cap - (size_t)n, "poolshim:%9llu%11llu%11llu%11llu%13llu%11llu\n",
                       w->cls[i].size, w->cls[i].capacity, w->cls[i].in_use,
@@ -434,6 +445,8 @@ static const char *ck_table(const char *text, long pid, const struct want *w, co
 {
     struct tu_stats got;
     ck_assert_msg(tu_parse_stats(text, &got) == 0, "%s: no table in: %s", what, text);
+    ck_assert_msg(strncmp(got.program, "stats_", 6) == 0 && tu_time_ok(got.time),
+                  "%s: program \"%s\", time \"%s\"", what, got.program, got.time);
     ck_assert_msg(got.nrows == w->n, "%s: %d rows: %s", what, got.nrows, text);
     for (int i = 0; i < w->n; i++)
         ck_assert_msg(got.row[i].peak_out >= w->cls[i].peak_lo &&
@@ -878,10 +891,38 @@ static const char *run_profiled(struct tu_proc *p, const char *const *argv)
     return file;
 }
 
-/* The profile file holds exactly want. */
+/* text without its "# program NAME at TIME" lines (each block has one
+ * before it, its time now), checked; NULL stays NULL. Free the result. */
+static char *without_program_lines(char *text)
+{
+    if (text == NULL)
+        return NULL;
+    char *out = text, *line = text;
+    int blocks = 0, programs = 0;
+    while (*line) {
+        char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
+        char name[64], at[32];
+        if (strncmp(line, "# program ", 10) == 0) {
+            ck_assert_msg(sscanf(line, "# program %63s at %31s", name, at) == 2 && tu_time_ok(at),
+                          "bad line: %.*s", (int)n, line);
+            programs++;
+        } else {
+            blocks += strncmp(line, "# poolshim profile ", 19) == 0;
+            memmove(out, line, n);
+            out += n;
+        }
+        line += n;
+    }
+    *out = '\0';
+    ck_assert_msg(programs == blocks, "%d blocks, %d program lines", blocks, programs);
+    return text;
+}
+
+/* The profile file holds exactly want (and a program line per block). */
 static void ck_profile(const char *file, const char *want)
 {
-    char *text = slurp(file);
+    char *text = without_program_lines(slurp(file));
     ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile:\n%s\nwant\n%s",
                   text ? text : "(none)", want);
     free(text);
@@ -922,19 +963,13 @@ START_TEST(profile_blocks_exact_and_appended)
     free(b);
     char want[2048];
     profile_block(want, sizeof want, &first);
-    char *text = slurp(file);
-    ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile:\n%s\nwant\n%s",
-                  text ? text : "(none)", want);
-    free(text);
+    ck_profile(file, want);
 
     shim(&second, LIST(var), LIST("stats_profile", "run"));
     ck_clean(&second);
     size_t len = strlen(want);
     profile_block(want + len, sizeof want - len, &second);
-    text = slurp(file);
-    ck_assert_msg(text != NULL && strcmp(text, want) == 0, "profile after two runs:\n%s\nwant\n%s",
-                  text ? text : "(none)", want);
-    free(text);
+    ck_profile(file, want); /* after two runs */
     ck_assert_str_eq(dir_listing(dir), "p.txt");
     tu_proc_free(&plain);
     tu_proc_free(&first);
@@ -1055,6 +1090,8 @@ START_TEST(verbose_prints_config_only)
     ck_assert_msg(fq != NULL && fv != NULL, "files missing: %s", dir_listing(dir));
     if (profile) {
         /* the first line names the pid */
+        without_program_lines(fq);
+        without_program_lines(fv);
         const char *q = strchr(fq, '\n'), *v = strchr(fv, '\n');
         ck_assert_msg(q && v && strcmp(q, v) == 0, "profile:\n%s\nwant\n%s", fv, fq);
     } else {

@@ -436,6 +436,8 @@ struct tu_stats_row {
 
 struct tu_stats {
     long pid;
+    char program[64];       /* the title's (PROGRAM) */
+    char time[32];          /* the title's "at 2026-12-02T15:03:04Z" */
     bool strict;            /* the title ends with ", strict" */
     int nrows;
     struct tu_stats_row row[TU_STATS_ROWS];
@@ -443,8 +445,25 @@ struct tu_stats {
     char header[256];       /* the column header line as printed */
 };
 
+/* Whether t is a UTC time as the shim writes it (2026-12-02T15:03:04Z),
+ * within ten minutes of now. */
+static inline bool tu_time_ok(const char *t)
+{
+    int y, mo, d, h, mi, sec, used = 0;
+    if (strlen(t) != 20 || sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec,
+                                  &used) != 6 || used != 20)
+        return false;
+    /* days since 1970-01-01 (H. Hinnant's days_from_civil) */
+    long long yy = y - (mo <= 2), era = yy / 400;
+    long long yoe = yy - era * 400, mp = (mo + 9) % 12;
+    long long doy = (153 * mp + 2) / 5 + d - 1, doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    long long at = (era * 146097 + doe - 719468) * 86400 + h * 3600 + mi * 60 + sec;
+    long long diff = at - (long long)time(NULL);
+    return diff > -600 && diff < 600;
+}
+
 /* Parse the report out of a stderr capture (other lines are skipped):
- *   poolshim: stats for pid N[, strict]
+ *   poolshim: stats for pid N (PROGRAM) at TIME[, strict]
  *   poolshim:     size   capacity     in use   peak out       served     misses
  *   poolshim: <six numbers>                  (one line per class)
  *   poolshim: not covered by any class: K requests   ("1 request")
@@ -456,7 +475,8 @@ static inline int tu_parse_stats(const char *err, struct tu_stats *st)
     if (s == NULL)
         return -1;
     int title = 0;
-    if (sscanf(s, "poolshim: stats for pid %ld%n", &st->pid, &title) != 1)
+    if (sscanf(s, "poolshim: stats for pid %ld (%63[^)]) at %31[^,\n]%n", &st->pid,
+               st->program, st->time, &title) != 3)
         return -1;
     s += title;
     st->strict = strncmp(s, ", strict\n", 9) == 0;
