@@ -35,6 +35,7 @@ POOL_SRC  = $(wildcard pool/*.c)
 SHIM_SRC  = $(wildcard shim/*.c)
 SHIM_CORE = $(wildcard shim/config*.c shim/lat*.c shim/live_read.c) shim/limits.c# no interposing: unit-tested and fuzzed directly
 TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
+TESTLIB   = $(call obj,$(filter-out tests/test_%.c,$(wildcard tests/*.c)))# main() and the shared parts
 HELPERS   = $(patsubst tests/helpers/%,$(BUILD)/helpers/%, \
               $(basename $(wildcard tests/helpers/*.c tests/helpers/*.cc)))
 PROGRAMS  = $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c bench/*.c demo/*.c tools/*.c))
@@ -94,10 +95,10 @@ $(BUILD)/helpers/%: tests/helpers/%.c | $(VERSION_H)
 $(BUILD)/helpers/%: tests/helpers/%.cc | $(VERSION_H)
 	@mkdir -p $(@D)
 	$(CXX) $(CXX_FLAGS) $(LDFLAGS) $< -o $@ -lpthread
-$(BUILD)/tests/%: tests/%.c $(BUILD)/libshimcore.a $(BUILD)/libpool.a | $(VERSION_H)
+$(BUILD)/tests/%: tests/%.c $(TESTLIB) $(BUILD)/libshimcore.a $(BUILD)/libpool.a | $(VERSION_H)
 	@mkdir -p $(@D)
 	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ $(CHECK_LIBS) -lpthread -lm
-$(BUILD)/tests/test_faults: tests/test_faults.c $(NOEXP)
+$(BUILD)/tests/test_faults: tests/test_faults.c $(TESTLIB) $(NOEXP)
 	$(CC) $(C_FLAGS) -DSHIM_NO_EXPORTS $(LDFLAGS) $(INPUTS) -o $@ $(CHECK_LIBS) -ldl -lpthread -lm
 $(BUILD)/fuzz/fuzz_config: $(BUILD)/libshimcore.a $(BUILD)/libpool.a
 $(BUILD)/fuzz/fuzz_routing: $(NOEXP)

@@ -87,7 +87,7 @@ END_TEST
 START_TEST(abort_on_malformed_on_error)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_ON_ERROR=abrot"), LIST("shim_api", "usable", "64"));
+    run_shim(&p, LIST("POOLSHIM_ON_ERROR=abrot"), LIST("shim_api", "usable", "64"));
     ck_exit(&p, 78);
     ck_assert_int_eq(p.out_len, 0);
     ck_one_line(&p, "poolshim: POOLSHIM_ON_ERROR=\"abrot\": unknown value (expected off "
@@ -100,8 +100,8 @@ END_TEST
 START_TEST(abort_valid_runs)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_ON_ERROR=abort", "POOLSHIM_CLASSES=64:8"),
-         LIST("shim_api", "usable", "64"));
+    run_shim(&p, LIST("POOLSHIM_ON_ERROR=abort", "POOLSHIM_CLASSES=64:8"),
+             LIST("shim_api", "usable", "64"));
     ck_clean(&p);
     ck_kv(&p, "usable 64", "64");
     tu_proc_free(&p);
@@ -116,9 +116,9 @@ START_TEST(abort_on_mlock_failure)
 {
     static const char *const modes[] = {"POOLSHIM_ON_ERROR=abort", "POOLSHIM_ON_ERROR=off"};
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_MLOCK=1", "POOLSHIM_CLASSES=64:8", "POOLSHIM_ONLY=shim_api",
+    run_shim(&p, LIST("POOLSHIM_MLOCK=1", "POOLSHIM_CLASSES=64:8", "POOLSHIM_ONLY=shim_api",
                   modes[_i]),
-         LIST("/usr/bin/prlimit", "--memlock=0:0", "/usr/bin/setpriv",
+             LIST("/usr/bin/prlimit", "--memlock=0:0", "/usr/bin/setpriv",
               "--bounding-set=-ipc_lock", "--", tu_helper("shim_api"), "usable", "64"));
     const char *start = "poolshim: POOLSHIM_MLOCK=1: mlock of 512 bytes failed (EPERM; "
                         "raise RLIMIT_MEMLOCK, see ulimit -l)";
@@ -146,7 +146,7 @@ START_TEST(check_same_messages)
         "POOLSHIM_STATZ=1", "POOLSHIM_ONLY=a,,b",
     };
     struct tu_proc shimmed, checked;
-    shim(&shimmed, LIST(vars[_i]), LIST("shim_api", "usable", "64"));
+    run_shim(&shimmed, LIST(vars[_i]), LIST("shim_api", "usable", "64"));
     run_wrapper(&checked, LIST(vars[_i]), LIST("check", "--lib", tu_shim_lib()));
     ck_exit(&checked, 1);
     ck_assert_int_eq(checked.out_len, 0);
@@ -297,7 +297,4 @@ static Suite *check_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_check", check_suite());
-}
+TU_SUITE(check_suite, TU_SHIM);

@@ -1224,11 +1224,4 @@ static Suite *classes_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(classes_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TU_SUITE(classes_suite, 0);

@@ -12,6 +12,7 @@
 
 #include "pool/version.h"
 #include "shim/config.h"
+#include "tests/testutil.h"
 
 #define TAIL "; poolshim is off, the program runs on the system allocator\n"
 #define EXPECT_CLASSES                                                         \
@@ -1167,11 +1168,4 @@ static Suite *config_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *r = srunner_create(config_suite());
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TU_SUITE(config_suite, 0);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "shim/shim.h"
+#include "tests/testutil.h"
 
 
 extern char **environ;
@@ -859,13 +860,5 @@ static Suite *faults_suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *r = srunner_create(faults_suite());
-    /* each case starts its own shim: never share one process (CK_FORK=no) */
-    srunner_set_fork_status(r, CK_FORK);
-    srunner_run_all(r, CK_NORMAL);
-    int failed = srunner_ntests_failed(r);
-    srunner_free(r);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+/* each case starts its own shim: never share one process (CK_FORK=no) */
+TU_SUITE(faults_suite, TU_FORK);

@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -41,7 +42,7 @@ static const char *classes_for(long pages)
 static void run_helper(struct tu_proc *p, const char *classes, const char *extra)
 {
     const char *vars[] = {classes, "POOLSHIM_HUGEPAGES=1", extra, NULL};
-    shim(p, vars, LIST("hugepages", CLASS_SIZE, OBJECTS));
+    run_shim(p, vars, LIST("hugepages", CLASS_SIZE, OBJECTS));
     ck_exit(p, 0);
     ck_kv(p, "usable", CLASS_SIZE);
 }
@@ -49,7 +50,7 @@ static void run_helper(struct tu_proc *p, const char *classes, const char *extra
 START_TEST(off_by_default)
 {
     struct tu_proc p;
-    shim(&p, LIST(classes_for(2)), LIST("hugepages", CLASS_SIZE, OBJECTS));
+    run_shim(&p, LIST(classes_for(2)), LIST("hugepages", CLASS_SIZE, OBJECTS));
     ck_clean(&p);
     ck_kv(&p, "usable", CLASS_SIZE);
     ck_kv(&p, "thp_advised", "0");
@@ -105,8 +106,8 @@ END_TEST
 START_TEST(bad_value)
 {
     struct tu_proc p;
-    shim(&p, LIST(classes_for(2), "POOLSHIM_HUGEPAGES=maybe"),
-         LIST("hugepages", CLASS_SIZE, OBJECTS));
+    run_shim(&p, LIST(classes_for(2), "POOLSHIM_HUGEPAGES=maybe"),
+             LIST("hugepages", CLASS_SIZE, OBJECTS));
     ck_exit(&p, 0);
     ck_assert_msg(strstr(p.err, "POOLSHIM_HUGEPAGES=\"maybe\"") != NULL &&
                   strstr(p.err, "poolshim is off") != NULL && tu_count_lines(p.err) == 1,
@@ -199,7 +200,4 @@ static Suite *hugepages_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_hugepages", hugepages_suite());
-}
+TU_SUITE(hugepages_suite, TU_SHIM);

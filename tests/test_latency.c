@@ -519,7 +519,7 @@ static void timed_run(struct tu_proc *p, const char *classes, const char *cmd, c
 {
     char lat[4500];
     snprintf(lat, sizeof lat, "POOLSHIM_LATENCY=%s/lat.%%p", dir);
-    shim(p, LIST(classes, lat), arg ? LIST("lat_calls", cmd, arg) : LIST("lat_calls", cmd));
+    run_shim(p, LIST(classes, lat), arg ? LIST("lat_calls", cmd, arg) : LIST("lat_calls", cmd));
     ck_clean(p);
 }
 
@@ -654,7 +654,8 @@ END_TEST
 START_TEST(shim_bad_file_one_line)
 {
     struct tu_proc p;
-    shim(&p, LIST(MIX_CLASSES, "POOLSHIM_LATENCY=/nonexistent/dir/lat.%p"), LIST("lat_calls", "mix"));
+    run_shim(&p, LIST(MIX_CLASSES, "POOLSHIM_LATENCY=/nonexistent/dir/lat.%p"),
+             LIST("lat_calls", "mix"));
     ck_exit(&p, 0);
     ck_kv(&p, "mix", "done");
     static const char head[] = "poolshim: POOLSHIM_LATENCY=\"/nonexistent/dir/lat.%p\": "
@@ -901,7 +902,4 @@ static Suite *latency_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_latency", latency_suite());
-}
+TU_SUITE(latency_suite, TU_SHIM);

@@ -28,6 +28,7 @@
 #include "pool/version.h"
 #include "shim/config.h"
 #include "tools/recommend/recommend.h"
+#include "tests/testutil.h"
 
 /* ---- plumbing ---- */
 
@@ -834,7 +835,7 @@ START_TEST(print_exact)
 }
 END_TEST
 
-static Suite *suite(void)
+static Suite *recommend_suite(void)
 {
     Suite *s = suite_create("recommend");
     TCase *tc = tcase_create("profiles");
@@ -876,11 +877,4 @@ static Suite *suite(void)
     return s;
 }
 
-int main(void)
-{
-    SRunner *sr = srunner_create(suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
-}
+TU_SUITE(recommend_suite, 0);

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/checkutil.h"
 
@@ -47,8 +48,8 @@ static const char *usable_cmd(const char *prefix, const char *suffix)
 START_TEST(only_with_bash_c)
 {
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=shim_api"),
-         LIST("/bin/bash", "-c", usable_cmd("", "; true")));
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=shim_api"),
+             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
     ck_exit(&p, 0);
     ck_kv(&p, "usable 64", "64");
     ck_assert_msg(tables(p.err) == 1, "want shim_api's table only: %s", p.err);
@@ -64,8 +65,8 @@ END_TEST
 START_TEST(only_other_name_stays_off)
 {
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=bash,server"),
-         LIST("/bin/bash", "-c", usable_cmd("", "; true")));
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=bash,server"),
+             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
     ck_exit(&p, 0);
     ck_kv(&p, "usable 64", "72");
     ck_assert_msg(tables(p.err) == 1, "want bash's table only: %s", p.err);
@@ -87,7 +88,7 @@ START_TEST(only_matches_argv0_or_executable)
                                        "POOLSHIM_ONLY=other"};
     static const char *const want[] = {"64", "64", "72"};
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, only[_i]), LIST(link, "usable", "64"));
+    run_shim(&p, LIST(CLASSES, only[_i]), LIST(link, "usable", "64"));
     ck_clean(&p);
     ck_kv(&p, "usable 64", want[_i]);
     tu_proc_free(&p);
@@ -99,8 +100,8 @@ END_TEST
 START_TEST(only_out_of_scope_is_silent)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:x", "POOLSHIM_ONLY=shim_api"),
-         LIST("/bin/bash", "-c", usable_cmd("", "; true")));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:x", "POOLSHIM_ONLY=shim_api"),
+             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
     ck_exit(&p, 0);
     ck_kv(&p, "usable 64", "72");
     ck_assert_int_eq(tu_count_lines(p.err), 1);
@@ -123,8 +124,8 @@ START_TEST(children_off_with_a_shell)
              "/usr/bin/env | /bin/grep -E '^(LD_PRELOAD|POOLSHIM_)' | /usr/bin/sort; %s",
              usable_cmd("", "; true"));
     struct tu_proc p;
-    plain(&p, LIST(preload, CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_CHILDREN=0"),
-          LIST("/bin/bash", "-c", cmd));
+    run_plain(&p, LIST(preload, CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_CHILDREN=0"),
+              LIST("/bin/bash", "-c", cmd));
     ck_exit(&p, 0);
     ck_assert_str_eq(p.out, "LD_PRELOAD=libm.so.6:libdl.so.2\nusable 64=72\n");
     ck_assert_msg(tables(p.err) == 1, "want the shell's table only: %s", p.err);
@@ -136,7 +137,8 @@ END_TEST
 START_TEST(children_inherit_by_default)
 {
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"), LIST("/bin/bash", "-c", usable_cmd("", "; true")));
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
+             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
     ck_exit(&p, 0);
     ck_kv(&p, "usable 64", "64");
     ck_assert_msg(tables(p.err) == 2, "want two tables: %s", p.err);
@@ -148,8 +150,8 @@ END_TEST
 START_TEST(children_off_removes_an_empty_preload)
 {
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_CHILDREN=0", "POOLSHIM_ONLY=bash"),
-         LIST("/bin/bash", "-c", "/usr/bin/env; true"));
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_CHILDREN=0", "POOLSHIM_ONLY=bash"),
+             LIST("/bin/bash", "-c", "/usr/bin/env; true"));
     ck_clean(&p);
     ck_assert_msg(strstr(p.out, "LD_PRELOAD") == NULL && strstr(p.out, "POOLSHIM_") == NULL,
                   "env: %s", p.out);
@@ -231,7 +233,4 @@ static Suite *scope_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_scope", scope_suite());
-}
+TU_SUITE(scope_suite, TU_SHIM);

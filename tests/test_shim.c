@@ -14,6 +14,7 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,7 +31,7 @@ START_TEST(glibc_baseline_sizes)
 {
     /* the premise of every usable-size check below */
     struct tu_proc p;
-    plain(&p, NOVARS, LIST("shim_api", "usable", "64", "100", "4096"));
+    run_plain(&p, NOVARS, LIST("shim_api", "usable", "64", "100", "4096"));
     ck_clean(&p);
     ck_kv(&p, "usable 64", "72");
     ck_kv(&p, "usable 100", "104");
@@ -42,8 +43,8 @@ END_TEST
 START_TEST(configured_sizes_are_pooled)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16,100:16,4k:4"),
-         LIST("shim_api", "usable", "1", "48", "64", "65", "100", "101", "4095",
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,100:16,4k:4"),
+             LIST("shim_api", "usable", "1", "48", "64", "65", "100", "101", "4095",
               "4096", "5000"));
     ck_clean(&p);
     ck_kv(&p, "usable 1", "64");     /* smallest class with SIZE >= n */
@@ -64,8 +65,8 @@ START_TEST(default_classes_serve_small_sizes)
 {
     struct tu_proc p;
     struct tu_stats st;
-    shim(&p, LIST("POOLSHIM_STATS=1"),
-         LIST("shim_api", "usable", "16", "32", "64", "128"));
+    run_shim(&p, LIST("POOLSHIM_STATS=1"),
+             LIST("shim_api", "usable", "16", "32", "64", "128"));
     ck_exit(&p, 0);
     ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
     ck_assert_int_gt(st.nrows, 0);
@@ -91,7 +92,7 @@ END_TEST
 START_TEST(calloc_zeroes_recycled_objects)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:32"), LIST("shim_api", "calloc", "64", "32"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:32"), LIST("shim_api", "calloc", "64", "32"));
     ck_clean(&p);
     ck_kv(&p, "calloc_pooled", "32");
     ck_kv(&p, "calloc_zeroed", "32");
@@ -102,7 +103,7 @@ END_TEST
 START_TEST(size_overflow_is_enomem)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "overflow"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "overflow"));
     ck_clean(&p);
     static const char *const enomem[] = {
         "calloc_half", "calloc_max", "calloc_2_32", "calloc_wrap64",
@@ -124,7 +125,7 @@ END_TEST
 START_TEST(realloc_keeps_contents)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16,256:16,4k:4"), LIST("shim_api", "realloc"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,256:16,4k:4"), LIST("shim_api", "realloc"));
     ck_clean(&p);
     ck_kv(&p, "same_class_inplace", "1");
     ck_kv(&p, "same_class_usable", "64");
@@ -154,8 +155,8 @@ END_TEST
 START_TEST(realloc_zero_gives_object_back)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:8", "POOLSHIM_STRICT=1"),
-         LIST("shim_api", "realloc0", "64", "8"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:8", "POOLSHIM_STRICT=1"),
+             LIST("shim_api", "realloc0", "64", "8"));
     ck_clean(&p);
     ck_kv(&p, "pooled", "8");
     ck_kv(&p, "realloc0_null", "1");
@@ -168,7 +169,7 @@ END_TEST
 START_TEST(malloc_zero_unique)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:8"), LIST("shim_api", "zero"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:8"), LIST("shim_api", "zero"));
     ck_clean(&p);
     ck_kv(&p, "malloc0_nonnull", "1");
     ck_kv(&p, "malloc0_distinct", "1");
@@ -190,7 +191,7 @@ static const char *const align_configs[][4] = {
 START_TEST(alignment_honoured)
 {
     struct tu_proc p;
-    shim(&p, align_configs[_i], LIST("shim_api", "align"));
+    run_shim(&p, align_configs[_i], LIST("shim_api", "align"));
     ck_clean(&p);
     ck_kv(&p, "align_checks", "378");   /* 14 alignments x 9 sizes x 3 calls */
     ck_kv(&p, "align_failures", "0");
@@ -205,7 +206,7 @@ START_TEST(aligned_requests_pooled_when_class_aligned)
 {
     /* class 64 objects sit 64 bytes apart from a page-aligned base */
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "aligned_pooled"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "aligned_pooled"));
     ck_clean(&p);
     ck_kv(&p, "posix_memalign_64_64", "0:64");
     ck_kv(&p, "aligned_alloc_16_64", "64");
@@ -222,8 +223,8 @@ START_TEST(strict_never_refuses_what_its_class_cannot_align)
      * else goes to the real allocator"): strict mode must not refuse it, not
      * even when a bigger, page-aligned class is empty. */
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:16,4k:1", "POOLSHIM_STRICT=1"),
-         LIST("shim_api", "aligned_strict", "4096", "64", "4"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,4k:1", "POOLSHIM_STRICT=1"),
+             LIST("shim_api", "aligned_strict", "4096", "64", "4"));
     ck_clean(&p);
     ck_kv(&p, "ok", "4");
     ck_kv(&p, "rc", "0");
@@ -234,8 +235,8 @@ END_TEST
 START_TEST(every_free_returns_the_object)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
-         LIST("shim_api", "frees", "64", "10"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
+             LIST("shim_api", "frees", "64", "10"));
     ck_clean(&p);
     ck_kv(&p, "pooled", "10");
     ck_kv(&p, "errno_kept", "1");
@@ -248,8 +249,8 @@ END_TEST
 START_TEST(libc_aliases_agree)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
-         LIST("shim_api", "aliases", "64", "10"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
+             LIST("shim_api", "aliases", "64", "10"));
     ck_clean(&p);
     ck_kv(&p, "libc_malloc_usable", "64");
     ck_kv(&p, "libc_calloc_usable", "64");
@@ -282,7 +283,7 @@ START_TEST(exports_only_the_malloc_family)
     const char *nm = tu_first_executable(LIST("/usr/bin/nm", "/bin/nm"));
     ck_assert_msg(nm != NULL, "nm not found (binutils)");
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(nm, "-D", "--defined-only", tu_shim_lib()));
+    run_plain(&p, NOVARS, LIST(nm, "-D", "--defined-only", tu_shim_lib()));
     ck_clean(&p);
 
     char *got[128];
@@ -332,7 +333,7 @@ START_TEST(exhaustion_at_exact_count)
     exhaust_vars(_i, vars);
     bool strict = _i & 1;
     struct tu_proc p;
-    shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
+    run_shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
     ck_clean(&p);
     ck_kv(&p, "pooled", "100");
     if (strict) {
@@ -363,7 +364,7 @@ START_TEST(stats_table_exact)
     bool strict = _i & 1;
 
     struct tu_proc p;
-    shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
+    run_shim(&p, vars, LIST("shim_api", "exhaust", "64", "100", "1000", "7"));
     ck_exit(&p, 0);
     long pid = (long)tu_kv_num(p.out, "pid", -1);
     struct tu_stats st;
@@ -389,9 +390,9 @@ START_TEST(stats_after_threads_show_nothing_in_use)
 {
     struct tu_proc p;
     struct tu_stats st;
-    shim(&p, LIST("POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128",
+    run_shim(&p, LIST("POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128",
                   "POOLSHIM_STATS=1"),
-         LIST("mt_mixed", "8", "20000"));
+             LIST("mt_mixed", "8", "20000"));
     ck_exit(&p, 0);
     ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);
     ck_assert_int_eq(st.nrows, 5);
@@ -442,8 +443,8 @@ static const char *const valid_configs[][6] = {
 START_TEST(valid_config_is_silent)
 {
     struct tu_proc with, without;
-    shim(&with, valid_configs[_i], LIST("shim_api", "quiet"));
-    plain(&without, valid_configs[_i], LIST("shim_api", "quiet"));
+    run_shim(&with, valid_configs[_i], LIST("shim_api", "quiet"));
+    run_plain(&without, valid_configs[_i], LIST("shim_api", "quiet"));
     ck_exit(&without, 7);
     ck_exit(&with, 7);
     ck_quiet_stderr(&with);
@@ -456,9 +457,9 @@ END_TEST
 START_TEST(verbose_prints_config_on_stderr)
 {
     struct tu_proc with, without;
-    shim(&with, LIST("POOLSHIM_VERBOSE=1", "POOLSHIM_CLASSES=64:100"),
-         LIST("shim_api", "quiet"));
-    plain(&without, NOVARS, LIST("shim_api", "quiet"));
+    run_shim(&with, LIST("POOLSHIM_VERBOSE=1", "POOLSHIM_CLASSES=64:100"),
+             LIST("shim_api", "quiet"));
+    run_plain(&without, NOVARS, LIST("shim_api", "quiet"));
     ck_exit(&with, 7);
     ck_assert_str_eq(with.out, without.out);
     int n = tu_count_lines(with.err);
@@ -482,14 +483,14 @@ END_TEST
 START_TEST(prefault_means_no_page_faults)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=4k:256"), LIST("shim_api", "faults", "4096", "256"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=4k:256"), LIST("shim_api", "faults", "4096", "256"));
     ck_clean(&p);
     ck_kv(&p, "pooled", "256");
     ck_kv(&p, "minflt", "0");
     tu_proc_free(&p);
     /* the measurement can see faults: without pre-faulting each page faults */
-    shim(&p, LIST("POOLSHIM_CLASSES=4k:256", "POOLSHIM_PREFAULT=0"),
-         LIST("shim_api", "faults", "4096", "256"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=4k:256", "POOLSHIM_PREFAULT=0"),
+             LIST("shim_api", "faults", "4096", "256"));
     ck_clean(&p);
     ck_kv(&p, "pooled", "256");
     ck_assert_int_ge(tu_kv_num(p.out, "minflt", -1), 200);
@@ -622,8 +623,9 @@ static const struct {
 START_TEST(misuse_aborts)
 {
     struct tu_proc p;
-    shim(&p, aborting_misuses[_i].vars,
-         LIST("shim_api", "misuse", aborting_misuses[_i].kind, "64", aborting_misuses[_i].count));
+    run_shim(&p, aborting_misuses[_i].vars,
+             LIST("shim_api", "misuse", aborting_misuses[_i].kind, "64",
+                  aborting_misuses[_i].count));
     ck_aborted_naming(&p, aborting_misuses[_i].cls);
     tu_proc_free(&p);
 }
@@ -645,9 +647,9 @@ START_TEST(multithreaded_mixed_sizes)
     bool strict = _i == 2;
     struct tu_proc p;
     if (strict)
-        shim(&p, mt_configs[_i], LIST("mt_mixed", "8", "50000", "strict"));
+        run_shim(&p, mt_configs[_i], LIST("mt_mixed", "8", "50000", "strict"));
     else
-        shim(&p, mt_configs[_i], LIST("mt_mixed", "8", "50000"));
+        run_shim(&p, mt_configs[_i], LIST("mt_mixed", "8", "50000"));
     ck_clean(&p);
     ck_kv(&p, "errors", "0");
     long long ops = tu_kv_num(p.out, "ops", -1), nulls = tu_kv_num(p.out, "nulls", -1);
@@ -664,7 +666,7 @@ START_TEST(cross_thread_frees)
     const char *vars[] = {"POOLSHIM_CLASSES=64:256", strict ? "POOLSHIM_STRICT=1" : NULL,
                           NULL};
     struct tu_proc p;
-    shim(&p, vars, LIST("xthread_free", "200000", "64", "256"));
+    run_shim(&p, vars, LIST("xthread_free", "200000", "64", "256"));
     ck_clean(&p);
     ck_kv(&p, "items", "200000");
     ck_kv(&p, "corrupt", "0");
@@ -683,7 +685,7 @@ START_TEST(thread_exit_loses_nothing)
     const char *vars[] = {"POOLSHIM_CLASSES=64:512,128:256", "POOLSHIM_STRICT=1",
                           _i == 1 ? "POOLSHIM_CHECK=1" : NULL, NULL};
     struct tu_proc p;
-    shim(&p, vars, LIST("thread_exit_cache", "64", "512", "4", "8", "128"));
+    run_shim(&p, vars, LIST("thread_exit_cache", "64", "512", "4", "8", "128"));
     ck_clean(&p);
     long long base = tu_kv_num(p.out, "baseline", -1);
     /* glibc keeps a few objects of its own (libgcc_s loaded by pthread_exit) */
@@ -728,9 +730,9 @@ END_TEST
 START_TEST(real_allocator_ready_before_main)
 {
     struct tu_proc p, bare;
-    shim(&p, LIST("POOLSHIM_CLASSES=16:64,64:64,256:64,1k:64,4k:64"),
-         LIST("glibc_ready"));
-    plain(&bare, NOVARS, LIST("glibc_ready"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=16:64,64:64,256:64,1k:64,4k:64"),
+             LIST("glibc_ready"));
+    run_plain(&bare, NOVARS, LIST("glibc_ready"));
     ck_clean(&p);
     ck_clean(&bare);
     ck_kv(&bare, "arena", "0"); /* the premise: the helper itself uses none */
@@ -744,7 +746,7 @@ END_TEST
 START_TEST(exec_children)
 {
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_CLASSES=64:256,256:64,4k:16"), LIST("exec_child", "all"));
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:256,256:64,4k:16"), LIST("exec_child", "all"));
     ck_clean(&p);
     ck_assert_str_eq(p.out,
                      "leaf_usable64=64\n"
@@ -770,8 +772,8 @@ START_TEST(dlopened_libraries)
     const char *vars[] = {_i == 0 ? "POOLSHIM_CLASSES=32:1024,64:1024,256:512,4k:64"
                                   : "POOLSHIM_CHECK=1", NULL};
     struct tu_proc without;
-    shim(&p, vars, LIST("dlopen_lib", "20"));
-    plain(&without, NOVARS, LIST("dlopen_lib", "1"));
+    run_shim(&p, vars, LIST("dlopen_lib", "20"));
+    run_plain(&without, NOVARS, LIST("dlopen_lib", "1"));
     ck_clean(&p);
     ck_kv(&p, "libm", "ok");
     ck_kv(&p, "missing", "ok");
@@ -798,9 +800,9 @@ END_TEST
 START_TEST(cxx_new_delete)
 {
     struct tu_proc with, without;
-    shim(&with, LIST("POOLSHIM_CLASSES=16:4096,32:4096,64:4096,128:2048,256:1024,1k:256,4k:64"),
-         LIST("cxx_new"));
-    plain(&without, NOVARS, LIST("cxx_new"));
+    run_shim(&with, LIST("POOLSHIM_CLASSES=16:4096,32:4096,64:4096,128:2048,256:1024,1k:256,4k:64"),
+             LIST("cxx_new"));
+    run_plain(&without, NOVARS, LIST("cxx_new"));
     ck_clean(&without);
     ck_clean(&with);
     ck_kv(&with, "new_char64_usable", "64");
@@ -1049,7 +1051,4 @@ static Suite *shim_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_shim", shim_suite());
-}
+TU_SUITE(shim_suite, TU_SHIM);

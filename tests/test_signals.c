@@ -70,7 +70,4 @@ static Suite *signals_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_signals", signals_suite());
-}
+TU_SUITE(signals_suite, TU_SHIM);

@@ -23,6 +23,7 @@
 #include <check.h>
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -472,7 +473,7 @@ START_TEST(json_baseline_is_empty)
     snprintf(file, sizeof file, "%s/s.json", dir);
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var, "POOLSHIM_CACHE=0"), LIST("stats_mix", "none"));
+    run_shim(&p, LIST(CLASSES, var, "POOLSHIM_CACHE=0"), LIST("stats_mix", "none"));
     ck_clean(&p);
     struct want w = want_of(NONE, false, false);
     char *text = slurp(file);
@@ -491,9 +492,9 @@ START_TEST(json_file_exact)
     snprintf(file, sizeof file, "%s/s.json", dir);
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var, strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0",
+    run_shim(&p, LIST(CLASSES, var, strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0",
                   cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
-         LIST("stats_mix", "mix"));
+             LIST("stats_mix", "mix"));
     ck_clean(&p);
     ck_kv(&p, "pooled64", "10");
     ck_kv(&p, "pooled256", "10");
@@ -517,7 +518,7 @@ START_TEST(json_file_per_process)
     char var[4400];
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/stats-%%p.json", dir);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var), LIST("stats_mix", "fork"));
+    run_shim(&p, LIST(CLASSES, var), LIST("stats_mix", "fork"));
     ck_clean(&p);
     ck_kv(&p, "child_status", "0");
     long parent = helper_pid(&p);
@@ -556,7 +557,7 @@ START_TEST(json_file_percent_escapes)
     char var[4400], want[256];
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/a%%%%b-%%%%p-%%p-%%x.json", dir);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix"));
+    run_shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix"));
     ck_clean(&p);
     snprintf(want, sizeof want, "a%%b-%%p-%ld-%%x.json", helper_pid(&p));
     ck_assert_str_eq(dir_listing(dir), want);
@@ -594,8 +595,8 @@ START_TEST(unwritable_file_one_line)
     int status = unwritable[_i].argv[2] ? 5 : 0;
 
     struct tu_proc with_bad, with_good;
-    shim(&with_bad, LIST(CLASSES, bad), unwritable[_i].argv);
-    shim(&with_good, LIST(CLASSES, good), unwritable[_i].argv);
+    run_shim(&with_bad, LIST(CLASSES, bad), unwritable[_i].argv);
+    run_shim(&with_good, LIST(CLASSES, good), unwritable[_i].argv);
     ck_exit(&with_good, status);
     ck_quiet_stderr(&with_good);
     ck_exit(&with_bad, status);
@@ -643,7 +644,7 @@ START_TEST(planted_symlinks_untouched)
     if (_i == 1)
         ck_assert_int_eq(symlink(target, file), 0);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var), LIST("plant_link", file, target));
+    run_shim(&p, LIST(CLASSES, var), LIST("plant_link", file, target));
     ck_clean(&p);
     long pid = helper_pid(&p);
 
@@ -675,7 +676,7 @@ START_TEST(failed_rename_leaves_nothing)
     ck_assert_int_eq(mkdir(target, 0755), 0);
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", target);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix", "5"));
+    run_shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix", "5"));
     ck_exit(&p, 5);
     ck_assert_msg(tu_count_lines(p.err) == 1 && strstr(p.err, "(EISDIR)\n") != NULL,
                   "stderr: %s", p.err);
@@ -718,8 +719,8 @@ START_TEST(exit_table_never_into_program_files)
     snprintf(file, sizeof file, "%s/data.txt", dir);
     bool reuse = _i > 0;
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
-         reuse ? LIST("fd_reuse", exit_tables[_i].mode, file)
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
+             reuse ? LIST("fd_reuse", exit_tables[_i].mode, file)
                : LIST("fd_reuse", exit_tables[_i].mode));
     ck_exit(&p, 0);
     if (reuse) {
@@ -752,9 +753,9 @@ START_TEST(signal_writes_mid_run_file)
     snprintf(file, sizeof file, "%s/s.json", dir);
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var, "POOLSHIM_STATS_SIGNAL=USR1",
+    run_shim(&p, LIST(CLASSES, var, "POOLSHIM_STATS_SIGNAL=USR1",
                   cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
-         LIST("stats_mix", "signal", file));
+             LIST("stats_mix", "signal", file));
     ck_clean(&p);
     long pid = helper_pid(&p);
 
@@ -784,10 +785,10 @@ START_TEST(signal_prints_table_without_file)
 {
     bool stats = _i >= 1, strict = _i == 2;
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, "POOLSHIM_STATS_SIGNAL=USR1", "POOLSHIM_CACHE=0",
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS_SIGNAL=USR1", "POOLSHIM_CACHE=0",
                   stats ? "POOLSHIM_STATS=1" : "POOLSHIM_STATS=0",
                   strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0"),
-         LIST("stats_mix", "signal"));
+             LIST("stats_mix", "signal"));
     ck_exit(&p, 0);
     ck_kv(&p, "uncovered", "5");
     ck_assert_ptr_null(tu_kv(p.out, "mid"));
@@ -835,7 +836,7 @@ START_TEST(signal_keeps_its_meaning)
     snprintf(sig_var, sizeof sig_var, "POOLSHIM_STATS_SIGNAL=%s", sig_kinds[_i].name);
     snprintf(num, sizeof num, "%d", sig_kinds[_i].sig);
     struct tu_proc p;
-    shim(&p, LIST(CLASSES, var, sig_var), LIST("signal_kinds", num, sig_kinds[_i].mode, file));
+    run_shim(&p, LIST(CLASSES, var, sig_var), LIST("signal_kinds", num, sig_kinds[_i].mode, file));
     const char *what = sig_kinds[_i].name;
     long pid = helper_pid(&p);
     if (sig_kinds[_i].dies) {
@@ -886,7 +887,7 @@ static const char *run_profiled(struct tu_proc *p, const char *const *argv)
     char var[4400];
     snprintf(file, sizeof file, "%s/p.txt", make_tmp());
     snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
-    shim(p, LIST(var), argv);
+    run_shim(p, LIST(var), argv);
     ck_clean(p);
     return file;
 }
@@ -955,7 +956,7 @@ START_TEST(profile_blocks_exact_and_appended)
     /* glibc's usable size of malloc(100) is 104: bucket 112 */
     ck_kv(&plain, "bucket_100", "112");
 
-    shim(&first, LIST(var), LIST("stats_profile", "run"));
+    run_shim(&first, LIST(var), LIST("stats_profile", "run"));
     ck_clean(&first); /* nothing on stderr */
     char *a = without_pid(first.out), *b = without_pid(plain.out);
     ck_assert_msg(strcmp(a, b) == 0, "stdout changed:\n%s\nwant\n%s", a, b);
@@ -965,7 +966,7 @@ START_TEST(profile_blocks_exact_and_appended)
     profile_block(want, sizeof want, &first);
     ck_profile(file, want);
 
-    shim(&second, LIST(var), LIST("stats_profile", "run"));
+    run_shim(&second, LIST(var), LIST("stats_profile", "run"));
     ck_clean(&second);
     size_t len = strlen(want);
     profile_block(want + len, sizeof want - len, &second);
@@ -1007,7 +1008,7 @@ START_TEST(profile_failure_not_into_reused_stderr)
     char data[4300];
     snprintf(data, sizeof data, "%s/data", dir);
     struct tu_proc p;
-    shim(&p, LIST("POOLSHIM_PROFILE=/nonexistent/dir/p.txt"), LIST("stderr_reuse", data));
+    run_shim(&p, LIST("POOLSHIM_PROFILE=/nonexistent/dir/p.txt"), LIST("stderr_reuse", data));
     ck_exit(&p, 0);
     ck_assert_str_eq(p.out, "");
     ck_profile(data, "data of stderr_reuse\n");
@@ -1054,10 +1055,10 @@ START_TEST(verbose_prints_config_only)
     int status = profile ? 0 : 3;
 
     struct tu_proc quiet, verbose;
-    shim(&quiet, LIST(CLASSES, var_q, "POOLSHIM_STATS_SIGNAL=USR1"), argv);
+    run_shim(&quiet, LIST(CLASSES, var_q, "POOLSHIM_STATS_SIGNAL=USR1"), argv);
     const char *const vars_v[] = {CLASSES, var_v, "POOLSHIM_STATS_SIGNAL=USR1",
                                   "POOLSHIM_VERBOSE=1", NULL};
-    shim(&verbose, vars_v, argv);
+    run_shim(&verbose, vars_v, argv);
     ck_exit(&quiet, status);
     ck_quiet_stderr(&quiet);
     ck_exit(&verbose, status);
@@ -1167,7 +1168,4 @@ static Suite *stats_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_stats", stats_suite());
-}
+TU_SUITE(stats_suite, TU_SHIM);

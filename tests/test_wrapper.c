@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "pool/version.h"
 #include "tests/checkutil.h"
@@ -105,7 +106,7 @@ START_TEST(wrapper_passes_status_and_output)
 {
     struct tu_proc with, without;
     run_wrapper(&with, NOVARS, LIST("--lib", tu_shim_lib(), tu_helper("shim_api"), "quiet"));
-    plain(&without, NOVARS, LIST("shim_api", "quiet"));
+    run_plain(&without, NOVARS, LIST("shim_api", "quiet"));
     ck_exit(&with, 7);
     ck_quiet_stderr(&with);
     ck_assert_str_eq(with.out, without.out);
@@ -362,7 +363,8 @@ START_TEST(wrapper_finds_library)
         ck_assert_int_eq(symlink(tu_shim_lib(), lib), 0);
 
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(script, "--classes", "64:10", tu_helper("shim_api"), "usable", "64"));
+    run_plain(&p, NOVARS,
+              LIST(script, "--classes", "64:10", tu_helper("shim_api"), "usable", "64"));
     if (_i == 2) {
         ck_exit(&p, 2);
         ck_assert_msg(p.out_len == 0, "stdout: %s", p.out);
@@ -406,7 +408,4 @@ static Suite *wrapper_suite(void)
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_wrapper", wrapper_suite());
-}
+TU_SUITE(wrapper_suite, TU_SHIM);

@@ -1,0 +1,107 @@
+/* checkutil.c - the bodies of checkutil.h (compiled once, linked into every
+ * suite). */
+#define _GNU_SOURCE
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tests/checkutil.h"
+
+/* ------------------------------------------------------------------------ */
+/* running helpers                                                           */
+
+void run_with(struct tu_proc *p, bool preload, const char *const *vars,
+              const char *const *argv, const struct tu_opts *o)
+{
+    struct tu_env env;
+    tu_env_init(&env);
+    for (; *vars; vars++)
+        tu_env_put(&env, *vars);
+    if (preload)
+        tu_env_preload(&env, tu_shim_lib());
+    const char *args[64];
+    int n = 0;
+    for (; argv[n] && n < 63; n++)
+        args[n] = argv[n];
+    args[n] = NULL;
+    if (strchr(args[0], '/') == NULL)
+        args[0] = tu_helper(args[0]);
+    int rc = tu_run(p, args, &env, o);
+    tu_env_free(&env);
+    ck_assert_msg(rc == 0, "cannot run %s: %s", args[0], strerror(errno));
+}
+
+void run_shim(struct tu_proc *p, const char *const *vars, const char *const *argv)
+{
+    run_with(p, true, vars, argv, NULL);
+}
+
+void run_plain(struct tu_proc *p, const char *const *vars, const char *const *argv)
+{
+    run_with(p, false, vars, argv, NULL);
+}
+
+void run_commands(struct tu_proc *p, const char *const *vars, const char *script)
+{
+    char path[4400];
+    snprintf(path, sizeof path, "%s/commands", make_tmp());
+    ck_assert_int_eq(tu_write_file(path, script, strlen(script)), 0);
+    struct tu_opts o = {.stdin_path = path};
+    run_with(p, true, vars, LIST("live_hold"), &o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* the wrapper                                                               */
+
+const char *wrapper(void)
+{
+    static char buf[4096];
+    snprintf(buf, sizeof buf, "%s", tu_shim_lib());
+    char *slash = strrchr(buf, '/');
+    if (slash) {
+        strcpy(slash, "/../scripts/poolshim");
+        if (access(buf, X_OK) == 0)
+            return buf;
+    }
+    return "scripts/poolshim";
+}
+
+void run_wrapper(struct tu_proc *p, const char *const *vars, const char *const *args)
+{
+    const char *argv[16] = {wrapper()};
+    int n = 1;
+    for (; args[n - 1] && n < 15; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    run_plain(p, vars, argv);
+}
+
+/* ------------------------------------------------------------------------ */
+/* scratch directories                                                       */
+
+static char tmp_base[4096];
+
+void tmp_setup(void)
+{
+    const char *d = tu_tmpdir();
+    snprintf(tmp_base, sizeof tmp_base, "%s", d ? d : "");
+}
+
+void tmp_teardown(void)
+{
+    if (tmp_base[0])
+        tu_rm_rf(tmp_base);
+    tmp_base[0] = '\0';
+}
+
+const char *make_tmp(void)
+{
+    static char path[4200];
+    ck_assert_msg(tmp_base[0] != '\0', "no scratch directory");
+    snprintf(path, sizeof path, "%s/XXXXXX", tmp_base);
+    ck_assert_ptr_nonnull(mkdtemp(path));
+    return path;
+}
