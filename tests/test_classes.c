@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "pool/classes_internal.h" /* the layout, for the fast pair and the checks */
+#include "tests/stress.h"
 #include "tests/testutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -997,177 +998,73 @@ END_TEST
 
 /* ---- threaded stress with per-thread caches ---- */
 
-enum {
-    STRESS_THREADS = 4,
-    STRESS_GETS = 150000, /* per thread: 4 * 150000 gets + as many puts */
-    STRESS_SLOTS = 16,
-    STRESS_HOLD = 4,
-    MARK_FREE = 0,
-    MARK_TRANSIT = -1,
-};
-
 static const struct pool_class_spec stress_spec[] = {
     {32, 2048}, {128, 512}, {1024, 128}, {256, 32}, /* the last runs out */
 };
 
-/* 32 bytes: an owner mark and stamps the owner checks. */
-struct token {
-    _Atomic int owner;
-    unsigned stamp[7];
-};
-
-struct stress {
-    struct pool_classes *s;
-    _Atomic(struct token *) slot[STRESS_SLOTS];
-    _Atomic unsigned long errors, gets, puts, empties;
-};
-
-struct worker {
-    struct stress *st;
-    int id;
-    unsigned seq;
-    uint64_t rng;
-};
-
-static void take(struct worker *w, struct token *t, int from)
+static void *stress_thread_start(void *s)
 {
-    if (atomic_exchange(&t->owner, w->id) != from)
-        atomic_fetch_add(&w->st->errors, 1);
-    w->seq++;
-    for (int i = 0; i < 7; i++)
-        t->stamp[i] = (unsigned)w->id << 24 ^ w->seq ^ (unsigned)i;
-}
-
-static void release(struct worker *w, struct token *t, int to)
-{
-    unsigned first = t->stamp[0];
-    for (int i = 0; i < 7; i++)
-        if (t->stamp[i] != (first ^ (unsigned)i) || first >> 24 != (unsigned)w->id)
-            atomic_fetch_add(&w->st->errors, 1);
-    if (atomic_exchange(&t->owner, to) != w->id)
-        atomic_fetch_add(&w->st->errors, 1);
-}
-
-static void put_back(struct worker *w, struct pool_cache *c, struct token *t)
-{
-    release(w, t, MARK_FREE);
-    pool_classes_put(w->st->s, c, t);
-}
-
-static void *stress_worker(void *arg)
-{
-    struct worker *w = arg;
-    struct stress *st = w->st;
     struct pool_cache *c = pool_cache_create();
-    if (c == NULL) {
-        atomic_fetch_add(&st->errors, 1);
-        return NULL;
-    }
-    pool_classes_cache_attach(st->s, c);
-    struct token *held[STRESS_HOLD + 1];
-    int n = 0;
-    unsigned long gets = 0, puts = 0, empties = 0;
-    while (gets < STRESS_GETS) {
-        uint64_t r = tu_xorshift64(&w->rng);
-        size_t want = stress_spec[r % N_ELEMS(stress_spec)].size - (r >> 40) % 16;
-        int cls = pool_classes_lookup(st->s, want);
-        struct token *t = pool_classes_get(st->s, c, cls);
-        if (t == NULL) {
-            empties++;
-            if (n > 0) {
-                put_back(w, c, held[--n]);
-                puts++;
-            }
-            continue;
-        }
-        gets++;
-        take(w, t, MARK_FREE);
-        held[n++] = t;
-        if (n == STRESS_HOLD || (r & 0x300) == 0) {
-            int k = (int)((r >> 12) % (unsigned)n);
-            struct token *out = held[k];
-            held[k] = held[--n];
-            release(w, out, MARK_TRANSIT);
-            struct token *in = atomic_exchange(&st->slot[(r >> 20) % STRESS_SLOTS], out);
-            if (in != NULL) {
-                take(w, in, MARK_TRANSIT);
-                held[n++] = in;
-            }
-        }
-        r >>= 24;
-        while (n > 0 && (n >= STRESS_HOLD || (r & 3) != 0)) {
-            put_back(w, c, held[--n]);
-            puts++;
-            r >>= 2;
-        }
-    }
-    while (n > 0) {
-        put_back(w, c, held[--n]);
-        puts++;
-    }
-    pool_classes_cache_detach(st->s, c);
+    if (c != NULL)
+        pool_classes_cache_attach(s, c);
+    return c;
+}
+
+static void stress_thread_end(void *s, void *c)
+{
+    pool_classes_cache_detach(s, c);
     pool_cache_destroy(c);
-    atomic_fetch_add(&st->gets, gets);
-    atomic_fetch_add(&st->puts, puts);
-    atomic_fetch_add(&st->empties, empties);
-    return NULL;
+}
+
+/* A size of one of the classes, or up to 15 bytes less. */
+static void *stress_get(void *s, void *c, uint64_t r)
+{
+    size_t want = stress_spec[r % N_ELEMS(stress_spec)].size - (r >> 40) % 16;
+    return pool_classes_get(s, c, pool_classes_lookup(s, want));
+}
+
+static void stress_put(void *s, void *c, void *obj)
+{
+    pool_classes_put(s, c, obj);
+}
+
+static bool stress_owns(void *s, const void *obj)
+{
+    return pool_classes_owner(s, obj) >= 0;
 }
 
 /* _i: 0 with per-thread caches, 1 with POOL_CLASSES_NOCACHE (every get and
  * put on the shared depots). */
 START_TEST(stress_threads)
 {
-    static struct stress st;
-    st.s = create(stress_spec, N_ELEMS(stress_spec), _i ? POOL_CLASSES_NOCACHE : 0);
-    pthread_t tid[STRESS_THREADS];
-    struct worker w[STRESS_THREADS];
-    for (int i = 0; i < STRESS_THREADS; i++) {
-        w[i] = (struct worker){&st, i + 1, 0, 0x9e3779b97f4a7c15u * (uint64_t)(i + 1)};
-        ck_assert_int_eq(pthread_create(&tid[i], NULL, stress_worker, &w[i]), 0);
-    }
-    for (int i = 0; i < STRESS_THREADS; i++)
-        ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
-
-    ck_assert_uint_eq(atomic_load(&st.errors), 0);
-    unsigned long gets = atomic_load(&st.gets), puts = atomic_load(&st.puts);
-    ck_assert_uint_ge(gets + puts, 1000000);
-
-    unsigned long transit = 0;
-    for (int i = 0; i < STRESS_SLOTS; i++) {
-        struct token *t = atomic_exchange(&st.slot[i], NULL);
-        if (t == NULL)
-            continue;
-        ck_assert_int_eq(atomic_exchange(&t->owner, MARK_FREE), MARK_TRANSIT);
-        int cls = pool_classes_owner(st.s, t);
-        ck_assert_int_ge(cls, 0);
-        pool_classes_put(st.s, NULL, t);
-        transit++;
-    }
-    ck_assert_uint_eq(gets, puts + transit);
+    struct pool_classes *s = create(stress_spec, N_ELEMS(stress_spec),
+                                    _i ? POOL_CLASSES_NOCACHE : 0);
+    struct stress_totals sum = stress_run(&(struct stress_ops){
+        .arg = s, .thread_start = stress_thread_start, .thread_end = stress_thread_end,
+        .get = stress_get, .put = stress_put, .owns = stress_owns});
 
     uint64_t stat_misses = 0;
     for (int k = 0; k < (int)N_ELEMS(stress_spec); k++) {
-        struct pool_class_stats s = stats(st.s, k);
-        ck_assert_uint_eq(pool_classes_available(st.s, k), s.capacity);
-        ck_assert_uint_eq(s.available, s.capacity);
-        ck_assert_uint_eq(s.in_use, 0);
-        ck_assert_uint_le(s.peak_out, s.capacity);
-        stat_misses += s.misses;
+        struct pool_class_stats st = stats(s, k);
+        ck_assert_uint_eq(pool_classes_available(s, k), st.capacity);
+        ck_assert_uint_eq(st.available, st.capacity);
+        ck_assert_uint_eq(st.in_use, 0);
+        ck_assert_uint_le(st.peak_out, st.capacity);
+        stat_misses += st.misses;
     }
-    ck_assert_uint_eq(stat_misses, atomic_load(&st.empties));
-    ck_assert(pool_classes_check(st.s));
+    ck_assert_uint_eq(stat_misses, sum.empties);
+    ck_assert(pool_classes_check(s));
 
     /* Every object accounted for exactly once, and free. */
     for (int k = 0; k < (int)N_ELEMS(stress_spec); k++) {
-        size_t count = stats(st.s, k).capacity; /* classes come sorted */
-        void **obj = take_all_sorted(st.s, NULL, k, count);
-        for (size_t i = 0; i < count; i++)
-            ck_assert_int_eq(atomic_load(&((struct token *)obj[i])->owner), MARK_FREE);
-        put_all(st.s, NULL, obj, count);
+        size_t count = stats(s, k).capacity; /* classes come sorted */
+        void **obj = take_all_sorted(s, NULL, k, count);
+        stress_assert_free(obj, count);
+        put_all(s, NULL, obj, count);
         free(obj);
     }
-    ck_assert(pool_classes_check(st.s));
-    pool_classes_destroy(st.s);
+    ck_assert(pool_classes_check(s));
+    pool_classes_destroy(s);
 }
 END_TEST
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "pool/pool.h"
+#include "tests/stress.h"
 #include "tests/testutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
@@ -779,153 +780,42 @@ END_TEST
 
 /* ---- threaded stress ---- */
 
-enum {
-    STRESS_THREADS = 4,
-    STRESS_GETS = 150000,  /* per thread: 4 * 150000 gets + as many puts */
-    STRESS_OBJECTS = 32,
-    STRESS_SLOTS = 16,     /* shared exchange array */
-    STRESS_HOLD = 4,       /* objects a thread holds at most */
-    MARK_FREE = 0,         /* owner while in the pool */
-    MARK_TRANSIT = -1,     /* owner while in an exchange slot */
-};
+enum { STRESS_OBJECTS = 32 };
 
-struct token {
-    _Atomic int owner;     /* MARK_FREE, MARK_TRANSIT or a thread id (1..) */
-    unsigned stamp[7];     /* the holder's id and sequence, checked on release */
-};
-
-struct stress {
-    struct pool *p;
-    _Atomic(struct token *) slot[STRESS_SLOTS];
-    _Atomic unsigned long errors, gets, puts, empties;
-};
-
-struct worker {
-    struct stress *st;
-    int id;
-    unsigned seq;
-    uint64_t rng;
-};
-
-/* Become t's holder; it must have been `from` until now. */
-static void take(struct worker *w, struct token *t, int from)
+static void *stress_get(void *p, void *ctx, uint64_t r)
 {
-    int was = atomic_exchange(&t->owner, w->id);
-    if (was != from)
-        atomic_fetch_add(&w->st->errors, 1);
-    w->seq++;
-    for (int i = 0; i < 7; i++)
-        t->stamp[i] = (unsigned)w->id << 24 ^ w->seq ^ (unsigned)i;
+    (void)ctx, (void)r;
+    return pool_try_get(p);
 }
 
-/* Stop holding t: check nobody else wrote it meanwhile, mark it `to`. */
-static void release(struct worker *w, struct token *t, int to)
+static void stress_put(void *p, void *ctx, void *obj)
 {
-    unsigned first = t->stamp[0];
-    for (int i = 0; i < 7; i++)
-        if (t->stamp[i] != (first ^ (unsigned)i) || first >> 24 != (unsigned)w->id)
-            atomic_fetch_add(&w->st->errors, 1);
-    int was = atomic_exchange(&t->owner, to);
-    if (was != w->id)
-        atomic_fetch_add(&w->st->errors, 1);
+    (void)ctx;
+    pool_put(p, obj);
 }
 
-static void *stress_worker(void *arg)
+static bool stress_owns(void *p, const void *obj)
 {
-    struct worker *w = arg;
-    struct stress *st = w->st;
-    struct token *held[STRESS_HOLD + 1];
-    int n = 0;
-    unsigned long gets = 0, puts = 0, empties = 0;
-    while (gets < STRESS_GETS) {
-        struct token *t = pool_try_get(st->p);
-        if (t == NULL) {
-            empties++;
-            if (n > 0) { /* give one back so that someone can progress */
-                release(w, held[--n], MARK_FREE);
-                pool_put(st->p, held[n]);
-                puts++;
-            }
-            continue;
-        }
-        gets++;
-        take(w, t, MARK_FREE);
-        held[n++] = t;
-        uint64_t r = tu_xorshift64(&w->rng);
-        if (n == STRESS_HOLD || (r & 3) == 0) {
-            /* pass one to whoever finds it in a slot; take what was there */
-            int k = (int)((r >> 8) % (unsigned)n);
-            struct token *out = held[k];
-            held[k] = held[--n];
-            release(w, out, MARK_TRANSIT);
-            struct token *in = atomic_exchange(&st->slot[(r >> 16) % STRESS_SLOTS], out);
-            if (in != NULL) {
-                take(w, in, MARK_TRANSIT);
-                held[n++] = in;
-            }
-        }
-        while (n > 0 && (n >= STRESS_HOLD || (r & 0x30) != 0)) {
-            struct token *t2 = held[--n];
-            release(w, t2, MARK_FREE);
-            pool_put(st->p, t2);
-            puts++;
-            r >>= 2;
-        }
-    }
-    while (n > 0) {
-        release(w, held[--n], MARK_FREE);
-        pool_put(st->p, held[n]);
-        puts++;
-    }
-    atomic_fetch_add(&st->gets, gets);
-    atomic_fetch_add(&st->puts, puts);
-    atomic_fetch_add(&st->empties, empties);
-    return NULL;
+    return pool_owns(p, obj);
 }
 
 START_TEST(stress_threads)
 {
-    static struct stress st;
-    st.p = pool_create(STRESS_OBJECTS, sizeof(struct token), NULL, NULL);
-    ck_assert_ptr_nonnull(st.p);
-    pthread_t tid[STRESS_THREADS];
-    struct worker w[STRESS_THREADS];
-    for (int i = 0; i < STRESS_THREADS; i++) {
-        w[i] = (struct worker){&st, i + 1, 0, 0x9e3779b97f4a7c15u * (uint64_t)(i + 1)};
-        ck_assert_int_eq(pthread_create(&tid[i], NULL, stress_worker, &w[i]), 0);
-    }
-    for (int i = 0; i < STRESS_THREADS; i++)
-        ck_assert_int_eq(pthread_join(tid[i], NULL), 0);
-
-    ck_assert_uint_eq(atomic_load(&st.errors), 0);
-    unsigned long gets = atomic_load(&st.gets), puts = atomic_load(&st.puts);
-    ck_assert_uint_ge(gets + puts, 1000000);
-
-    /* Objects still in the exchange are in transit: put them back. */
-    unsigned long transit = 0;
-    for (int i = 0; i < STRESS_SLOTS; i++) {
-        struct token *t = atomic_exchange(&st.slot[i], NULL);
-        if (t == NULL)
-            continue;
-        ck_assert_int_eq(atomic_exchange(&t->owner, MARK_FREE), MARK_TRANSIT);
-        pool_put(st.p, t);
-        transit++;
-    }
-    ck_assert_uint_eq(gets, puts + transit);
-    ck_assert_uint_eq(pool_available(st.p), pool_capacity(st.p));
+    struct pool *p = pool_create(STRESS_OBJECTS, sizeof(struct stress_token), NULL, NULL);
+    ck_assert_ptr_nonnull(p);
+    stress_run(&(struct stress_ops){.arg = p, .get = stress_get, .put = stress_put,
+                                    .owns = stress_owns});
+    ck_assert_uint_eq(pool_available(p), pool_capacity(p));
 
     /* Every object accounted for exactly once, and free. */
-    void **obj = take_all_sorted(st.p, STRESS_OBJECTS);
-    for (size_t i = 0; i < STRESS_OBJECTS; i++) {
-        if (i > 0)
-            ck_assert_ptr_ne(obj[i], obj[i - 1]);
-        ck_assert(pool_owns(st.p, obj[i]));
-        ck_assert_int_eq(atomic_load(&((struct token *)obj[i])->owner), MARK_FREE);
-    }
-    put_all(st.p, obj, STRESS_OBJECTS);
-    ck_assert_uint_eq(pool_available(st.p), STRESS_OBJECTS);
+    void **obj = take_all_sorted(p, STRESS_OBJECTS);
+    for (size_t i = 0; i < STRESS_OBJECTS; i++)
+        ck_assert(pool_owns(p, obj[i]));
+    stress_assert_free(obj, STRESS_OBJECTS);
+    put_all(p, obj, STRESS_OBJECTS);
+    ck_assert_uint_eq(pool_available(p), STRESS_OBJECTS);
     free(obj);
-    pool_destroy(st.p);
+    pool_destroy(p);
 }
 END_TEST
 
