@@ -835,12 +835,12 @@ START_TEST(cmd_report_files)
     tu_proc_free(&p);
     char tool[4200];
     snprintf(tool, sizeof tool, "%s/../tools/poolshim-latency", tu_helpers_dir());
-    plain(&p, NOVARS, LIST("/bin/sh", "-c", "\"$0\" report --json \"$1\"/lat.*", tool, dir));
+    run_plain(&p, NOVARS, LIST("/bin/sh", "-c", "\"$0\" report --json \"$1\"/lat.*", tool, dir));
     ck_exit(&p, 0);
     ck_has(p.out, "\"dry\":{\"calls\":2,");
     ck_has(p.out, "\"processes\":1,");
     tu_proc_free(&p);
-    plain(&p, NOVARS, LIST(tool, "report", at("nothing")));
+    run_plain(&p, NOVARS, LIST(tool, "report", at("nothing")));
     ck_exit(&p, 3);
     ck_has(p.err, "cannot open (ENOENT)");
     tu_proc_free(&p);
