@@ -97,14 +97,14 @@ static void check_valid(const struct shim_config *c, char *const *env, size_t n)
     CHECK(c->nclasses >= 1 && c->nclasses <= POOL_CLASSES_MAX);
     for (unsigned i = 0; i < c->nclasses; i++) {
         const struct pool_class_spec *k = &c->classes[i];
-        uint64_t stride = (k->size + 15) & ~(uint64_t)15;
+        uint64_t stride = (k->size + POOL_GRANULE - 1) & ~(uint64_t)(POOL_GRANULE - 1);
         CHECK(k->size >= 1 && k->size <= POOL_CLASS_SIZE_MAX);
-        CHECK(k->count >= 1 && k->count <= UINT64_C(0xfffffffe));
+        CHECK(k->count >= 1 && k->count <= POOL_CLASS_COUNT_MAX);
         CHECK(stride * k->count <= POOL_CLASS_BYTES_MAX);
         if (i > 0) {
             const struct pool_class_spec *p = &c->classes[i - 1];
             CHECK(p->size < k->size);
-            CHECK(((p->size + 15) & ~(size_t)15) < stride);
+            CHECK(((p->size + POOL_GRANULE - 1) & ~(uint64_t)(POOL_GRANULE - 1)) < stride);
         }
         total += stride * k->count;
     }

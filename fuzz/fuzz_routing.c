@@ -721,7 +721,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         CHECK(st.size == spec[c].size && st.capacity == spec[c].count,
               "class %d is %zu x %zu, configured %zu x %zu", c, st.size,
               st.capacity, spec[c].size, spec[c].count);
-        size_t stride = (spec[c].size + 15) & ~(size_t)15;
+        size_t stride = (spec[c].size + POOL_GRANULE - 1) & ~(size_t)(POOL_GRANULE - 1);
         size_t low = stride & -stride;
         CHECK(pow2(st.align) && st.align >= (low < page ? low : page),
               "class %zu: alignment %zu", spec[c].size, st.align);

@@ -1,4 +1,5 @@
 /* report.c - stack-buffer message formatting; see report.h. */
+#define _GNU_SOURCE /* strerrorname_np */
 #include "report.h"
 
 #include <errno.h>
@@ -28,6 +29,12 @@ void rb_str(struct rbuf *b, const char *s)
 void rb_char(struct rbuf *b, char c)
 {
     rb_strn(b, &c, 1);
+}
+
+void rb_errname(struct rbuf *b, int err)
+{
+    const char *name = strerrorname_np(err);
+    rb_str(b, name != NULL ? name : "error");
 }
 
 static size_t fmt_u64(char *out, uint64_t v)

@@ -28,6 +28,10 @@ void rb_strw(struct rbuf *b, const char *s, unsigned width);
 void rb_esc(struct rbuf *b, const char *s, size_t n, size_t max);
 void rb_quoted(struct rbuf *b, const char *s, size_t n, size_t max);
 
+/* The symbolic name of errno value err ("ENOENT"), or "error" when it has
+ * none. */
+void rb_errname(struct rbuf *b, int err);
+
 /* The text so far, NUL-terminated (the buffer always has room for it). */
 const char *rb_cstr(struct rbuf *b);
 

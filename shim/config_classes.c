@@ -57,7 +57,7 @@ struct class_field {
 static const struct class_field class_size = {"size", "km",
                                               POOL_CLASS_SIZE_MAX, 20};
 static const struct class_field class_count = {"count", "k",
-                                               CONFIG_COUNT_MAX, 0};
+                                               POOL_CLASS_COUNT_MAX, 0};
 
 /* Field f of an item from t[0..n) (n == 0: it is missing) into *out, from 1
  * to f->max. On failure what says why, to be followed by " in " and the item:
@@ -247,7 +247,7 @@ size_t shim_config_bytes(const struct shim_config *cfg)
     for (unsigned i = 0; i < config_nclasses(cfg); i++) {
         const struct pool_class_spec *c = &cfg->classes[i];
         /* range-checked classes cannot overflow; saturate for others */
-        if (c->size > POOL_CLASS_SIZE_MAX || c->count > CONFIG_COUNT_MAX)
+        if (c->size > POOL_CLASS_SIZE_MAX || c->count > POOL_CLASS_COUNT_MAX)
             return SIZE_MAX;
         total += CONFIG_STRIDE(c->size) * c->count;
     }

@@ -32,7 +32,6 @@
 /* Sizes round up to the pools' granule: the slot an object takes. */
 #define CONFIG_STRIDE(size)                                                    \
     (((uint64_t)(size) + POOL_GRANULE - 1) & ~(uint64_t)(POOL_GRANULE - 1))
-#define CONFIG_COUNT_MAX (UINT64_C(0xffffffff) - 1) /* 2^32 - 2 per class */
 
 /* Longest renderings of user text inside a message, in output characters
  * (escapes included): a message line then always fits in a struct rbuf. */

@@ -107,20 +107,6 @@ static size_t next_used(size_t i)
     return PROFILE_BUCKETS;
 }
 
-static void report_write_failure(const char *path, int err)
-{
-    const char *name = strerrorname_np(err);
-    struct rbuf b = {0};
-    rb_str(&b, "poolshim: POOLSHIM_PROFILE=");
-    rb_quoted(&b, path, strlen(path), 200);
-    rb_str(&b, ": cannot write the profile (");
-    rb_str(&b, name != NULL ? name : "error");
-    rb_str(&b, ")\n");
-    int fd = stats_stderr_fd();
-    if (fd >= 0)
-        rb_flush(&b, fd);
-}
-
 /* Append b's text to out (which has room: see profile_write) and empty b. */
 static void emit(char *out, size_t *len, struct rbuf *b)
 {
@@ -196,7 +182,7 @@ void profile_write(const char *path)
     if (fd >= 0 && close(fd) != 0 && err == 0)
         err = errno;
     if (err != 0)
-        report_write_failure(path, err);
+        stats_say_cannot_write("POOLSHIM_PROFILE", path, "profile", err);
     if (out != MAP_FAILED)
         munmap(out, cap);
     errno = saved;

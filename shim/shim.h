@@ -163,6 +163,11 @@ int stats_create_temp(const char *file, char *tmp, size_t cap,
                       uint64_t (*random)(void)) SHIM_HIDDEN;
 uint64_t stats_random(void) SHIM_HIDDEN;
 int stats_write_json(const char *path) SHIM_HIDDEN;
+/* One line to stats_stderr_fd() (nothing when there is none):
+ *   poolshim: VAR="path": cannot write the WHAT (ENAME)
+ * Async-signal-safe; errno is preserved. */
+void stats_say_cannot_write(const char *var, const char *path, const char *what,
+                            int err) SHIM_HIDDEN;
 void stats_install_signal(int sig) SHIM_HIDDEN;
 
 /* ---- warn.c ---- */

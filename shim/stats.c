@@ -332,19 +332,30 @@ static int write_json_file(const char *path, bool trylock)
     return 0;
 }
 
+void stats_say_cannot_write(const char *var, const char *path, const char *what,
+                            int err)
+{
+    int fd = stats_stderr_fd();
+    if (fd < 0)
+        return;
+    struct rbuf b = {0};
+    rb_str(&b, "poolshim: ");
+    rb_str(&b, var);
+    rb_char(&b, '=');
+    rb_quoted(&b, path, strlen(path), 200);
+    rb_str(&b, ": cannot write the ");
+    rb_str(&b, what);
+    rb_str(&b, " (");
+    rb_errname(&b, err);
+    rb_str(&b, ")\n");
+    rb_flush(&b, fd);
+}
+
 int stats_write_json(const char *path)
 {
-    int saved = errno, rc = write_json_file(path, false), fd;
-    if (rc != 0 && (fd = stats_stderr_fd()) >= 0) {
-        const char *name = strerrorname_np(errno);
-        struct rbuf b = {0};
-        rb_str(&b, "poolshim: POOLSHIM_STATS_FILE=");
-        rb_quoted(&b, path, strlen(path), 200);
-        rb_str(&b, ": cannot write the stats file (");
-        rb_str(&b, name != NULL ? name : "error");
-        rb_str(&b, ")\n");
-        rb_flush(&b, fd);
-    }
+    int saved = errno, rc = write_json_file(path, false);
+    if (rc != 0)
+        stats_say_cannot_write("POOLSHIM_STATS_FILE", path, "stats file", errno);
     errno = saved;
     return rc;
 }

@@ -32,7 +32,7 @@
 
 static size_t stride_of(size_t size)
 {
-    return (size + 15) & ~(size_t)15;
+    return (size + POOL_GRANULE - 1) & ~(size_t)(POOL_GRANULE - 1);
 }
 
 static struct pool_classes *create(const struct pool_class_spec *spec, size_t n,

@@ -51,8 +51,6 @@
 
 #include "tools/recommend/recommend.h"
 
-#define COUNT_MAX (UINT64_C(0xffffffff) - 1) /* objects per class */
-
 /* The tables of one search over atoms a[0..n); cells (k, i) for k classes
  * covering atoms [0, i), at k * W + i with W = n + 1. */
 struct search {
@@ -76,12 +74,12 @@ static uint64_t class_size(uint64_t top)
  * exceed the limits of a class of stride `stride`. */
 static uint64_t full_count(uint64_t p, unsigned headroom, uint64_t stride)
 {
-    if (p > COUNT_MAX)
+    if (p > POOL_CLASS_COUNT_MAX)
         return 0;
     uint64_t c = p + (p * headroom + 99) / 100;
     if (c == 0)
         c = 1;
-    if (c > COUNT_MAX || c * stride > POOL_CLASS_BYTES_MAX)
+    if (c > POOL_CLASS_COUNT_MAX || c * stride > POOL_CLASS_BYTES_MAX)
         return 0;
     return c;
 }
