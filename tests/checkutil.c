@@ -105,3 +105,19 @@ const char *make_tmp(void)
     ck_assert_ptr_nonnull(mkdtemp(path));
     return path;
 }
+
+char case_dir[4200];
+
+void case_dir_setup(void)
+{
+    snprintf(case_dir, sizeof case_dir, "%s", make_tmp());
+}
+
+const char *case_path(const char *name)
+{
+    static char buf[8][4700];
+    static unsigned next;
+    char *b = buf[next++ % 8];
+    snprintf(b, sizeof buf[0], "%s/%s", case_dir, name);
+    return b;
+}

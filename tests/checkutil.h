@@ -91,6 +91,14 @@ void tmp_teardown(void);
  * next call. */
 const char *make_tmp(void);
 
+/* For suites whose every case wants a directory of its own: the checked
+ * fixture case_dir_setup (tcase_add_checked_fixture(tc, case_dir_setup,
+ * NULL), after the unchecked tmp_setup) makes case_dir with make_tmp();
+ * case_path(name) is case_dir/name, in one of 8 rotating buffers. */
+extern char case_dir[4200];
+void case_dir_setup(void);
+const char *case_path(const char *name);
+
 /* A case that cannot run on this machine (what it needs is not installed):
  * "SKIP: NAME: why" on stderr, then the case ends. scripts/run-tests counts
  * it as skipped, not passed. Use it only before a case asserts anything, or

@@ -137,24 +137,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* the module, in worker processes                                          */
 
-/* The case's own scratch directory (checkutil.h's, made per case). */
-static char dir[4200];
-
-static void case_setup(void)
-{
-    snprintf(dir, sizeof dir, "%s", make_tmp());
-}
-
-/* A path in the scratch directory, in one of 4 rotating buffers. */
-static const char *at(const char *name)
-{
-    static char buf[4][4700];
-    static unsigned next;
-    char *b = buf[next++ % 4];
-    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
-    return b;
-}
-
 /* Count `n` calls of kind k, each with nothing inside. */
 static void calls(enum lat_kind k, unsigned n)
 {
@@ -230,11 +212,11 @@ static void exact_work(const char *path)
 
 START_TEST(counts_exact_per_kind_and_thread)
 {
-    pid_t pid = worker(exact_work, at("lat.%p"));
+    pid_t pid = worker(exact_work, case_path("lat.%p"));
     char name[64];
     snprintf(name, sizeof name, "lat.%d", (int)pid);
     struct read r;
-    read_file(&r, at(name));
+    read_file(&r, case_path(name));
     static const uint64_t want[LAT_KINDS] = {10, 3, 5, 4000, 7, 2};
     for (int k = 0; k < LAT_KINDS; k++)
         ck_assert_msg(r.kind[k].calls == want[k], "%s: %lu calls, want %lu", lat_kind_name[k],
@@ -275,7 +257,7 @@ static void fork_work(const char *path)
     calls(LAT_POOL, 5);
     char line[32];
     int n = snprintf(line, sizeof line, "%d\n", (int)c);
-    int fd = open(at("child"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(case_path("child"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || write(fd, line, (size_t)n) != n)
         _exit(5);
     close(fd);
@@ -283,20 +265,20 @@ static void fork_work(const char *path)
 
 START_TEST(fork_child_starts_empty)
 {
-    pid_t pid = worker(fork_work, at("lat.%p"));
+    pid_t pid = worker(fork_work, case_path("lat.%p"));
     char name[64], text[32] = "";
-    int fd = open(at("child"), O_RDONLY);
+    int fd = open(case_path("child"), O_RDONLY);
     ck_assert_int_ge(fd, 0);
     ck_assert_int_gt(read(fd, text, sizeof text - 1), 0);
     close(fd);
     struct read r;
     snprintf(name, sizeof name, "lat.%d", (int)pid);
-    read_file(&r, at(name));
+    read_file(&r, case_path(name));
     ck_assert_uint_eq(r.kind[LAT_POOL].calls, 105);
     ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 0);
     read_done(&r);
     snprintf(name, sizeof name, "lat.%d", atoi(text));
-    read_file(&r, at(name));
+    read_file(&r, case_path(name));
     ck_assert_uint_eq(r.kind[LAT_POOL].calls, 0);
     ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 20);
     ck_assert_uint_eq(r.f.h->ppid, (uint64_t)pid);
@@ -333,9 +315,9 @@ static void exit_work(const char *path)
 
 START_TEST(underscore_exit_keeps_everything)
 {
-    pid_t pid = worker(exit_work, at("lat"));
+    pid_t pid = worker(exit_work, case_path("lat"));
     struct read r;
-    read_file(&r, at("lat"));
+    read_file(&r, case_path("lat"));
     ck_assert_uint_eq(r.kind[LAT_POOL].calls, 42);
     ck_assert_uint_eq(r.kind[LAT_REALLOC].calls, 50);
     ck_assert_uint_eq(r.f.h->complete, 0);
@@ -379,9 +361,9 @@ static void fault_work(const char *path)
 
 START_TEST(faults_inside_calls_exact)
 {
-    worker(fault_work, at("lat"));
+    worker(fault_work, case_path("lat"));
     struct read r;
-    read_file(&r, at("lat"));
+    read_file(&r, case_path("lat"));
     ck_assert_uint_eq(r.kind[LAT_UNCOVERED].calls, 64);
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
     /* the sanitizer's shadow of a fresh page faults in the same call, and
@@ -411,9 +393,9 @@ static void dense_work(const char *path)
 
 START_TEST(dense_calls_read_faults_rarely)
 {
-    worker(dense_work, at("lat"));
+    worker(dense_work, case_path("lat"));
     struct read r;
-    read_file(&r, at("lat"));
+    read_file(&r, case_path("lat"));
     ck_assert_uint_eq(r.kind[LAT_POOL].calls, 200000);
     uint64_t reads = lat_file_slot(&r.f, 0)->fault_reads;
     ck_assert_msg(reads < 2000, "%lu getrusage calls for 200000 calls", (unsigned long)reads);
@@ -425,7 +407,7 @@ END_TEST
  * as it was), a directory that does not exist. One line on stderr each. */
 static void refuse_work(const char *path)
 {
-    int fd = open(at("err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open(case_path("err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || dup2(fd, 2) < 0)
         _exit(4);
     if (lat_start(path) != -1 || lat_active())
@@ -436,14 +418,14 @@ static void refuse_work(const char *path)
 START_TEST(refuses_foreign_files)
 {
     static const char precious[] = "do not touch\n";
-    const char *target = at("precious");
+    const char *target = case_path("precious");
     ck_assert_int_eq(tu_write_file(target, precious, sizeof precious - 1), 0);
-    const char *paths[] = {target, at("missing/lat.%p")};
+    const char *paths[] = {target, case_path("missing/lat.%p")};
     const char *want[] = {"will not replace", "cannot create"};
     for (int i = 0; i < 2; i++) {
         worker(refuse_work, paths[i]);
         char buf[1024] = "";
-        int fd = open(at("err"), O_RDONLY);
+        int fd = open(case_path("err"), O_RDONLY);
         ck_assert_int_ge(fd, 0);
         ssize_t n = read(fd, buf, sizeof buf - 1);
         close(fd);
@@ -463,16 +445,16 @@ END_TEST
 /* A latency file of an earlier run is replaced. */
 START_TEST(replaces_own_files)
 {
-    worker(dense_work, at("lat"));
-    worker(exact_work, at("lat"));
+    worker(dense_work, case_path("lat"));
+    worker(exact_work, case_path("lat"));
     struct read r;
-    read_file(&r, at("lat"));
+    read_file(&r, case_path("lat"));
     ck_assert_uint_eq(r.kind[LAT_POOL].calls, 10);
     read_done(&r);
     char err[512];
     struct lat_file f;
-    ck_assert_int_eq(tu_write_file(at("junk"), "poolshim-latenc", 15), 0);
-    ck_assert_int_eq(lat_file_open(&f, at("junk"), err, sizeof err), -1);
+    ck_assert_int_eq(tu_write_file(case_path("junk"), "poolshim-latenc", 15), 0);
+    ck_assert_int_eq(lat_file_open(&f, case_path("junk"), err, sizeof err), -1);
     ck_assert_msg(strstr(err, "not a poolshim latency file"), "%s", err);
 }
 END_TEST
@@ -488,7 +470,7 @@ static void read_runs(struct lat_hist kinds[LAT_KINDS], unsigned *complete, long
                       bool want_child)
 {
     struct dirent **names;
-    int n = scandir(dir, &names, NULL, alphasort);
+    int n = scandir(case_dir, &names, NULL, alphasort);
     ck_assert_int_ge(n, 0);
     memset(kinds, 0, LAT_KINDS * sizeof *kinds);
     *complete = 0;
@@ -497,7 +479,7 @@ static void read_runs(struct lat_hist kinds[LAT_KINDS], unsigned *complete, long
         if (strncmp(names[i]->d_name, "lat.", 4) == 0) {
             struct lat_file f;
             char err[512];
-            const char *path = at(names[i]->d_name);
+            const char *path = case_path(names[i]->d_name);
             ck_assert_msg(lat_file_open(&f, path, err, sizeof err) == 0, "%s", err);
             if (((long)f.h->pid == child) == want_child) {
                 lat_file_sum(&f, kinds);
@@ -518,7 +500,7 @@ static void read_runs(struct lat_hist kinds[LAT_KINDS], unsigned *complete, long
 static void timed_run(struct tu_proc *p, const char *classes, const char *cmd, const char *arg)
 {
     char lat[4500];
-    snprintf(lat, sizeof lat, "POOLSHIM_LATENCY=%s/lat.%%p", dir);
+    snprintf(lat, sizeof lat, "POOLSHIM_LATENCY=%s/lat.%%p", case_dir);
     run_shim(p, LIST(classes, lat), arg ? LIST("lat_calls", cmd, arg) : LIST("lat_calls", cmd));
     ck_clean(p);
 }
@@ -579,10 +561,10 @@ START_TEST(shim_threads_each_recorded)
     timed_run(&p, "POOLSHIM_CLASSES=64:4096", "threads", "4");
     tu_proc_free(&p);
     struct dirent **names;
-    int n = scandir(dir, &names, NULL, alphasort);
+    int n = scandir(case_dir, &names, NULL, alphasort);
     ck_assert_int_eq(n, 3); /* ".", "..", one file */
     struct read r;
-    read_file(&r, at(names[2]->d_name));
+    read_file(&r, case_path(names[2]->d_name));
     for (int i = 0; i < n; i++)
         free(names[i]);
     free(names);
@@ -719,7 +701,7 @@ END_TEST
 /* The table; standard input read once and given to every run. */
 START_TEST(cmd_table_and_stdin)
 {
-    const char *in = at("in");
+    const char *in = case_path("in");
     ck_assert_int_eq(tu_write_file(in, "one\ntwo\nthree\n", 14), 0);
     struct tu_proc p;
     latency_cmd(&p, in, LIST("--runs", "2", "--", "/bin/sh", "-c", "wc -l"));
@@ -784,7 +766,7 @@ END_TEST
 /* --config: the pools' settings from a file; its errors name the line. */
 START_TEST(cmd_config_file)
 {
-    const char *conf = at("c.conf");
+    const char *conf = case_path("c.conf");
     static const char good[] = "# from a profile\nPOOLSHIM_CLASSES=64:1\n";
     ck_assert_int_eq(tu_write_file(conf, good, sizeof good - 1), 0);
     struct tu_proc p;
@@ -809,7 +791,7 @@ START_TEST(cmd_png)
     const char *gnuplot = tu_first_executable(LIST("/usr/bin/gnuplot", "/usr/local/bin/gnuplot"));
     if (gnuplot == NULL)
         ck_skip("cmd_png", "gnuplot is not installed");
-    const char *png = at("tail.png");
+    const char *png = case_path("tail.png");
     struct tu_proc p;
     const char *const vars[] = {"PATH=/usr/bin:/bin:/usr/local/bin", NULL};
     const char *argv[] = {wrapper(), "latency", "--lib", tu_shim_lib(), "--runs", "1", "--png",
@@ -835,12 +817,13 @@ START_TEST(cmd_report_files)
     tu_proc_free(&p);
     char tool[4200];
     snprintf(tool, sizeof tool, "%s/../tools/poolshim-latency", tu_helpers_dir());
-    run_plain(&p, NOVARS, LIST("/bin/sh", "-c", "\"$0\" report --json \"$1\"/lat.*", tool, dir));
+    run_plain(&p, NOVARS,
+              LIST("/bin/sh", "-c", "\"$0\" report --json \"$1\"/lat.*", tool, case_dir));
     ck_exit(&p, 0);
     ck_has(p.out, "\"dry\":{\"calls\":2,");
     ck_has(p.out, "\"processes\":1,");
     tu_proc_free(&p);
-    run_plain(&p, NOVARS, LIST(tool, "report", at("nothing")));
+    run_plain(&p, NOVARS, LIST(tool, "report", case_path("nothing")));
     ck_exit(&p, 3);
     ck_has(p.err, "cannot open (ENOENT)");
     tu_proc_free(&p);
@@ -860,7 +843,7 @@ static Suite *latency_suite(void)
     tc = tcase_create("module");
     tcase_set_timeout(tc, 30);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_setup, NULL);
+    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     tcase_add_test(tc, counts_exact_per_kind_and_thread);
     tcase_add_test(tc, fork_child_starts_empty);
     tcase_add_test(tc, underscore_exit_keeps_everything);
@@ -878,7 +861,7 @@ static Suite *latency_suite(void)
     tc = tcase_create("shim");
     tcase_set_timeout(tc, 60);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_setup, NULL);
+    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     tcase_add_loop_test(tc, shim_counts_exact, 0, 2);
     tcase_add_test(tc, shim_fallbacks_counted);
     tcase_add_test(tc, shim_threads_each_recorded);
@@ -890,7 +873,7 @@ static Suite *latency_suite(void)
     tc = tcase_create("command");
     tcase_set_timeout(tc, 120);
     tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_setup, NULL);
+    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     tcase_add_test(tc, cmd_json_exact);
     tcase_add_test(tc, cmd_table_and_stdin);
     tcase_add_test(tc, cmd_output_differs);

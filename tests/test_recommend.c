@@ -14,72 +14,28 @@
  */
 #define _GNU_SOURCE
 #include <check.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "pool/version.h"
 #include "shim/config.h"
 #include "tools/recommend/recommend.h"
-#include "tests/testutil.h"
+#include "tests/checkutil.h"
 
 /* ---- plumbing ---- */
-
-static char dir[256];
 
 static const char *tool(void)
 {
     static char path[4096];
-    const char *h = getenv("TEST_HELPERS");
-    snprintf(path, sizeof path, "%s/../tools/poolshim-recommend",
-             h && *h ? h : "build/helpers");
+    snprintf(path, sizeof path, "%s/../tools/poolshim-recommend", tu_helpers_dir());
     return path;
-}
-
-static const char *shim_lib(void)
-{
-    const char *s = getenv("TEST_SHIM_LIB");
-    return s && *s ? s : "build/libpoolshim.so";
-}
-
-/* A path inside the case's directory, in one of 8 rotating buffers. */
-static const char *at(const char *name)
-{
-    static char buf[8][512];
-    static unsigned next;
-    char *b = buf[next++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", dir, name);
-    return b;
 }
 
 static void write_file(const char *name, const char *text)
 {
-    FILE *f = fopen(at(name), "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    ck_assert_int_eq(fclose(f), 0);
-}
-
-static void setup(void)
-{
-    const char *t = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/poolshim-rec-XXXXXX", t && *t ? t : "/tmp");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void teardown(void)
-{
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0)
-        fprintf(stderr, "cannot remove %s\n", dir);
+    ck_assert_int_eq(tu_write_file(case_path(name), text, strlen(text)), 0);
 }
 
 struct run {
@@ -87,60 +43,21 @@ struct run {
     char out[1 << 16], err[1 << 12];
 };
 
-/* Run argv (NULL-terminated) with envp, stdin from in_path (NULL:
- * /dev/null), capturing stdout and stderr. */
+/* Run argv with PATH=/usr/bin:/bin and vars ("NAME=value" each), stdin from
+ * in_path (NULL: /dev/null), capturing stdout and stderr (each cut to its
+ * buffer). */
 static void run_env(struct run *r, const char *const *argv,
-                    const char *const *envp, const char *in_path)
+                    const char *const *vars, const char *in_path)
 {
-    int po[2], pe[2];
-    ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        int in = open(in_path ? in_path : "/dev/null", O_RDONLY);
-        if (in < 0 || dup2(in, 0) < 0 || dup2(po[1], 1) < 0 || dup2(pe[1], 2) < 0)
-            _exit(126);
-        execve(argv[0], (char *const *)argv, (char *const *)envp);
-        dprintf(2, "cannot execute %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(po[1]);
-    close(pe[1]);
-    size_t no = 0, ne = 0;
-    struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
-    int open_fds = 2;
-    while (open_fds > 0) {
-        if (poll(fds, 2, 30000) <= 0)
-            break;
-        for (int k = 0; k < 2; k++) {
-            if (fds[k].fd < 0 || fds[k].revents == 0)
-                continue;
-            char *buf = k ? r->err : r->out;
-            size_t *n = k ? &ne : &no, cap = k ? sizeof r->err : sizeof r->out;
-            char sink[4096];
-            ssize_t got = *n + 1 < cap ? read(fds[k].fd, buf + *n, cap - 1 - *n)
-                                       : read(fds[k].fd, sink, sizeof sink);
-            if (got <= 0) {
-                close(fds[k].fd);
-                fds[k].fd = -1;
-                open_fds--;
-            } else if (*n + 1 < cap) {
-                *n += (size_t)got;
-            }
-        }
-    }
-    for (int k = 0; k < 2; k++)
-        if (fds[k].fd >= 0)
-            close(fds[k].fd);
-    r->out[no] = r->err[ne] = '\0';
-    int st;
-    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    struct tu_opts o = {.stdin_path = in_path, .timeout_s = 30};
+    struct tu_proc p;
+    run_with(&p, false, vars, argv, &o);
+    r->status = p.exit_code;
+    snprintf(r->out, sizeof r->out, "%s", p.out);
+    snprintf(r->err, sizeof r->err, "%s", p.err);
+    tu_proc_free(&p);
 }
 
-static const char *const no_env[] = {"PATH=/usr/bin:/bin", NULL};
 
 /* Run the tool with up to 8 arguments (NULL-terminated list). */
 #define REC(r, ...) run_tool((r), NULL, (const char *const[]){__VA_ARGS__, NULL})
@@ -153,7 +70,7 @@ static void run_tool(struct run *r, const char *in_path,
     for (; args[n - 1] != NULL && n < 15; n++)
         argv[n] = args[n - 1];
     argv[n] = NULL;
-    run_env(r, argv, no_env, in_path);
+    run_env(r, argv, NOVARS, in_path);
 }
 
 /* The value after "POOLSHIM_CLASSES=" on the last line of the report. */
@@ -203,7 +120,7 @@ START_TEST(basic)
 {
     write_file("p", BLOCK(1, "32 1000 100\n64 500 7\n4112 20 3\n", 0));
     struct run r;
-    REC(&r, at("p"));
+    REC(&r, case_path("p"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(r.err, "");
     ck_assert_str_eq(classes_of(&r), "24:110,56:8,4104:4");
@@ -219,7 +136,7 @@ START_TEST(merge)
     write_file("a", BLOCK(1, "32 10 5\n64 1 1\n", 2) BLOCK(2, "32 10 50\n", 0));
     write_file("b", "# a comment between blocks\n\n" BLOCK(3, "32 10 20\n128 4 2\n", 1));
     struct run r;
-    REC(&r, "--headroom", "0", "--json", at("a"), at("b"));
+    REC(&r, "--headroom", "0", "--json", case_path("a"), case_path("b"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_int_eq(json_num(r.out, "files"), 2);
     ck_assert_int_eq(json_num(r.out, "blocks"), 3);
@@ -236,7 +153,7 @@ START_TEST(barrier)
 {
     write_file("p", BLOCK(1, "32 100 1000\n64 1000 10\n", 0));
     struct run r;
-    REC(&r, "--budget", "2000", "--json", at("p"));
+    REC(&r, "--budget", "2000", "--json", case_path("p"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "\"classes_line\":\"24:1,56:11\""));
     ck_assert_ptr_nonnull(strstr(r.out, "{\"size\":24,\"count\":1,\"barrier\":true"));
@@ -251,7 +168,7 @@ START_TEST(budget_cut)
 {
     write_file("p", BLOCK(1, "48 5000 10\n65536 3 3\n", 0));
     struct run r;
-    REC(&r, "--budget", "64k", at("p"));
+    REC(&r, "--budget", "64k", case_path("p"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(classes_of(&r), "40:11");
     ck_assert_ptr_nonnull(strstr(r.out, "left to the system allocator: 3 above the largest class"));
@@ -263,12 +180,12 @@ START_TEST(budget_env)
 {
     write_file("p", BLOCK(1, "48 5000 10\n65536 3 3\n", 0));
     struct run r;
-    const char *argv[] = {tool(), at("p"), NULL};
+    const char *argv[] = {tool(), case_path("p"), NULL};
     const char *env[] = {"POOLSHIM_BUDGET=64k", NULL};
     run_env(&r, argv, env, NULL);
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(classes_of(&r), "40:11");
-    const char *argv2[] = {tool(), "--budget", "1M", at("p"), NULL};
+    const char *argv2[] = {tool(), "--budget", "1M", case_path("p"), NULL};
     run_env(&r, argv2, env, NULL);
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(classes_of(&r), "40:11,65528:4");
@@ -290,7 +207,7 @@ START_TEST(many_buckets)
              body);
     write_file("p", text);
     struct run r;
-    REC(&r, at("p"));
+    REC(&r, case_path("p"));
     ck_assert_int_eq(r.status, 0);
     struct shim_config cfg;
     assert_accepted(classes_of(&r), &cfg);
@@ -312,7 +229,7 @@ START_TEST(coarsened)
     snprintf(text + len, sizeof text - len, "# larger than 1048576: 0 requests\n# end\n");
     write_file("p", text);
     struct run r;
-    REC(&r, "--budget", "1G", at("p"));
+    REC(&r, "--budget", "1G", case_path("p"));
     ck_assert_msg(r.status == 0, "%s", r.err);
     struct shim_config cfg;
     assert_accepted(classes_of(&r), &cfg);
@@ -328,10 +245,10 @@ START_TEST(one_class)
 {
     write_file("p", BLOCK(1, "32 10 4\n64 10 6\n96 10 10\n", 0));
     struct run r;
-    REC(&r, "--max-classes", "1", "--headroom", "0", at("p"));
+    REC(&r, "--max-classes", "1", "--headroom", "0", case_path("p"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(classes_of(&r), "88:20");
-    REC(&r, "--max-classes=1", "--headroom=50", at("p"));
+    REC(&r, "--max-classes=1", "--headroom=50", case_path("p"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(classes_of(&r), "88:30");
 }
@@ -343,7 +260,7 @@ START_TEST(stdin_and_16)
 {
     write_file("p", BLOCK(1, "16 10 1\n1040 10 1\n", 0));
     struct run r;
-    run_tool(&r, at("p"), (const char *const[]){"--headroom", "0", "-", NULL});
+    run_tool(&r, case_path("p"), (const char *const[]){"--headroom", "0", "-", NULL});
     ck_assert_int_eq(r.status, 0);
     ck_assert_str_eq(classes_of(&r), "16:1,1032:1");
 }
@@ -354,7 +271,7 @@ START_TEST(larger_only_share)
 {
     write_file("p", BLOCK(1, "32 75 1\n", 25));
     struct run r;
-    REC(&r, at("p"));
+    REC(&r, case_path("p"));
     ck_assert_int_eq(r.status, 0);
     ck_assert_ptr_nonnull(strstr(r.out, "served from the pools: 75 of 100 requests (75.00%)"));
     ck_assert_ptr_nonnull(strstr(r.out, "25 above 1 MiB"));
@@ -412,7 +329,7 @@ START_TEST(errors)
     const char *args[6];
     int n = 0;
     for (; n < 4 && b->args[n] != NULL; n++)
-        args[n] = strcmp(b->args[n], "@") == 0 ? at(b->name) : b->args[n];
+        args[n] = strcmp(b->args[n], "@") == 0 ? case_path(b->name) : b->args[n];
     args[n] = NULL;
     struct run r;
     run_tool(&r, NULL, args);
@@ -422,7 +339,7 @@ START_TEST(errors)
     char want[512];
     const char *s = b->want;
     if (s[0] == '@')
-        snprintf(want, sizeof want, "%s%s", at(b->name), s + 1);
+        snprintf(want, sizeof want, "%s%s", case_path(b->name), s + 1);
     else
         snprintf(want, sizeof want, "%s", s);
     ck_assert_msg(strncmp(r.err, "poolshim-recommend: ", 20) == 0 &&
@@ -451,23 +368,23 @@ END_TEST
  * the expected one. */
 START_TEST(end_to_end)
 {
-    FILE *f = fopen(at("in"), "w");
+    FILE *f = fopen(case_path("in"), "w");
     ck_assert_ptr_nonnull(f);
     for (int i = 0; i < 20000; i++)
         fprintf(f, "w%d w%u%.*s\n", i, (unsigned)(i * 2654435761u) % 30000,
                 i % 40, "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
     ck_assert_int_eq(fclose(f), 0);
 
-    char pre[4200], prof[600], stats[600], classes[4200];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_lib());
-    snprintf(prof, sizeof prof, "POOLSHIM_PROFILE=%s", at("prof"));
-    const char *argv[] = {"/usr/bin/tsort", at("in"), NULL};
+    char pre[4200], prof[4700], stats[4700], classes[4200];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", tu_shim_lib());
+    snprintf(prof, sizeof prof, "POOLSHIM_PROFILE=%s", case_path("prof"));
+    const char *argv[] = {"/usr/bin/tsort", case_path("in"), NULL};
     const char *env1[] = {pre, prof, "LC_ALL=C", NULL};
     struct run r;
     run_env(&r, argv, env1, NULL);
     ck_assert_msg(r.status == 0, "tsort: %s", r.err);
 
-    REC(&r, "--json", at("prof"));
+    REC(&r, "--json", case_path("prof"));
     ck_assert_int_eq(r.status, 0);
     long long requests = json_num(r.out, "requests"), served = json_num(r.out, "served");
     ck_assert_int_gt(requests, 1000);
@@ -477,13 +394,13 @@ START_TEST(end_to_end)
     snprintf(classes, sizeof classes, "POOLSHIM_CLASSES=%.*s",
              (int)strcspn(cl, "\""), cl);
 
-    snprintf(stats, sizeof stats, "POOLSHIM_STATS_FILE=%s", at("stats.json"));
+    snprintf(stats, sizeof stats, "POOLSHIM_STATS_FILE=%s", case_path("stats.json"));
     const char *env2[] = {pre, classes, stats, "LC_ALL=C", NULL};
     run_env(&r, argv, env2, NULL);
     ck_assert_msg(r.status == 0, "tsort under the classes: %s", r.err);
 
     /* sum served, misses over classes; uncovered */
-    FILE *sf = fopen(at("stats.json"), "r");
+    FILE *sf = fopen(case_path("stats.json"), "r");
     ck_assert_ptr_nonnull(sf);
     static char js[1 << 16];
     size_t n = fread(js, 1, sizeof js - 1, sf);
@@ -509,17 +426,16 @@ END_TEST
  * the class holds the child's 12. */
 START_TEST(forked_child_counted_once)
 {
-    char pre[4200], prof[600], helper[4200];
-    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", shim_lib());
-    snprintf(prof, sizeof prof, "POOLSHIM_PROFILE=%s", at("prof"));
-    snprintf(helper, sizeof helper, "%s/profile_fork", getenv("TEST_HELPERS") ?: "build/helpers");
-    const char *argv[] = {helper, "7", "5", NULL};
+    char pre[4200], prof[4700];
+    snprintf(pre, sizeof pre, "LD_PRELOAD=%s", tu_shim_lib());
+    snprintf(prof, sizeof prof, "POOLSHIM_PROFILE=%s", case_path("prof"));
+    const char *argv[] = {tu_helper("profile_fork"), "7", "5", NULL};
     const char *env[] = {pre, prof, NULL};
     struct run r;
     run_env(&r, argv, env, NULL);
     ck_assert_msg(r.status == 0, "profile_fork: %s%s", r.out, r.err);
 
-    REC(&r, "--json", "--headroom", "0", at("prof"));
+    REC(&r, "--json", "--headroom", "0", case_path("prof"));
     ck_assert_msg(r.status == 0, "%s", r.err);
     ck_assert_int_eq(json_num(r.out, "blocks"), 2);
     ck_assert_int_eq(json_num(r.out, "requests"), 7 + 5 + 1);
@@ -839,7 +755,8 @@ static Suite *recommend_suite(void)
 {
     Suite *s = suite_create("recommend");
     TCase *tc = tcase_create("profiles");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     tcase_add_test(tc, basic);
     tcase_add_test(tc, version);
     tcase_add_test(tc, merge);
@@ -854,12 +771,14 @@ static Suite *recommend_suite(void)
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     tcase_add_loop_test(tc, errors, 0, sizeof bads / sizeof bads[0]);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("end_to_end");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, end_to_end);
     tcase_add_test(tc, forked_child_counted_once);
