@@ -11,6 +11,22 @@
 #include "tests/checkutil.h"
 
 /* ------------------------------------------------------------------------ */
+/* test cases                                                                */
+
+TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs)
+{
+    TCase *tc = tcase_create(name);
+    if (timeout != 0)
+        tcase_set_timeout(tc, timeout);
+    if (dirs != TC_PLAIN)
+        tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    if (dirs == TC_CASE_DIR)
+        tcase_add_checked_fixture(tc, case_dir_setup, NULL);
+    suite_add_tcase(s, tc);
+    return tc;
+}
+
+/* ------------------------------------------------------------------------ */
 /* running helpers                                                           */
 
 void run_with(struct tu_proc *p, bool preload, const char *const *vars,

@@ -19,6 +19,20 @@
 #define NOVARS ((const char *const[]){NULL})
 
 /* ------------------------------------------------------------------------ */
+/* test cases                                                                */
+
+enum {
+    TC_PLAIN,    /* nothing around the tests */
+    TC_SCRATCH,  /* tmp_setup/tmp_teardown around the test case: make_tmp() works */
+    TC_CASE_DIR, /* that, and case_dir_setup before each test: case_path() works */
+};
+
+/* A new test case `name` added to s, with a timeout of `timeout` seconds (0:
+ * Check's default; scaled by CK_TIMEOUT_MULTIPLIER either way) and the
+ * scratch directories `dirs` asks for (below). Add its tests to it. */
+TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs);
+
+/* ------------------------------------------------------------------------ */
 /* running helpers                                                           */
 
 /* Run argv (argv[0]: a helper's name, or a path when it holds a '/') with a

@@ -276,24 +276,19 @@ END_TEST
 static Suite *check_suite(void)
 {
     Suite *s = suite_create("check");
-    TCase *tc = tcase_create("on_error");
-    tcase_set_timeout(tc, 30);
+    TCase *tc = add_tcase(s, "on_error", 30, TC_PLAIN);
     tcase_add_loop_test(tc, abort_before_main, 0, N(aborts));
     tcase_add_test(tc, abort_on_malformed_on_error);
     tcase_add_test(tc, abort_with_children_off);
     tcase_add_test(tc, abort_valid_runs);
     tcase_add_loop_test(tc, abort_on_mlock_failure, 0, 2);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("check");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "check", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, check_same_messages, 0, 5);
     tcase_add_test(tc, check_classes);
     tcase_add_test(tc, check_config_file);
     tcase_add_loop_test(tc, check_usage_errors, 0, N(check_misuses));
     tcase_add_test(tc, wrapper_refuses_invalid);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -24,7 +24,7 @@
 
 #include "pool/classes_internal.h" /* the layout, for the fast pair and the checks */
 #include "tests/stress.h"
-#include "tests/testutil.h"
+#include "tests/checkutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -1074,26 +1074,23 @@ static Suite *classes_suite(void)
 {
     Suite *s = suite_create("classes");
 
-    TCase *tc = tcase_create("lookup");
+    TCase *tc = add_tcase(s, "lookup", 0, TC_PLAIN);
     tcase_add_loop_test(tc, lookup_sizes, 0, (int)N_ELEMS(lookup_table));
     tcase_add_test(tc, lookup_matches_linear_scan);
     tcase_add_test(tc, lookup_size_max_class);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("create");
+    tc = add_tcase(s, "create", 0, TC_PLAIN);
     tcase_add_test(tc, create_sorts_classes);
     tcase_add_test(tc, create_max_classes);
     tcase_add_loop_test(tc, create_rejects_bad_spec, 0, (int)N_ELEMS(bad_specs));
     tcase_add_test(tc, create_destroy_leaks_nothing);
     tcase_add_test(tc, footprint_is_what_create_reserves);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("layout");
+    tc = add_tcase(s, "layout", 0, TC_PLAIN);
     tcase_add_test(tc, owner_from_address);
     tcase_add_test(tc, alignment);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("get_put");
+    tc = add_tcase(s, "get_put", 0, TC_PLAIN);
     tcase_add_loop_test(tc, exhaust_and_stats, 0, MODES);
     tcase_add_test(tc, cache_attach_detach);
     tcase_add_test(tc, cache_serves_one_set);
@@ -1106,18 +1103,14 @@ static Suite *classes_suite(void)
     tcase_add_test(tc, fork_child_takes_back_other_caches);
     tcase_add_test(tc, check_catches_a_broken_free_object);
     tcase_add_test(tc, zeroed_set_fits_nothing);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("misuse");
+    tc = add_tcase(s, "misuse", 0, TC_PLAIN);
     tcase_add_loop_test_raise_signal(tc, misuse_raises_sigabrt, SIGABRT, 0, MISUSE_KINDS);
     tcase_add_loop_test(tc, misuse_message, 0, MISUSE_KINDS);
     tcase_add_test(tc, checked_correct_use);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("stress");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "stress", 30, TC_PLAIN);
     tcase_add_loop_test(tc, stress_threads, 0, 2);
-    suite_add_tcase(s, tc);
     return s;
 }
 

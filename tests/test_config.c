@@ -12,7 +12,7 @@
 
 #include "pool/version.h"
 #include "shim/config.h"
-#include "tests/testutil.h"
+#include "tests/checkutil.h"
 
 #define TAIL "; poolshim is off, the program runs on the system allocator\n"
 #define EXPECT_CLASSES                                                         \
@@ -1110,19 +1110,16 @@ START_TEST(no_err_fd)
 }
 END_TEST
 
-#define N(a) ((int)(sizeof(a) / sizeof((a)[0])))
-
 static Suite *config_suite(void)
 {
     Suite *s = suite_create("config");
     TCase *t;
 
-    t = tcase_create("defaults");
+    t = add_tcase(s, "defaults", 0, TC_PLAIN);
     tcase_add_test(t, defaults_values);
     tcase_add_loop_test(t, defaults_when_unset, 0, N(no_vars));
-    suite_add_tcase(s, t);
 
-    t = tcase_create("classes");
+    t = add_tcase(s, "classes", 0, TC_PLAIN);
     tcase_add_loop_test(t, classes_good, 0, N(good_classes));
     tcase_add_loop_test(t, classes_max_count, 0, 2);
     tcase_add_test(t, classes_too_many);
@@ -1132,9 +1129,8 @@ static Suite *config_suite(void)
     tcase_add_test(t, classes_bad_long);
     tcase_add_loop_test(t, bytes, 0, N(bytes_cases));
     tcase_add_test(t, bytes_saturates);
-    suite_add_tcase(s, t);
 
-    t = tcase_create("values");
+    t = add_tcase(s, "values", 0, TC_PLAIN);
     tcase_add_loop_test(t, bools_good, 0, N(good_bools));
     tcase_add_loop_test(t, bools_bad, 0, N(bad_bools));
     tcase_add_loop_test(t, budget_good, 0, N(good_budgets));
@@ -1146,9 +1142,8 @@ static Suite *config_suite(void)
     tcase_add_loop_test(t, on_error_bad, 0, N(bad_on_error));
     tcase_add_loop_test(t, only_good, 0, N(good_only));
     tcase_add_loop_test(t, only_bad, 0, N(bad_only));
-    suite_add_tcase(s, t);
 
-    t = tcase_create("environment");
+    t = add_tcase(s, "environment", 0, TC_PLAIN);
     tcase_add_loop_test(t, unknown_variable, 0, N(unknown));
     tcase_add_test(t, all_variables);
     tcase_add_test(t, several_errors);
@@ -1158,13 +1153,11 @@ static Suite *config_suite(void)
     tcase_add_test(t, on_error_abort_tail);
     tcase_add_test(t, outcome);
     tcase_add_test(t, parse_one);
-    suite_add_tcase(s, t);
 
-    t = tcase_create("print");
+    t = add_tcase(s, "print", 0, TC_PLAIN);
     tcase_add_test(t, print_defaults);
     tcase_add_test(t, print_set);
     tcase_add_loop_test(t, print_round_trip, 0, N(round_trip));
-    suite_add_tcase(s, t);
     return s;
 }
 

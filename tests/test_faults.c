@@ -25,7 +25,7 @@
 #include <unistd.h>
 
 #include "shim/shim.h"
-#include "tests/testutil.h"
+#include "tests/checkutil.h"
 
 
 extern char **environ;
@@ -826,17 +826,15 @@ static Suite *faults_suite(void)
     Suite *s = suite_create("faults");
     TCase *t;
 
-    t = tcase_create("real_fails");
+    t = add_tcase(s, "real_fails", 20, TC_PLAIN);
     tcase_add_test(t, uncovered_fails);
     tcase_add_test(t, realloc_fails_keeps_block);
     tcase_add_test(t, exhausted_fallback_fails);
     tcase_add_test(t, strict_refuses_without_real);
     tcase_add_test(t, pooled_keep_working);
     tcase_add_loop_test(t, random_faults_never_crash, 0, 2);
-    tcase_set_timeout(t, 20);
-    suite_add_tcase(s, t);
 
-    t = tcase_create("edges");
+    t = add_tcase(s, "edges", 0, TC_PLAIN);
     tcase_add_loop_test(t, calloc_overflow, 0, N(overflow));
     tcase_add_loop_test(t, reallocarray_overflow, 0, N(overflow));
     tcase_add_test(t, realloc_zero_frees);
@@ -844,19 +842,16 @@ static Suite *faults_suite(void)
     tcase_add_test(t, free_keeps_errno);
     tcase_add_test(t, sized_frees);
     tcase_add_loop_test(t, posix_memalign_einval, 0, N(bad_align));
-    suite_add_tcase(s, t);
 
-    t = tcase_create("stats");
+    t = add_tcase(s, "stats", 0, TC_PLAIN);
     tcase_add_test(t, stats_temp_never_opens_a_taken_name);
     tcase_add_loop_test(t, stats_signal_chains_to_earlier_handler, 0, 2);
-    suite_add_tcase(s, t);
 
-    t = tcase_create("bootstrap");
+    t = add_tcase(s, "bootstrap", 0, TC_PLAIN);
     tcase_add_test(t, boot_blocks);
     tcase_add_test(t, boot_exhausts);
     tcase_add_test(t, boot_zero_at_the_end_is_owned);
     tcase_add_test(t, boot_through_shim);
-    suite_add_tcase(s, t);
     return s;
 }
 

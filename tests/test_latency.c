@@ -833,17 +833,12 @@ END_TEST
 static Suite *latency_suite(void)
 {
     Suite *s = suite_create("latency");
-    TCase *tc = tcase_create("histogram");
-    tcase_set_timeout(tc, 30);
+    TCase *tc = add_tcase(s, "histogram", 30, TC_PLAIN);
     tcase_add_test(tc, buckets_tile_the_range);
     tcase_add_loop_test(tc, percentiles_within_stated_error, 0, 2);
     tcase_add_test(tc, merge_and_counters);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("module");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
+    tc = add_tcase(s, "module", 30, TC_CASE_DIR);
     tcase_add_test(tc, counts_exact_per_kind_and_thread);
     tcase_add_test(tc, fork_child_starts_empty);
     tcase_add_test(tc, underscore_exit_keeps_everything);
@@ -851,29 +846,21 @@ static Suite *latency_suite(void)
     tcase_add_test(tc, dense_calls_read_faults_rarely);
     tcase_add_test(tc, refuses_foreign_files);
     tcase_add_test(tc, replaces_own_files);
-    suite_add_tcase(s, tc);
 
     /* a sanitizer build has the suites only: no library, no helpers */
     if (access(tu_shim_lib(), R_OK) != 0) {
         fprintf(stderr, "SKIP: test_latency shim, command: %s not built\n", tu_shim_lib());
         return s;
     }
-    tc = tcase_create("shim");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
+    tc = add_tcase(s, "shim", 60, TC_CASE_DIR);
     tcase_add_loop_test(tc, shim_counts_exact, 0, 2);
     tcase_add_test(tc, shim_fallbacks_counted);
     tcase_add_test(tc, shim_threads_each_recorded);
     tcase_add_test(tc, shim_fork_and_underscore_exit);
     tcase_add_test(tc, shim_faults_where_they_happen);
     tcase_add_test(tc, shim_bad_file_one_line);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("command");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
+    tc = add_tcase(s, "command", 120, TC_CASE_DIR);
     tcase_add_test(tc, cmd_json_exact);
     tcase_add_test(tc, cmd_table_and_stdin);
     tcase_add_test(tc, cmd_output_differs);
@@ -881,7 +868,6 @@ static Suite *latency_suite(void)
     tcase_add_test(tc, cmd_config_file);
     tcase_add_test(tc, cmd_png);
     tcase_add_test(tc, cmd_report_files);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -260,20 +260,18 @@ END_TEST
 static Suite *mem_suite(void)
 {
     Suite *s = suite_create("mem");
-    TCase *tc = tcase_create("huge");
-    tcase_add_loop_test(tc, reserve_huge_shapes, 0, (int)(sizeof shapes / sizeof shapes[0]));
+    TCase *tc = add_tcase(s, "huge", 0, TC_PLAIN);
+    tcase_add_loop_test(tc, reserve_huge_shapes, 0, N(shapes));
     tcase_add_test(tc, reserve_huge_overflow);
     tcase_add_test(tc, reserve_huge_prefault_lock);
     tcase_add_test(tc, explain_line);
     tcase_add_test(tc, names);
-    suite_add_tcase(s, tc);
     /* root only (they say SKIP otherwise) */
-    TCase *root = tcase_create("huge-root");
+    TCase *root = add_tcase(s, "huge-root", 0, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
     tcase_add_test(root, hugetlb_when_reserved);
     tcase_add_test(root, thp_never_gives_none);
     tcase_add_test(root, thp_always_gives_thp);
-    suite_add_tcase(s, root);
     return s;
 }
 

@@ -22,7 +22,7 @@
 
 #include "pool/pool.h"
 #include "tests/stress.h"
-#include "tests/testutil.h"
+#include "tests/checkutil.h"
 
 #define N_ELEMS(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -826,27 +826,24 @@ static Suite *pool_suite(void)
     Suite *s = suite_create("pool");
     int ng = (int)N_ELEMS(geometries);
 
-    TCase *tc = tcase_create("create");
+    TCase *tc = add_tcase(s, "create", 0, TC_PLAIN);
     tcase_add_loop_test(tc, create_reports_geometry, 0, ng);
     tcase_add_loop_test(tc, create_errno, 0, (int)N_ELEMS(bad_creates));
     tcase_add_loop_test(tc, create_near_size_max_is_enomem, 0, (int)N_ELEMS(near_size_max));
     tcase_add_test(tc, create_destroy_leaks_nothing);
     tcase_add_test(tc, destroy_null_is_noop);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("init");
+    tc = add_tcase(s, "init", 0, TC_PLAIN);
     tcase_add_loop_test(tc, init_once_per_object, 0, ng);
     tcase_add_loop_test(tc, init_null_zeroes, 0, ng);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("get_put");
+    tc = add_tcase(s, "get_put", 0, TC_PLAIN);
     tcase_add_loop_test(tc, exhaust_at_exactly_count, 0, ng);
     tcase_add_loop_test(tc, layout_and_alignment, 0, ng);
     tcase_add_test(tc, reset_once_per_put);
     tcase_add_loop_test(tc, contents_survive_put_get, 0, ng);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("guard");
+    tc = add_tcase(s, "guard", 0, TC_PLAIN);
     tcase_add_checked_fixture(tc, guard_setup, guard_teardown);
     tcase_add_test(tc, guard_end_of_scope);
     tcase_add_test(tc, guard_two_in_one_scope);
@@ -856,21 +853,16 @@ static Suite *pool_suite(void)
     tcase_add_test(tc, guard_goto);
     tcase_add_test(tc, guard_null_when_exhausted);
     tcase_add_test(tc, guard_keep_detaches);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("owns");
+    tc = add_tcase(s, "owns", 0, TC_PLAIN);
     tcase_add_loop_test(tc, owns, 0, OWNS_KINDS);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("misuse");
+    tc = add_tcase(s, "misuse", 0, TC_PLAIN);
     tcase_add_loop_test_raise_signal(tc, misuse_raises_sigabrt, SIGABRT, 0, MISUSE_KINDS);
     tcase_add_loop_test(tc, misuse_message, 0, MISUSE_KINDS);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("stress");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "stress", 30, TC_PLAIN);
     tcase_add_test(tc, stress_threads);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -754,9 +754,7 @@ END_TEST
 static Suite *recommend_suite(void)
 {
     Suite *s = suite_create("recommend");
-    TCase *tc = tcase_create("profiles");
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
+    TCase *tc = add_tcase(s, "profiles", 0, TC_CASE_DIR);
     tcase_add_test(tc, basic);
     tcase_add_test(tc, version);
     tcase_add_test(tc, merge);
@@ -768,31 +766,21 @@ static Suite *recommend_suite(void)
     tcase_add_test(tc, one_class);
     tcase_add_test(tc, stdin_and_16);
     tcase_add_test(tc, larger_only_share);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("errors");
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
+    tc = add_tcase(s, "errors", 0, TC_CASE_DIR);
     tcase_add_loop_test(tc, errors, 0, sizeof bads / sizeof bads[0]);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("end_to_end");
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
-    tcase_add_checked_fixture(tc, case_dir_setup, NULL);
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "end_to_end", 30, TC_CASE_DIR);
     tcase_add_test(tc, end_to_end);
     tcase_add_test(tc, forked_child_counted_once);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("parts");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "parts", 30, TC_PLAIN);
     tcase_add_test(tc, read_merges);
     tcase_add_test(tc, read_error_keeps_ended_blocks);
     tcase_add_test(tc, atoms_and_coarsening);
     tcase_add_test(tc, search_is_optimal_for_its_memory);
     tcase_add_test(tc, size_texts);
     tcase_add_test(tc, print_exact);
-    suite_add_tcase(s, tc);
     return s;
 }
 

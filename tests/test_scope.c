@@ -208,28 +208,21 @@ END_TEST
 static Suite *scope_suite(void)
 {
     Suite *s = suite_create("scope");
-    TCase *tc = tcase_create("only");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    TCase *tc = add_tcase(s, "only", 30, TC_SCRATCH);
     tcase_add_test(tc, only_with_bash_c);
     tcase_add_test(tc, only_other_name_stays_off);
     tcase_add_loop_test(tc, only_matches_argv0_or_executable, 0, 3);
     tcase_add_test(tc, only_out_of_scope_is_silent);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("children");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "children", 30, TC_PLAIN);
     tcase_add_test(tc, children_off_with_a_shell);
     tcase_add_test(tc, children_inherit_by_default);
     tcase_add_test(tc, children_off_removes_an_empty_preload);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("wrapper");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "wrapper", 30, TC_PLAIN);
     tcase_add_test(tc, wrapper_only);
     tcase_add_test(tc, wrapper_no_children);
     tcase_add_test(tc, wrapper_only_path_refused);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -986,8 +986,7 @@ static Suite *shim_suite(void)
     Suite *s = suite_create("shim");
     TCase *tc;
 
-    tc = tcase_create("routing");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "routing", 30, TC_PLAIN);
     tcase_add_test(tc, glibc_baseline_sizes);
     tcase_add_test(tc, configured_sizes_are_pooled);
     tcase_add_test(tc, default_classes_serve_small_sizes);
@@ -1002,34 +1001,24 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, every_free_returns_the_object);
     tcase_add_test(tc, libc_aliases_agree);
     tcase_add_test(tc, exports_only_the_malloc_family);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("exhaustion");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "exhaustion", 30, TC_PLAIN);
     tcase_add_loop_test(tc, exhaustion_at_exact_count, 0, 4);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("stats");
-    tcase_set_timeout(tc, 60);
+    tc = add_tcase(s, "stats", 60, TC_PLAIN);
     tcase_add_loop_test(tc, stats_table_exact, 0, 4);
     tcase_add_test(tc, stats_after_threads_show_nothing_in_use);
     tcase_add_loop_test(tc, valid_config_is_silent, 0, N(valid_configs));
     tcase_add_test(tc, verbose_prints_config_on_stderr);
     tcase_add_test(tc, prefault_means_no_page_faults);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("config");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "config", 30, TC_PLAIN);
     tcase_add_loop_test(tc, malformed_config_one_line_and_unharmed, 0, N(bad_configs));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("misuse");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "misuse", 30, TC_PLAIN);
     tcase_add_loop_test(tc, misuse_aborts, 0, N(aborting_misuses));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("must_hold");
-    tcase_set_timeout(tc, 60);
+    tc = add_tcase(s, "must_hold", 60, TC_PLAIN);
     tcase_add_loop_test(tc, multithreaded_mixed_sizes, 0, N(mt_configs));
     tcase_add_loop_test(tc, cross_thread_frees, 0, 2);
     tcase_add_loop_test(tc, thread_exit_loses_nothing, 0, 2);
@@ -1038,15 +1027,11 @@ static Suite *shim_suite(void)
     tcase_add_test(tc, exec_children);
     tcase_add_loop_test(tc, dlopened_libraries, 0, 2);
     tcase_add_test(tc, cxx_new_delete);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("programs");
-    tcase_set_timeout(tc, 120);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "programs", 120, TC_SCRATCH);
     tcase_add_test(tc, program_sort);
     tcase_add_test(tc, program_gzip_round_trip);
     tcase_add_test(tc, program_python3);
-    suite_add_tcase(s, tc);
 
     return s;
 }

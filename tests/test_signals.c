@@ -62,11 +62,9 @@ END_TEST
 static Suite *signals_suite(void)
 {
     Suite *s = suite_create("signals");
-    TCase *tc = tcase_create("handlers");
-    tcase_set_timeout(tc, 40);
+    TCase *tc = add_tcase(s, "handlers", 40, TC_PLAIN);
     tcase_add_loop_test(tc, fork_from_signal_handler, 0, N(configs));
     tcase_add_loop_test(tc, exit_from_signal_handler, 0, N(configs));
-    suite_add_tcase(s, tc);
     return s;
 }
 

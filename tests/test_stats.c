@@ -1120,9 +1120,7 @@ static Suite *stats_suite(void)
     Suite *s = suite_create("stats");
     TCase *tc;
 
-    tc = tcase_create("file");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "file", 30, TC_SCRATCH);
     tcase_add_test(tc, json_baseline_is_empty);
     tcase_add_loop_test(tc, json_file_exact, 0, 4);
     tcase_add_test(tc, json_file_per_process);
@@ -1130,41 +1128,25 @@ static Suite *stats_suite(void)
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
     tcase_add_test(tc, failed_rename_leaves_nothing);
     tcase_add_loop_test(tc, planted_symlinks_untouched, 0, 2);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("exit_table");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "exit_table", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, exit_table_never_into_program_files, 0, N(exit_tables));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("signal");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "signal", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, signal_writes_mid_run_file, 0, 2);
     tcase_add_loop_test(tc, signal_prints_table_without_file, 0, 3);
     tcase_add_loop_test(tc, signal_keeps_its_meaning, 0, N(sig_kinds));
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("profile");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "profile", 30, TC_SCRATCH);
     tcase_add_test(tc, profile_baseline_is_empty);
     tcase_add_test(tc, profile_blocks_exact_and_appended);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("profile_fork");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "profile_fork", 30, TC_SCRATCH);
     tcase_add_test(tc, profile_fork_child_counts_own_requests);
     tcase_add_test(tc, profile_failure_not_into_reused_stderr);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("verbose");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "verbose", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, verbose_prints_config_only, 0, 2);
-    suite_add_tcase(s, tc);
     return s;
 }
 

@@ -386,9 +386,7 @@ static Suite *wrapper_suite(void)
     Suite *s = suite_create("wrapper");
     TCase *tc;
 
-    tc = tcase_create("programs");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "programs", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, wrapper_stats_table, 0, 2);
     tcase_add_loop_test(tc, wrapper_sets_environment, 0, 2);
     tcase_add_test(tc, wrapper_passes_status_and_output);
@@ -396,15 +394,12 @@ static Suite *wrapper_suite(void)
     tcase_add_test(tc, wrapper_run_applies_config);
     tcase_add_test(tc, wrapper_profile_writes_classes);
     tcase_add_loop_test(tc, wrapper_finds_library, 0, 4);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("usage");
-    tcase_set_timeout(tc, 30);
+    tc = add_tcase(s, "usage", 30, TC_PLAIN);
     tcase_add_test(tc, wrapper_help);
     tcase_add_test(tc, wrapper_version);
     tcase_add_test(tc, wrapper_no_arguments);
     tcase_add_loop_test(tc, wrapper_usage_errors, 0, N(wrapper_misuses));
-    suite_add_tcase(s, tc);
     return s;
 }
 
