@@ -396,21 +396,15 @@ END_TEST
 static Suite *limits_suite(void)
 {
     Suite *s = suite_create("limits");
-    TCase *tc = tcase_create("fixtures");
+    TCase *tc = add_tcase(s, "fixtures", 0, TC_PLAIN);
     tcase_add_loop_test(tc, memory_limit, 0, N(memory_cases));
     tcase_add_loop_test(tc, rlimits_less_use, 0, 2);
     tcase_add_test(tc, this_machine);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("start-up");
-    tcase_set_timeout(tc, 40);
+    tc = add_tcase(s, "start-up", 40, TC_PLAIN);
     tcase_add_loop_test(tc, pools_weighed_in_memory_cgroup, 0, N(in_cgroup));
     tcase_add_loop_test(tc, pools_weighed_in_rlimits, 0, N(in_rlimit));
-    suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_limits", limits_suite());
-}
+TU_SUITE(limits_suite, TU_SHIM);
