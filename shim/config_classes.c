@@ -238,7 +238,7 @@ int config_parse_classes(struct shim_config *cfg, const char *v,
 uint64_t shim_config_count_max(size_t size)
 {
     uint64_t by_bytes = POOL_CLASS_BYTES_MAX / CONFIG_STRIDE(size);
-    return by_bytes < CONFIG_COUNT_MAX ? by_bytes : CONFIG_COUNT_MAX;
+    return by_bytes < POOL_CLASS_COUNT_MAX ? by_bytes : POOL_CLASS_COUNT_MAX;
 }
 
 size_t shim_config_bytes(const struct shim_config *cfg)

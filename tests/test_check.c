@@ -117,9 +117,9 @@ START_TEST(abort_on_mlock_failure)
     static const char *const modes[] = {"POOLSHIM_ON_ERROR=abort", "POOLSHIM_ON_ERROR=off"};
     struct tu_proc p;
     run_shim(&p, LIST("POOLSHIM_MLOCK=1", "POOLSHIM_CLASSES=64:8", "POOLSHIM_ONLY=shim_api",
-                  modes[_i]),
+                      modes[_i]),
              LIST("/usr/bin/prlimit", "--memlock=0:0", "/usr/bin/setpriv",
-              "--bounding-set=-ipc_lock", "--", tu_helper("shim_api"), "usable", "64"));
+                  "--bounding-set=-ipc_lock", "--", tu_helper("shim_api"), "usable", "64"));
     const char *start = "poolshim: POOLSHIM_MLOCK=1: mlock of 512 bytes failed (EPERM; "
                         "raise RLIMIT_MEMLOCK, see ulimit -l)";
     if (_i == 0) {

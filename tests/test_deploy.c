@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/checkutil.h"
 
@@ -95,7 +96,7 @@ static void verify(struct tu_proc *p, const char *unit)
 {
     ck_assert_msg(access(ANALYZE, X_OK) == 0,
                   ANALYZE " is missing: scripts/install-deps deploy installs it");
-    plain(p, NOVARS, LIST(ANALYZE, "verify", "--man=no", unit));
+    run_plain(p, NOVARS, LIST(ANALYZE, "verify", "--man=no", unit));
 }
 
 /* systemd reads the drop-in without a single warning; a misspelt key in
@@ -247,17 +248,11 @@ END_TEST
 static Suite *deploy_suite(void)
 {
     Suite *s = suite_create("deploy");
-    TCase *tc = tcase_create("deploy");
-    tcase_set_timeout(tc, 60);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    TCase *tc = add_tcase(s, "deploy", 60, TC_SCRATCH);
     tcase_add_test(tc, dropin_verifies);
     tcase_add_test(tc, dropin_service_runs);
     tcase_add_test(tc, container_env_runs);
-    suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_deploy", deploy_suite());
-}
+TU_SUITE(deploy_suite, TU_SHIM);

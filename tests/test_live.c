@@ -153,7 +153,7 @@ static void stat_json(struct tu_proc *p, pid_t pid)
 {
     char arg[32];
     snprintf(arg, sizeof arg, "%d", (int)pid);
-    plain(p, NOVARS, LIST(stat_tool(), "--json", arg));
+    run_plain(p, NOVARS, LIST(stat_tool(), "--json", arg));
 }
 
 /* The live file of pid in the helpers' directory (no XDG_RUNTIME_DIR in
@@ -281,7 +281,7 @@ START_TEST(stat_all_two_processes)
     bg_do(&a, "alloc 64 11", "ok");
     bg_do(&b, "alloc 64 23", "ok");
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
+    run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
     ck_clean(&p);
     long long got[2] = {-1, -1};
     for (const char *line = p.out; *line; line = strchr(line, '\n') + 1) {
@@ -407,7 +407,7 @@ START_TEST(stat_dead_pid)
     snprintf(arg, sizeof arg, "%d", (int)pid);
     snprintf(want, sizeof want, "poolshim stat: pid %d: no such process", (int)pid);
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(stat_tool(), arg));
+    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
     ck_one_error(&p, want);
     tu_proc_free(&p);
 }
@@ -420,7 +420,7 @@ START_TEST(stat_no_shim)
     snprintf(arg, sizeof arg, "%d", (int)getpid());
     snprintf(want, sizeof want, "poolshim stat: pid %d (test_live): no live figures:", (int)getpid());
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(stat_tool(), arg));
+    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
     ck_one_error(&p, want);
     tu_proc_free(&p);
 }
@@ -442,10 +442,10 @@ START_TEST(stat_other_user)
              arg, root ? "live_hold" : "");
     struct tu_proc p;
     if (root)
-        plain(&p, NOVARS, LIST("/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
-                               "--clear-groups", stat_tool(), arg));
+        run_plain(&p, NOVARS, LIST("/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                   "--clear-groups", stat_tool(), arg));
     else
-        plain(&p, NOVARS, LIST(stat_tool(), arg));
+        run_plain(&p, NOVARS, LIST(stat_tool(), arg));
     if (root)
         ck_one_error(&p, want);
     else
@@ -475,7 +475,7 @@ START_TEST(stat_stale_file_removed)
     snprintf(want, sizeof want, "poolshim stat: pid %d (test_live): no live figures; its file ",
              (int)getpid());
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(stat_tool(), arg));
+    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
     ck_one_error(&p, want);
     ck_assert_msg(strstr(p.err, "was stale (left by an earlier program of that pid) and is removed"),
                   "%s", p.err);
@@ -486,7 +486,7 @@ START_TEST(stat_stale_file_removed)
     pid_t dead = dead_pid();
     fake_header(&h, dead);
     write_fake(file_of(dead), &h, LIVE_PAGE);
-    plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
+    run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
     ck_assert_msg(access(file_of(dead), F_OK) != 0, "stale file of %d left", (int)dead);
     snprintf(want, sizeof want, "\"pid\":%d,", (int)dead);
     ck_assert(strstr(p.out, want) == NULL);
@@ -522,7 +522,7 @@ START_TEST(stat_bad_files)
     snprintf(path, sizeof path, "%s/%s", make_tmp(), bad_files[_i].name);
     write_fake(path, &h, bad_files[_i].len);
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(stat_tool(), "--file", path));
+    run_plain(&p, NOVARS, LIST(stat_tool(), "--file", path));
     char want[8192];
     snprintf(want, sizeof want, "poolshim stat: \"%s\": %s\n", path, bad_files[_i].why);
     ck_exit(&p, 1);
@@ -553,7 +553,7 @@ START_TEST(stat_file_figures)
     snprintf(path, sizeof path, "%s/good", make_tmp());
     ck_assert_int_eq(tu_write_file(path, file, sizeof file), 0);
     struct tu_proc p;
-    plain(&p, NOVARS, LIST(stat_tool(), "--json", "--file", path));
+    run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--file", path));
     ck_clean(&p);
     ck_assert_int_eq(jnum(p.out, 64, "served"), 15);
     ck_assert_int_eq(jnum(p.out, 64, "in_use"), 13);
@@ -580,7 +580,7 @@ START_TEST(stat_usage_errors)
     for (int i = 0; i < 3 && misuses[_i].args[i]; i++)
         argv[1 + i] = misuses[_i].args[i];
     struct tu_proc p;
-    plain(&p, NOVARS, argv);
+    run_plain(&p, NOVARS, argv);
     ck_exit(&p, 2);
     ck_assert_msg(strncmp(p.err, misuses[_i].start, strlen(misuses[_i].start)) == 0, "%s", p.err);
     tu_proc_free(&p);
@@ -590,20 +590,15 @@ END_TEST
 static Suite *live_suite(void)
 {
     Suite *s = suite_create("live");
-    TCase *tc = tcase_create("running");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    TCase *tc = add_tcase(s, "running", 30, TC_SCRATCH);
     tcase_add_test(tc, stat_matches_exit_table);
     tcase_add_test(tc, stat_text_through_wrapper);
     tcase_add_test(tc, stat_watch_updates);
     tcase_add_test(tc, stat_all_two_processes);
     tcase_add_test(tc, stat_fork_child_own_file);
     tcase_add_test(tc, stat_live_off);
-    suite_add_tcase(s, tc);
 
-    tc = tcase_create("bad input");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    tc = add_tcase(s, "bad input", 30, TC_SCRATCH);
     tcase_add_test(tc, stat_dead_pid);
     tcase_add_test(tc, stat_no_shim);
     tcase_add_test(tc, stat_other_user);
@@ -611,11 +606,7 @@ static Suite *live_suite(void)
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
     tcase_add_test(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));
-    suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_live", live_suite());
-}
+TU_SUITE(live_suite, TU_SHIM);

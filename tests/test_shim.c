@@ -45,7 +45,7 @@ START_TEST(configured_sizes_are_pooled)
     struct tu_proc p;
     run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,100:16,4k:4"),
              LIST("shim_api", "usable", "1", "48", "64", "65", "100", "101", "4095",
-              "4096", "5000"));
+                  "4096", "5000"));
     ck_clean(&p);
     ck_kv(&p, "usable 1", "64");     /* smallest class with SIZE >= n */
     ck_kv(&p, "usable 48", "64");
@@ -391,7 +391,7 @@ START_TEST(stats_after_threads_show_nothing_in_use)
     struct tu_proc p;
     struct tu_stats st;
     run_shim(&p, LIST("POOLSHIM_CLASSES=16:4096,64:4096,256:2048,1k:512,4k:128",
-                  "POOLSHIM_STATS=1"),
+                      "POOLSHIM_STATS=1"),
              LIST("mt_mixed", "8", "20000"));
     ck_exit(&p, 0);
     ck_assert_msg(tu_parse_stats(p.err, &st) == 0, "no stats: %s", p.err);

@@ -493,7 +493,7 @@ START_TEST(json_file_exact)
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
     struct tu_proc p;
     run_shim(&p, LIST(CLASSES, var, strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0",
-                  cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
+                      cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
              LIST("stats_mix", "mix"));
     ck_clean(&p);
     ck_kv(&p, "pooled64", "10");
@@ -721,7 +721,7 @@ START_TEST(exit_table_never_into_program_files)
     struct tu_proc p;
     run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
              reuse ? LIST("fd_reuse", exit_tables[_i].mode, file)
-               : LIST("fd_reuse", exit_tables[_i].mode));
+                   : LIST("fd_reuse", exit_tables[_i].mode));
     ck_exit(&p, 0);
     if (reuse) {
         char *text = slurp(file);
@@ -754,7 +754,7 @@ START_TEST(signal_writes_mid_run_file)
     snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
     struct tu_proc p;
     run_shim(&p, LIST(CLASSES, var, "POOLSHIM_STATS_SIGNAL=USR1",
-                  cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
+                      cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
              LIST("stats_mix", "signal", file));
     ck_clean(&p);
     long pid = helper_pid(&p);
@@ -786,8 +786,8 @@ START_TEST(signal_prints_table_without_file)
     bool stats = _i >= 1, strict = _i == 2;
     struct tu_proc p;
     run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS_SIGNAL=USR1", "POOLSHIM_CACHE=0",
-                  stats ? "POOLSHIM_STATS=1" : "POOLSHIM_STATS=0",
-                  strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0"),
+                      stats ? "POOLSHIM_STATS=1" : "POOLSHIM_STATS=0",
+                      strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0"),
              LIST("stats_mix", "signal"));
     ck_exit(&p, 0);
     ck_kv(&p, "uncovered", "5");

@@ -81,18 +81,12 @@ END_TEST
 static Suite *warn_suite(void)
 {
     Suite *s = suite_create("warn");
-    TCase *tc = tcase_create("warn");
-    tcase_set_timeout(tc, 30);
-    tcase_add_unchecked_fixture(tc, tmp_setup, tmp_teardown);
+    TCase *tc = add_tcase(s, "warn", 30, TC_SCRATCH);
     tcase_add_test(tc, warn_once_per_class);
     tcase_add_test(tc, warn_strict_says_refused);
     tcase_add_test(tc, warn_rate_limited);
     tcase_add_loop_test(tc, warn_off, 0, 2);
-    suite_add_tcase(s, tc);
     return s;
 }
 
-int main(void)
-{
-    return run_shim_suite("test_warn", warn_suite());
-}
+TU_SUITE(warn_suite, TU_SHIM);
