@@ -197,7 +197,7 @@ static void add(struct shim_counters *into, const struct shim_counters *from)
     const uint64_t *src = (const uint64_t *)from;
     uint64_t *dst = (uint64_t *)into;
     for (size_t i = 0; i < sizeof *from / sizeof(uint64_t); i++)
-        dst[i] += __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+        dst[i] += __atomic_load_n(&src[i], __ATOMIC_ACQUIRE); /* before exits is read again */
 }
 
 static void sum_once(const struct live_file *f, struct shim_counters *out)
@@ -224,7 +224,6 @@ void live_sum(const struct live_file *f, struct shim_counters *out)
             continue;
         }
         sum_once(f, out);
-        __atomic_thread_fence(__ATOMIC_ACQUIRE);
         if (__atomic_load_n(exits, __ATOMIC_RELAXED) == before)
             return;
     }
