@@ -494,6 +494,56 @@ START_TEST(stat_stale_file_removed)
 }
 END_TEST
 
+/* A process that exec'd a program without the shim keeps its pid and its
+ * start time, and no longer maps its file: stale, removed. */
+START_TEST(stat_after_exec_without_shim)
+{
+    struct tu_env env;
+    tu_env_init(&env);
+    tu_env_put(&env, "POOLSHIM_ONLY=bash");
+    tu_env_preload(&env, tu_shim_lib());
+    int out[2];
+    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(out[1], 1);
+        execve("/bin/bash", (char *const[]){"bash", "-c", "echo $$; exec /bin/sleep 20", NULL},
+               env.var);
+        _exit(127);
+    }
+    tu_env_free(&env);
+    close(out[1]);
+    struct bg b = {.pid = pid, .out = out[0]};
+    ck_assert_int_eq(atoi(bg_line(&b)), pid);
+    /* bash made its file, then became sleep: wait for the exec */
+    char comm[64] = "";
+    for (int i = 0; i < 200 && strncmp(comm, "sleep", 5) != 0; i++) {
+        usleep(10000);
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/comm", (int)pid);
+        FILE *f = fopen(path, "r");
+        if (f != NULL) {
+            if (fgets(comm, sizeof comm, f) == NULL)
+                comm[0] = '\0';
+            fclose(f);
+        }
+    }
+    ck_assert_msg(access(file_of(pid), F_OK) == 0, "bash left no file");
+    char arg[32], want[128];
+    snprintf(arg, sizeof arg, "%d", (int)pid);
+    snprintf(want, sizeof want, "poolshim stat: pid %d (sleep): no live figures; its file ",
+             (int)pid);
+    struct tu_proc p;
+    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
+    ck_one_error(&p, want);
+    ck_assert(access(file_of(pid), F_OK) != 0);
+    tu_proc_free(&p);
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(out[0]);
+}
+END_TEST
+
 /* Files that are not live files of this version, read with --file. */
 static const struct {
     const char *name;
@@ -603,6 +653,7 @@ static Suite *live_suite(void)
     tcase_add_test(tc, stat_no_shim);
     tcase_add_test(tc, stat_other_user);
     tcase_add_test(tc, stat_stale_file_removed);
+    tcase_add_test(tc, stat_after_exec_without_shim);
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
     tcase_add_test(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));
