@@ -216,16 +216,17 @@ __attribute__((always_inline)) static inline void *malloc_fast(struct pool_class
                                                                size_t n)
 {
     struct shim_thread *t = &shim_self;
-    unsigned v = pool_fast_class(s, n);
-    void *p;
-    if (likely(pool_fast_get(s, &t->cache, v, &p))) {
-        t->ctr->served[v]++;
-        /* An empty asm: gcc 12 then loads p straight into the return
-         * register instead of copying it there (one instruction less). */
-        __asm__("" : "+r"(p));
-        return p;
-    }
-    if (v == 0 && t->cache.set == s) { /* no class, and the shim is on */
+    if (likely(n <= POOL_SMALL_MAX || n <= s->max_size)) {
+        unsigned v = pool_fast_class(s, n);
+        void *p;
+        if (likely(pool_fast_get(s, &t->cache, v, &p))) {
+            t->ctr->served[v]++;
+            /* An empty asm: gcc 12 then loads p straight into the return
+             * register instead of copying it there (one instruction less). */
+            __asm__("" : "+r"(p));
+            return p;
+        }
+    } else if (likely(t->cache.set == s)) { /* no class, and the shim is on */
         t->ctr->uncovered++;
         return real.malloc(n);
     }
