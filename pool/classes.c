@@ -128,7 +128,7 @@ static bool make_plan(struct plan *p, const struct pool_class_spec *spec,
     p->store = mem_round_up(store, page);
     if (p->store_hot > p->store) /* neighbouring classes share pages */
         p->store_hot = p->store;
-    p->lut_len = ((p->k[n - 1].size + 15) >> 4) + 1;
+    p->lut_len = POOL_GRANULES(p->k[n - 1].size) + 1;
     p->meta = mem_round_up(sizeof(struct pool_classes) + p->lut_len, page);
     return true;
 }
@@ -158,10 +158,10 @@ static void fill_tables(struct pool_classes *s, const struct plan *p)
 {
     size_t n = p->n;
     /* lut[g]: the first class that can hold the smallest size of granule g,
-     * (g - 1) * 16 + 1; the one comparison in lookup then settles the rest,
-     * since no two strides share a granule. */
+     * (g - 1) * POOL_GRANULE + 1; the one comparison in lookup then settles
+     * the rest, since no two strides share a granule. */
     for (size_t g = 0, c = 0; g < p->lut_len; g++) {
-        size_t low = g == 0 ? 0 : (g - 1) * 16 + 1;
+        size_t low = g == 0 ? 0 : (g - 1) * POOL_GRANULE + 1;
         while (c + 1 < n && p->k[c].size < low)
             c++;
         s->lut[g] = (uint8_t)c;

@@ -48,6 +48,10 @@
 #include "pool/depot.h"
 
 #define POOL_SMALL_MAX 1024 /* sizes found by the direct table */
+#define POOL_GRANULE_SHIFT 4 /* 1 << POOL_GRANULE_SHIFT == POOL_GRANULE */
+_Static_assert(1 << POOL_GRANULE_SHIFT == POOL_GRANULE, "POOL_GRANULE_SHIFT is POOL_GRANULE's");
+/* The granules n bytes take (n rounded up to POOL_GRANULE, in granules). */
+#define POOL_GRANULES(n) (((n) + POOL_GRANULE - 1) >> POOL_GRANULE_SHIFT)
 #define POOL_V_MAX (POOL_CLASSES_MAX + 1) /* class + 1, and 0 */
 #define POOL_POISON 0xdb    /* CHECKED: the byte free objects are filled with */
 
@@ -75,7 +79,7 @@ struct pool_class {
     char *base;          /* first object */
     size_t bytes;        /* count * stride */
     size_t size;         /* usable bytes per object */
-    size_t stride;       /* distance between objects: size rounded to 16 */
+    size_t stride;       /* distance between objects: size rounded to POOL_GRANULE */
     size_t align;        /* alignment every object has */
     uint64_t magic;      /* UINT64_MAX / stride + 1: offset / stride by multiply */
     uint32_t count;
@@ -145,7 +149,7 @@ struct pool_classes {
                              free nor handed out), which check() allows */
     pthread_mutex_t lock; /* guards the list of attached caches */
     struct pool_cache *caches;
-    uint8_t lut[];        /* (n + 15) >> 4 -> the first class index that may fit */
+    uint8_t lut[];        /* POOL_GRANULES(n) -> the first class index that may fit */
 };
 
 /* ---- the fast pair, for callers that manage their own cache ---- */
@@ -157,7 +161,7 @@ static inline unsigned pool_fast_class(const struct pool_classes *s, size_t n)
         return s->small[n];
     if (n > s->max_size)
         return 0;
-    unsigned c = s->lut[(n + 15) >> 4];
+    unsigned c = s->lut[POOL_GRANULES(n)];
     return c + 1 + (n > s->sizes[c]);
 }
 
