@@ -37,6 +37,26 @@ void rb_errname(struct rbuf *b, int err)
     rb_str(b, name != NULL ? name : "error");
 }
 
+int rb_refuse(const char *path, const char *why, int e, char *err, size_t errlen)
+{
+    struct rbuf b = {0};
+    rb_quoted(&b, path, strlen(path), 300);
+    rb_str(&b, ": ");
+    rb_str(&b, why);
+    if (e != EINVAL) {
+        rb_str(&b, " (");
+        rb_errname(&b, e);
+        rb_char(&b, ')');
+    }
+    if (errlen > 0) {
+        size_t n = b.len < errlen - 1 ? b.len : errlen - 1;
+        memcpy(err, b.buf, n);
+        err[n] = '\0';
+    }
+    errno = e;
+    return -1;
+}
+
 static size_t fmt_u64(char *out, uint64_t v)
 {
     char tmp[20];

@@ -32,6 +32,12 @@ void rb_quoted(struct rbuf *b, const char *s, size_t n, size_t max);
  * none. */
 void rb_errname(struct rbuf *b, int err);
 
+/* For readers that give their reason back to their caller: "PATH": WHY, then
+ * " (ENAME)" unless e is EINVAL (a file that is wrong, not a system error),
+ * into err[errlen] (cut to fit; nothing when errlen is 0). Returns -1 with
+ * errno = e. */
+int rb_refuse(const char *path, const char *why, int e, char *err, size_t errlen);
+
 /* The text so far, NUL-terminated (the buffer always has room for it). */
 const char *rb_cstr(struct rbuf *b);
 

@@ -69,8 +69,10 @@ static void report_reserve_failure(const struct shim_config *cfg, char **env,
     rb_str(&b, ": cannot reserve ");
     rb_u64(&b, shim_config_bytes(cfg));
     rb_str(&b, " bytes for the pools (");
-    rb_str(&b, err == ENOMEM ? "out of memory or address space"
-                             : strerrorname_np(err) ? strerrorname_np(err) : "error");
+    if (err == ENOMEM)
+        rb_str(&b, "out of memory or address space");
+    else
+        rb_errname(&b, err);
     rb_str(&b, "; expected classes whose total this machine can map)");
     rb_outcome(&b, env);
     rb_flush(&b, 2);
@@ -85,7 +87,7 @@ static void report_mlock_failure(const struct shim_config *cfg, char **env,
     rb_str(&b, "poolshim: POOLSHIM_MLOCK=1: mlock of ");
     rb_u64(&b, shim_config_bytes(cfg));
     rb_str(&b, " bytes failed (");
-    rb_str(&b, strerrorname_np(err) ? strerrorname_np(err) : "error");
+    rb_errname(&b, err);
     rb_str(&b, "; raise RLIMIT_MEMLOCK, see ulimit -l)");
     if (cfg->on_error == SHIM_ON_ERROR_ABORT)
         rb_outcome(&b, env);

@@ -156,9 +156,8 @@ static void say_failure(const char *what, int err)
     rb_char(&b, ' ');
     rb_quoted(&b, lat.path, strlen(lat.path), 300);
     if (err != 0) {
-        const char *name = strerrorname_np(err);
         rb_str(&b, " (");
-        rb_str(&b, name != NULL ? name : "error");
+        rb_errname(&b, err);
         rb_char(&b, ')');
     }
     rb_str(&b, "; calls are not timed\n");

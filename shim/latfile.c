@@ -38,29 +38,6 @@ void lat_slot_totals(const struct lat_slot *s, uint64_t *calls, uint64_t *faults
     }
 }
 
-/* "PATH: WHY" into err; returns -1 with errno = e. */
-static int refuse(const char *path, const char *why, int e, char *err, size_t errlen)
-{
-    struct rbuf b = {0};
-    rb_quoted(&b, path, strlen(path), 300);
-    rb_str(&b, ": ");
-    rb_str(&b, why);
-    if (e != EINVAL) {
-        const char *name = strerrorname_np(e);
-        rb_str(&b, " (");
-        rb_str(&b, name != NULL ? name : "error");
-        rb_char(&b, ')');
-    }
-    const char *s = rb_cstr(&b);
-    if (errlen > 0) {
-        size_t n = strlen(s) < errlen - 1 ? strlen(s) : errlen - 1;
-        memcpy(err, s, n);
-        err[n] = '\0';
-    }
-    errno = e;
-    return -1;
-}
-
 static const char *layout_problem(const struct lat_file_header *h, size_t size)
 {
     if (memcmp(h->magic, LAT_FILE_MAGIC, 16) != 0)
@@ -83,26 +60,26 @@ int lat_file_open(struct lat_file *f, const char *path, char *err, size_t errlen
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return refuse(path, "cannot open", errno, err, errlen);
+        return rb_refuse(path, "cannot open", errno, err, errlen);
     struct stat st;
     if (fstat(fd, &st) != 0) {
         int e = errno;
         close(fd);
-        return refuse(path, "cannot stat", e, err, errlen);
+        return rb_refuse(path, "cannot stat", e, err, errlen);
     }
     if (!S_ISREG(st.st_mode) || (size_t)st.st_size < sizeof(struct lat_file_header)) {
         close(fd);
-        return refuse(path, "not a poolshim latency file (too short)", EINVAL, err, errlen);
+        return rb_refuse(path, "not a poolshim latency file (too short)", EINVAL, err, errlen);
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     int e = errno;
     close(fd);
     if (p == MAP_FAILED)
-        return refuse(path, "cannot map", e, err, errlen);
+        return rb_refuse(path, "cannot map", e, err, errlen);
     const char *why = layout_problem(p, (size_t)st.st_size);
     if (why != NULL) {
         munmap(p, (size_t)st.st_size);
-        return refuse(path, why, EINVAL, err, errlen);
+        return rb_refuse(path, why, EINVAL, err, errlen);
     }
     f->h = p;
     f->size = (size_t)st.st_size;

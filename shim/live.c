@@ -51,7 +51,7 @@ static void say_off(const char *what, const char *path, int err)
     }
     if (err != 0) {
         rb_str(&b, " (");
-        live_rb_errname(&b, err);
+        rb_errname(&b, err);
         rb_char(&b, ')');
     }
     rb_str(&b, "; POOLSHIM_LIVE=0 turns them off without this line\n");

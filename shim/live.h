@@ -163,9 +163,6 @@ void live_record_look(struct live_file *f, const struct shim_counters *now,
  * user uid, "/dev/shm/poolshim-UID". */
 bool live_dir_xdg(char *out, size_t cap, const char *xdg);
 bool live_dir_shm(char *out, size_t cap, unsigned uid);
-/* The name of errno value e ("ENOENT"), or "error", appended to b. */
-struct rbuf;
-void live_rb_errname(struct rbuf *b, int e);
 /* Field 22 of a /proc/PID/stat file: the process's start time in clock
  * ticks after boot; 0 when it cannot be read. */
 uint64_t live_start_ticks(const char *stat_path);

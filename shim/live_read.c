@@ -80,34 +80,6 @@ uint64_t live_start_ticks(const char *stat_path)
 
 /* ---- opening ---- */
 
-void live_rb_errname(struct rbuf *b, int e)
-{
-    const char *name = strerrorname_np(e);
-    rb_str(b, name != NULL ? name : "error");
-}
-
-/* "PATH": WHY [(ENAME)] into err[errlen]; returns -1 with errno e (the
- * name only for a system error, not for EINVAL: a file that is wrong). */
-static int refuse(const char *path, const char *why, int e, char *err, size_t errlen)
-{
-    struct rbuf b = {0};
-    rb_quoted(&b, path, strlen(path), 300);
-    rb_str(&b, ": ");
-    rb_str(&b, why);
-    if (e != EINVAL) {
-        rb_str(&b, " (");
-        live_rb_errname(&b, e);
-        rb_char(&b, ')');
-    }
-    if (errlen > 0) {
-        size_t n = b.len < errlen - 1 ? b.len : errlen - 1;
-        memcpy(err, b.buf, n);
-        err[n] = '\0';
-    }
-    errno = e;
-    return -1;
-}
-
 /* What is wrong with the header of a file of size bytes, or NULL. */
 static const char *header_problem(const struct live_header *h, size_t size, struct rbuf *b)
 {
@@ -143,12 +115,12 @@ int live_open(struct live_file *f, const char *path, char *err, size_t errlen)
     if (f->fd < 0 && errno == EACCES)
         f->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (f->fd < 0)
-        return refuse(path, "cannot open", errno, err, errlen);
+        return rb_refuse(path, "cannot open", errno, err, errlen);
     struct stat st;
     if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         int e = errno;
         close(f->fd);
-        return refuse(path, "not a regular file", S_ISREG(st.st_mode) ? e : EINVAL, err, errlen);
+        return rb_refuse(path, "not a regular file", S_ISREG(st.st_mode) ? e : EINVAL, err, errlen);
     }
     if ((size_t)st.st_size < LIVE_PAGE) {
         struct rbuf b = {0};
@@ -156,14 +128,14 @@ int live_open(struct live_file *f, const char *path, char *err, size_t errlen)
         rb_u64(&b, (uint64_t)st.st_size);
         rb_str(&b, " bytes, a live file has at least 4096");
         close(f->fd);
-        return refuse(path, rb_cstr(&b), EINVAL, err, errlen);
+        return rb_refuse(path, rb_cstr(&b), EINVAL, err, errlen);
     }
     f->size = (size_t)st.st_size;
     void *p = mmap(NULL, f->size, PROT_READ, MAP_SHARED, f->fd, 0);
     if (p == MAP_FAILED) {
         int e = errno;
         close(f->fd);
-        return refuse(path, "cannot map", e, err, errlen);
+        return rb_refuse(path, "cannot map", e, err, errlen);
     }
     f->h = p;
     struct rbuf b = {0};
@@ -174,7 +146,7 @@ int live_open(struct live_file *f, const char *path, char *err, size_t errlen)
         memcpy(copy, why, n);
         copy[n] = '\0';
         live_close(f);
-        return refuse(path, copy, EINVAL, err, errlen);
+        return rb_refuse(path, copy, EINVAL, err, errlen);
     }
     f->nchunks = __atomic_load_n(&f->h->nchunks, __ATOMIC_ACQUIRE);
     return 0;
