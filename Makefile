@@ -91,7 +91,8 @@ $(BUILD)/%: %.c $(BUILD)/libshimcore.a $(BUILD)/libpool.a | $(VERSION_H)
 	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lpthread -lm
 $(BUILD)/helpers/%: tests/helpers/%.c | $(VERSION_H)
 	@mkdir -p $(@D)
-	$(CC) $(C_FLAGS) $(LDFLAGS) $< -o $@ -lpthread -ldl
+	$(CC) $(C_FLAGS) $(LDFLAGS) $(INPUTS) -o $@ -lpthread -ldl
+$(BUILD)/helpers/hugepages: $(call obj,tests/hugeutil.c)
 $(BUILD)/helpers/%: tests/helpers/%.cc | $(VERSION_H)
 	@mkdir -p $(@D)
 	$(CXX) $(CXX_FLAGS) $(LDFLAGS) $< -o $@ -lpthread
