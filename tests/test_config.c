@@ -86,6 +86,20 @@ static void expect_line(const char *name, const char *value, const char *what,
     ck_assert_str_eq(out, line);
 }
 
+/* A value the parser refuses, and the WHAT of the line it says so in. */
+struct bad {
+    const char *text;
+    const char *what;
+};
+
+/* NAME=b->text is refused with one line: the quoted value, WHAT, expect. */
+static void expect_refused(struct shim_config *cfg, const char *name, const struct bad *b,
+                           const char *expect)
+{
+    ck_assert_int_eq(parse1(cfg, name, b->text), -1);
+    expect_line(name, b->text, b->what, expect);
+}
+
 /* out[] equals want, compared line by line so that a failure names the
  * first differing line (Check cannot report a whole page). */
 static void assert_lines(const char *want)
@@ -263,10 +277,7 @@ END_TEST
 
 /* ---- POOLSHIM_CLASSES, malformed: the exact WHAT of the message ---- */
 
-static const struct {
-    const char *value;
-    const char *what;
-} bad_classes[] = {
+static const struct bad bad_classes[] = {
     {"", "empty value"},
     {",", "empty item (leading comma)"},
     {",64:1", "empty item (leading comma)"},
@@ -337,9 +348,7 @@ static const struct {
 START_TEST(classes_bad)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_CLASSES", bad_classes[_i].value), -1);
-    expect_line("POOLSHIM_CLASSES", bad_classes[_i].value, bad_classes[_i].what,
-                EXPECT_CLASSES);
+    expect_refused(&c, "POOLSHIM_CLASSES", &bad_classes[_i], EXPECT_CLASSES);
     assert_defaults(&c); /* unchanged on failure */
 }
 END_TEST
@@ -439,10 +448,7 @@ START_TEST(bools_good)
 }
 END_TEST
 
-static const struct {
-    const char *text;
-    const char *what;
-} bad_bools[] = {
+static const struct bad bad_bools[] = {
     {"", "empty value"},       {"2", "not a boolean"},
     {"01", "not a boolean"},   {"tru", "not a boolean"},
     {"truee", "not a boolean"}, {"yes ", "not a boolean"},
@@ -455,9 +461,7 @@ START_TEST(bools_bad)
 {
     for (unsigned v = 0; v < NBOOLS; v++) {
         struct shim_config c;
-        ck_assert_int_eq(parse1(&c, bool_vars[v].name, bad_bools[_i].text), -1);
-        expect_line(bool_vars[v].name, bad_bools[_i].text, bad_bools[_i].what,
-                    EXPECT_BOOL);
+        expect_refused(&c, bool_vars[v].name, &bad_bools[_i], EXPECT_BOOL);
         assert_defaults(&c);
     }
 }
@@ -490,10 +494,7 @@ START_TEST(budget_good)
 }
 END_TEST
 
-static const struct {
-    const char *text;
-    const char *what;
-} bad_budgets[] = {
+static const struct bad bad_budgets[] = {
     {"", "empty value"},
     {"0", "zero size"},
     {"0k", "zero size"},
@@ -512,9 +513,7 @@ static const struct {
 START_TEST(budget_bad)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_BUDGET", bad_budgets[_i].text), -1);
-    expect_line("POOLSHIM_BUDGET", bad_budgets[_i].text, bad_budgets[_i].what,
-                EXPECT_SIZE);
+    expect_refused(&c, "POOLSHIM_BUDGET", &bad_budgets[_i], EXPECT_SIZE);
     ck_assert_uint_eq(c.budget, UINT64_C(64) << 20);
 }
 END_TEST
@@ -546,10 +545,7 @@ START_TEST(signal_good)
 }
 END_TEST
 
-static const struct {
-    const char *text;
-    const char *what;
-} bad_signals[] = {
+static const struct bad bad_signals[] = {
     {"", "empty value"},
     {"0", "signal number \"0\" out of range"},
     {"65", "signal number \"65\" out of range"},
@@ -586,9 +582,7 @@ static const struct {
 START_TEST(signal_bad)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_STATS_SIGNAL", bad_signals[_i].text), -1);
-    expect_line("POOLSHIM_STATS_SIGNAL", bad_signals[_i].text,
-                bad_signals[_i].what, EXPECT_SIGNAL);
+    expect_refused(&c, "POOLSHIM_STATS_SIGNAL", &bad_signals[_i], EXPECT_SIGNAL);
     ck_assert_int_eq(c.stats_signal, 0);
 }
 END_TEST
@@ -781,10 +775,7 @@ END_TEST
 
 /* A malformed value fails closed: its own line already says the program
  * stops. */
-static const struct {
-    const char *text;
-    const char *what;
-} bad_on_error[] = {
+static const struct bad bad_on_error[] = {
     {"", "empty value"}, {"0", "unknown value"}, {"exit", "unknown value"},
     {"abort ", "unknown value"}, {"abor", "unknown value"},
 };
@@ -879,10 +870,7 @@ END_TEST
 
 static char long_name[300];
 
-static const struct {
-    const char *text;
-    const char *what;
-} bad_only[] = {
+static const struct bad bad_only[] = {
     {"", "empty value"},
     {",a", "empty item (leading comma)"},
     {"a,", "empty item (trailing comma)"},
