@@ -105,9 +105,15 @@ struct pool_class {
  * is not attached has every pointer NULL, so that both fast paths fail over
  * to the slow ones; index 0 ("no class") is always NULL. */
 struct pool_cache {
-    void **sp[POOL_V_MAX];
+    union { /* by v, and (for free, which knows the class index) by class */
+        void **sp[POOL_V_MAX];
+        struct { void **sp_none_, **sp_cls[POOL_CLASSES_MAX]; };
+    };
     void **lo[POOL_V_MAX];
-    void **hi[POOL_V_MAX];
+    union {
+        void **hi[POOL_V_MAX];
+        struct { void **hi_none_, **hi_cls[POOL_CLASSES_MAX]; };
+    };
     uint32_t cur[POOL_V_MAX];   /* loaded magazine id + 1, or 0 */
     uint32_t prev[POOL_V_MAX];  /* previous magazine id + 1, or 0 */
     bool prev_full[POOL_V_MAX];
@@ -203,8 +209,8 @@ static inline int pool_fast_put(const struct pool_classes *s,
     uint64_t key = s->key;
     if (__builtin_expect(*(uint64_t *)p == key, 0))
         return POOL_FAST_SLOW;
-    void **sp = c->sp[k + 1];
-    if (__builtin_expect(sp == c->hi[k + 1], 0))
+    void **sp = c->sp_cls[k];
+    if (__builtin_expect(sp == c->hi_cls[k], 0))
         return POOL_FAST_SLOW;
     POOL_ASSERT(sp >= c->lo[k + 1]);
     *(uint64_t *)p = key;
@@ -212,7 +218,7 @@ static inline int pool_fast_put(const struct pool_classes *s,
     /* p in place before the stack grows over it: a signal handler that forks
      * here leaves the child a consistent cache */
     atomic_signal_fence(memory_order_release);
-    c->sp[k + 1] = sp + 1;
+    c->sp_cls[k] = sp + 1;
     *v = k + 1;
     return POOL_FAST_DONE;
 }
