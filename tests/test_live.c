@@ -227,7 +227,7 @@ START_TEST(stat_text_through_wrapper)
     ck_assert_msg(strncmp(p.out, head, strlen(head)) == 0, "%s", p.out);
     ck_assert_msg(tu_has_line(p.out, "poolshim: POOLSHIM_CLASSES=64:100,256:10 strict=1 "
                                      "cache=1 check=0 mlock=0 prefault=1 on_error=off"), "%s", p.out);
-    ck_assert_msg(strstr(p.out, "   refused   served/s   refused/s\n") != NULL, "%s", p.out);
+    ck_assert_msg(strstr(p.out, "    misses   served/s    misses/s\n") != NULL, "%s", p.out);
     snprintf(row, sizeof row, "poolshim: %8u%11u%11u%11u%13u%11u", 256, 10, 10, 10, 10, 2);
     ck_assert_msg(strstr(p.out, row) != NULL, "no row \"%s\" in %s", row, p.out);
     char err[4096];

@@ -8,7 +8,8 @@
  *
  * Per process: the program, pid, uptime, time, configuration, and the class
  * table of the exit report (size, capacity, in use, peak out, served,
- * fallbacks or refused) with the rates since the last look: the previous
+ * misses: requests that found their class empty, so fell back, or in
+ * strict mode were refused) with the rates since the last look: the previous
  * refresh with --watch, else the previous `poolshim stat` of that process
  * (recorded in its file), else since start. --json: one JSON object per
  * process and per refresh, one per line. --watch: refresh every SECONDS (a
@@ -61,7 +62,7 @@ static void usage(FILE *to)
     fputs("Usage: poolshim stat [--json] [--watch SECONDS] PID... | --all\n"
           "       poolshim stat [--json] --file PATH...\n"
           "The live figures of programs running under the shim: per class, capacity,\n"
-          "in use, peak out, served, fallbacks (refused in strict mode) and their\n"
+          "in use, peak out, served, misses (fell back, or refused in strict mode) and their\n"
           "rates since the last look; the program, uptime and configuration.\n"
           "  --json           one JSON object per process (and per refresh), one per line\n"
           "  --watch SECONDS  refresh every SECONDS until interrupted\n"
@@ -225,8 +226,7 @@ static void print_text(const struct view *v)
            !!(h->flags & LIVE_CHECK), !!(h->flags & LIVE_MLOCK), !!(h->flags & LIVE_PREFAULT),
            h->flags & LIVE_ABORT ? "abort" : "off");
     printf("poolshim: %8s%11s%11s%11s%13s%11s%11s%12s\n", "size", "capacity", "in use",
-           "peak out", "served", strict ? "refused" : "fallbacks", "served/s",
-           strict ? "refused/s" : "fallbacks/s");
+           "peak out", "served", "misses", "served/s", "misses/s");
     for (unsigned c = 0; c < h->nclasses; c++)
         printf("poolshim: %8llu%11llu%11llu%11u%13llu%11llu%11.1f%12.1f\n",
                (unsigned long long)h->classes[c].size,
