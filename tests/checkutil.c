@@ -26,6 +26,12 @@ TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs)
     return tc;
 }
 
+void add_test_list(TCase *tc, const TTest *const *tests)
+{
+    for (; *tests != NULL; tests++)
+        tcase_add_test(tc, *tests);
+}
+
 /* ------------------------------------------------------------------------ */
 /* running helpers                                                           */
 

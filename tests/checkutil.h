@@ -32,6 +32,11 @@ enum {
  * scratch directories `dirs` asks for (below). Add its tests to it. */
 TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs);
 
+/* Add the tests (START_TEST names) to tc, in this order:
+ * add_tests(tc, a, b) is tcase_add_test(tc, a); tcase_add_test(tc, b). */
+#define add_tests(tc, ...) add_test_list(tc, (const TTest *const[]){__VA_ARGS__, NULL})
+void add_test_list(TCase *tc, const TTest *const *tests);
+
 /* ------------------------------------------------------------------------ */
 /* running helpers                                                           */
 

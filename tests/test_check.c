@@ -278,17 +278,14 @@ static Suite *check_suite(void)
     Suite *s = suite_create("check");
     TCase *tc = add_tcase(s, "on_error", 30, TC_PLAIN);
     tcase_add_loop_test(tc, abort_before_main, 0, N(aborts));
-    tcase_add_test(tc, abort_on_malformed_on_error);
-    tcase_add_test(tc, abort_with_children_off);
-    tcase_add_test(tc, abort_valid_runs);
+    add_tests(tc, abort_on_malformed_on_error, abort_with_children_off, abort_valid_runs);
     tcase_add_loop_test(tc, abort_on_mlock_failure, 0, 2);
 
     tc = add_tcase(s, "check", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, check_same_messages, 0, 5);
-    tcase_add_test(tc, check_classes);
-    tcase_add_test(tc, check_config_file);
+    add_tests(tc, check_classes, check_config_file);
     tcase_add_loop_test(tc, check_usage_errors, 0, N(check_misuses));
-    tcase_add_test(tc, wrapper_refuses_invalid);
+    add_tests(tc, wrapper_refuses_invalid);
     return s;
 }
 

@@ -1076,38 +1076,30 @@ static Suite *classes_suite(void)
 
     TCase *tc = add_tcase(s, "lookup", 0, TC_PLAIN);
     tcase_add_loop_test(tc, lookup_sizes, 0, (int)N_ELEMS(lookup_table));
-    tcase_add_test(tc, lookup_matches_linear_scan);
-    tcase_add_test(tc, lookup_size_max_class);
+    add_tests(tc, lookup_matches_linear_scan, lookup_size_max_class);
 
     tc = add_tcase(s, "create", 0, TC_PLAIN);
-    tcase_add_test(tc, create_sorts_classes);
-    tcase_add_test(tc, create_max_classes);
+    add_tests(tc, create_sorts_classes, create_max_classes);
     tcase_add_loop_test(tc, create_rejects_bad_spec, 0, (int)N_ELEMS(bad_specs));
-    tcase_add_test(tc, create_destroy_leaks_nothing);
-    tcase_add_test(tc, footprint_is_what_create_reserves);
+    add_tests(tc, create_destroy_leaks_nothing, footprint_is_what_create_reserves);
 
     tc = add_tcase(s, "layout", 0, TC_PLAIN);
-    tcase_add_test(tc, owner_from_address);
-    tcase_add_test(tc, alignment);
+    add_tests(tc, owner_from_address, alignment);
 
     tc = add_tcase(s, "get_put", 0, TC_PLAIN);
     tcase_add_loop_test(tc, exhaust_and_stats, 0, MODES);
-    tcase_add_test(tc, cache_attach_detach);
-    tcase_add_test(tc, cache_serves_one_set);
-    tcase_add_test(tc, snapshot_matches_stats);
-    tcase_add_test(tc, cache_on_nocache_set_stays_uncached);
+    add_tests(tc, cache_attach_detach, cache_serves_one_set, snapshot_matches_stats,
+              cache_on_nocache_set_stays_uncached);
     tcase_add_loop_test(tc, cache_bounded, 0, (int)N_ELEMS(bounded_counts));
     tcase_add_loop_test(tc, magazines_absorb_a_walk_at_the_edge, 0, 2);
-    tcase_add_test(tc, magazines_travel_between_caches);
-    tcase_add_test(tc, objects_untouched);
-    tcase_add_test(tc, fork_child_takes_back_other_caches);
-    tcase_add_test(tc, check_catches_a_broken_free_object);
-    tcase_add_test(tc, zeroed_set_fits_nothing);
+    add_tests(tc, magazines_travel_between_caches, objects_untouched,
+              fork_child_takes_back_other_caches, check_catches_a_broken_free_object,
+              zeroed_set_fits_nothing);
 
     tc = add_tcase(s, "misuse", 0, TC_PLAIN);
     tcase_add_loop_test_raise_signal(tc, misuse_raises_sigabrt, SIGABRT, 0, MISUSE_KINDS);
     tcase_add_loop_test(tc, misuse_message, 0, MISUSE_KINDS);
-    tcase_add_test(tc, checked_correct_use);
+    add_tests(tc, checked_correct_use);
 
     tc = add_tcase(s, "stress", 30, TC_PLAIN);
     tcase_add_loop_test(tc, stress_threads, 0, 2);

@@ -1104,19 +1104,17 @@ static Suite *config_suite(void)
     TCase *t;
 
     t = add_tcase(s, "defaults", 0, TC_PLAIN);
-    tcase_add_test(t, defaults_values);
+    add_tests(t, defaults_values);
     tcase_add_loop_test(t, defaults_when_unset, 0, N(no_vars));
 
     t = add_tcase(s, "classes", 0, TC_PLAIN);
     tcase_add_loop_test(t, classes_good, 0, N(good_classes));
     tcase_add_loop_test(t, classes_max_count, 0, 2);
-    tcase_add_test(t, classes_too_many);
+    add_tests(t, classes_too_many);
     tcase_add_loop_test(t, classes_bad, 0, N(bad_classes));
-    tcase_add_test(t, classes_bad_example);
-    tcase_add_test(t, classes_bad_escaped);
-    tcase_add_test(t, classes_bad_long);
+    add_tests(t, classes_bad_example, classes_bad_escaped, classes_bad_long);
     tcase_add_loop_test(t, bytes, 0, N(bytes_cases));
-    tcase_add_test(t, bytes_saturates);
+    add_tests(t, bytes_saturates);
 
     t = add_tcase(s, "values", 0, TC_PLAIN);
     tcase_add_loop_test(t, bools_good, 0, N(good_bools));
@@ -1125,7 +1123,7 @@ static Suite *config_suite(void)
     tcase_add_loop_test(t, budget_bad, 0, N(bad_budgets));
     tcase_add_loop_test(t, signal_good, 0, N(good_signals));
     tcase_add_loop_test(t, signal_bad, 0, N(bad_signals));
-    tcase_add_test(t, paths);
+    add_tests(t, paths);
     tcase_add_loop_test(t, on_error_good, 0, N(good_on_error));
     tcase_add_loop_test(t, on_error_bad, 0, N(bad_on_error));
     tcase_add_loop_test(t, only_good, 0, N(good_only));
@@ -1133,18 +1131,11 @@ static Suite *config_suite(void)
 
     t = add_tcase(s, "environment", 0, TC_PLAIN);
     tcase_add_loop_test(t, unknown_variable, 0, N(unknown));
-    tcase_add_test(t, all_variables);
-    tcase_add_test(t, several_errors);
-    tcase_add_test(t, first_entry_wins);
-    tcase_add_test(t, failure_leaves_config);
-    tcase_add_test(t, no_err_fd);
-    tcase_add_test(t, on_error_abort_tail);
-    tcase_add_test(t, outcome);
-    tcase_add_test(t, parse_one);
+    add_tests(t, all_variables, several_errors, first_entry_wins, failure_leaves_config, no_err_fd,
+              on_error_abort_tail, outcome, parse_one);
 
     t = add_tcase(s, "print", 0, TC_PLAIN);
-    tcase_add_test(t, print_defaults);
-    tcase_add_test(t, print_set);
+    add_tests(t, print_defaults, print_set);
     tcase_add_loop_test(t, print_round_trip, 0, N(round_trip));
     return s;
 }

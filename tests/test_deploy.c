@@ -249,9 +249,7 @@ static Suite *deploy_suite(void)
 {
     Suite *s = suite_create("deploy");
     TCase *tc = add_tcase(s, "deploy", 60, TC_SCRATCH);
-    tcase_add_test(tc, dropin_verifies);
-    tcase_add_test(tc, dropin_service_runs);
-    tcase_add_test(tc, container_env_runs);
+    add_tests(tc, dropin_verifies, dropin_service_runs, container_env_runs);
     return s;
 }
 

@@ -827,31 +827,22 @@ static Suite *faults_suite(void)
     TCase *t;
 
     t = add_tcase(s, "real_fails", 20, TC_PLAIN);
-    tcase_add_test(t, uncovered_fails);
-    tcase_add_test(t, realloc_fails_keeps_block);
-    tcase_add_test(t, exhausted_fallback_fails);
-    tcase_add_test(t, strict_refuses_without_real);
-    tcase_add_test(t, pooled_keep_working);
+    add_tests(t, uncovered_fails, realloc_fails_keeps_block, exhausted_fallback_fails,
+              strict_refuses_without_real, pooled_keep_working);
     tcase_add_loop_test(t, random_faults_never_crash, 0, 2);
 
     t = add_tcase(s, "edges", 0, TC_PLAIN);
     tcase_add_loop_test(t, calloc_overflow, 0, N(overflow));
     tcase_add_loop_test(t, reallocarray_overflow, 0, N(overflow));
-    tcase_add_test(t, realloc_zero_frees);
-    tcase_add_test(t, malloc_zero_unique);
-    tcase_add_test(t, free_keeps_errno);
-    tcase_add_test(t, sized_frees);
+    add_tests(t, realloc_zero_frees, malloc_zero_unique, free_keeps_errno, sized_frees);
     tcase_add_loop_test(t, posix_memalign_einval, 0, N(bad_align));
 
     t = add_tcase(s, "stats", 0, TC_PLAIN);
-    tcase_add_test(t, stats_temp_never_opens_a_taken_name);
+    add_tests(t, stats_temp_never_opens_a_taken_name);
     tcase_add_loop_test(t, stats_signal_chains_to_earlier_handler, 0, 2);
 
     t = add_tcase(s, "bootstrap", 0, TC_PLAIN);
-    tcase_add_test(t, boot_blocks);
-    tcase_add_test(t, boot_exhausts);
-    tcase_add_test(t, boot_zero_at_the_end_is_owned);
-    tcase_add_test(t, boot_through_shim);
+    add_tests(t, boot_blocks, boot_exhausts, boot_zero_at_the_end_is_owned, boot_through_shim);
     return s;
 }
 

@@ -185,14 +185,12 @@ static Suite *hugepages_suite(void)
     Suite *s = suite_create("hugepages");
     TCase *tc = add_tcase(s, "option", 30, TC_PLAIN);
     tcase_add_unchecked_fixture(tc, hugetlb_hold, hu_hugetlb_restore);
-    tcase_add_test(tc, off_by_default);
+    add_tests(tc, off_by_default);
     tcase_add_loop_test(tc, on_takes_what_there_is, 0, N(with));
-    tcase_add_test(tc, verbose_says_which);
-    tcase_add_test(tc, bad_value);
-    tcase_add_test(tc, neither_says_why);
+    add_tests(tc, verbose_says_which, bad_value, neither_says_why);
     TCase *root = add_tcase(s, "hugetlb", 30, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
-    tcase_add_test(root, hugetlb_when_reserved);
+    add_tests(root, hugetlb_when_reserved);
     return s;
 }
 

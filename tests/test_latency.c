@@ -834,18 +834,14 @@ static Suite *latency_suite(void)
 {
     Suite *s = suite_create("latency");
     TCase *tc = add_tcase(s, "histogram", 30, TC_PLAIN);
-    tcase_add_test(tc, buckets_tile_the_range);
+    add_tests(tc, buckets_tile_the_range);
     tcase_add_loop_test(tc, percentiles_within_stated_error, 0, 2);
-    tcase_add_test(tc, merge_and_counters);
+    add_tests(tc, merge_and_counters);
 
     tc = add_tcase(s, "module", 30, TC_CASE_DIR);
-    tcase_add_test(tc, counts_exact_per_kind_and_thread);
-    tcase_add_test(tc, fork_child_starts_empty);
-    tcase_add_test(tc, underscore_exit_keeps_everything);
-    tcase_add_test(tc, faults_inside_calls_exact);
-    tcase_add_test(tc, dense_calls_read_faults_rarely);
-    tcase_add_test(tc, refuses_foreign_files);
-    tcase_add_test(tc, replaces_own_files);
+    add_tests(tc, counts_exact_per_kind_and_thread, fork_child_starts_empty,
+              underscore_exit_keeps_everything, faults_inside_calls_exact,
+              dense_calls_read_faults_rarely, refuses_foreign_files, replaces_own_files);
 
     /* a sanitizer build has the suites only: no library, no helpers */
     if (access(tu_shim_lib(), R_OK) != 0) {
@@ -854,20 +850,13 @@ static Suite *latency_suite(void)
     }
     tc = add_tcase(s, "shim", 60, TC_CASE_DIR);
     tcase_add_loop_test(tc, shim_counts_exact, 0, 2);
-    tcase_add_test(tc, shim_fallbacks_counted);
-    tcase_add_test(tc, shim_threads_each_recorded);
-    tcase_add_test(tc, shim_fork_and_underscore_exit);
-    tcase_add_test(tc, shim_faults_where_they_happen);
-    tcase_add_test(tc, shim_bad_file_one_line);
+    add_tests(tc, shim_fallbacks_counted, shim_threads_each_recorded, shim_fork_and_underscore_exit,
+              shim_faults_where_they_happen, shim_bad_file_one_line);
 
     tc = add_tcase(s, "command", 120, TC_CASE_DIR);
-    tcase_add_test(tc, cmd_json_exact);
-    tcase_add_test(tc, cmd_table_and_stdin);
-    tcase_add_test(tc, cmd_output_differs);
+    add_tests(tc, cmd_json_exact, cmd_table_and_stdin, cmd_output_differs);
     tcase_add_loop_test(tc, cmd_refuses, 0, N(refused));
-    tcase_add_test(tc, cmd_config_file);
-    tcase_add_test(tc, cmd_png);
-    tcase_add_test(tc, cmd_report_files);
+    add_tests(tc, cmd_config_file, cmd_png, cmd_report_files);
     return s;
 }
 

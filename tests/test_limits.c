@@ -399,7 +399,7 @@ static Suite *limits_suite(void)
     TCase *tc = add_tcase(s, "fixtures", 0, TC_PLAIN);
     tcase_add_loop_test(tc, memory_limit, 0, N(memory_cases));
     tcase_add_loop_test(tc, rlimits_less_use, 0, 2);
-    tcase_add_test(tc, this_machine);
+    add_tests(tc, this_machine);
 
     tc = add_tcase(s, "start-up", 40, TC_PLAIN);
     tcase_add_loop_test(tc, pools_weighed_in_memory_cgroup, 0, N(in_cgroup));

@@ -641,21 +641,14 @@ static Suite *live_suite(void)
 {
     Suite *s = suite_create("live");
     TCase *tc = add_tcase(s, "running", 30, TC_SCRATCH);
-    tcase_add_test(tc, stat_matches_exit_table);
-    tcase_add_test(tc, stat_text_through_wrapper);
-    tcase_add_test(tc, stat_watch_updates);
-    tcase_add_test(tc, stat_all_two_processes);
-    tcase_add_test(tc, stat_fork_child_own_file);
-    tcase_add_test(tc, stat_live_off);
+    add_tests(tc, stat_matches_exit_table, stat_text_through_wrapper, stat_watch_updates,
+              stat_all_two_processes, stat_fork_child_own_file, stat_live_off);
 
     tc = add_tcase(s, "bad input", 30, TC_SCRATCH);
-    tcase_add_test(tc, stat_dead_pid);
-    tcase_add_test(tc, stat_no_shim);
-    tcase_add_test(tc, stat_other_user);
-    tcase_add_test(tc, stat_stale_file_removed);
-    tcase_add_test(tc, stat_after_exec_without_shim);
+    add_tests(tc, stat_dead_pid, stat_no_shim, stat_other_user, stat_stale_file_removed,
+              stat_after_exec_without_shim);
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
-    tcase_add_test(tc, stat_file_figures);
+    add_tests(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));
     return s;
 }

@@ -262,16 +262,11 @@ static Suite *mem_suite(void)
     Suite *s = suite_create("mem");
     TCase *tc = add_tcase(s, "huge", 0, TC_PLAIN);
     tcase_add_loop_test(tc, reserve_huge_shapes, 0, N(shapes));
-    tcase_add_test(tc, reserve_huge_overflow);
-    tcase_add_test(tc, reserve_huge_prefault_lock);
-    tcase_add_test(tc, explain_line);
-    tcase_add_test(tc, names);
+    add_tests(tc, reserve_huge_overflow, reserve_huge_prefault_lock, explain_line, names);
     /* root only (they say SKIP otherwise) */
     TCase *root = add_tcase(s, "huge-root", 0, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
-    tcase_add_test(root, hugetlb_when_reserved);
-    tcase_add_test(root, thp_never_gives_none);
-    tcase_add_test(root, thp_always_gives_thp);
+    add_tests(root, hugetlb_when_reserved, thp_never_gives_none, thp_always_gives_thp);
     return s;
 }
 

@@ -830,8 +830,7 @@ static Suite *pool_suite(void)
     tcase_add_loop_test(tc, create_reports_geometry, 0, ng);
     tcase_add_loop_test(tc, create_errno, 0, (int)N_ELEMS(bad_creates));
     tcase_add_loop_test(tc, create_near_size_max_is_enomem, 0, (int)N_ELEMS(near_size_max));
-    tcase_add_test(tc, create_destroy_leaks_nothing);
-    tcase_add_test(tc, destroy_null_is_noop);
+    add_tests(tc, create_destroy_leaks_nothing, destroy_null_is_noop);
 
     tc = add_tcase(s, "init", 0, TC_PLAIN);
     tcase_add_loop_test(tc, init_once_per_object, 0, ng);
@@ -840,19 +839,13 @@ static Suite *pool_suite(void)
     tc = add_tcase(s, "get_put", 0, TC_PLAIN);
     tcase_add_loop_test(tc, exhaust_at_exactly_count, 0, ng);
     tcase_add_loop_test(tc, layout_and_alignment, 0, ng);
-    tcase_add_test(tc, reset_once_per_put);
+    add_tests(tc, reset_once_per_put);
     tcase_add_loop_test(tc, contents_survive_put_get, 0, ng);
 
     tc = add_tcase(s, "guard", 0, TC_PLAIN);
     tcase_add_checked_fixture(tc, guard_setup, guard_teardown);
-    tcase_add_test(tc, guard_end_of_scope);
-    tcase_add_test(tc, guard_two_in_one_scope);
-    tcase_add_test(tc, guard_return);
-    tcase_add_test(tc, guard_break);
-    tcase_add_test(tc, guard_continue);
-    tcase_add_test(tc, guard_goto);
-    tcase_add_test(tc, guard_null_when_exhausted);
-    tcase_add_test(tc, guard_keep_detaches);
+    add_tests(tc, guard_end_of_scope, guard_two_in_one_scope, guard_return, guard_break,
+              guard_continue, guard_goto, guard_null_when_exhausted, guard_keep_detaches);
 
     tc = add_tcase(s, "owns", 0, TC_PLAIN);
     tcase_add_loop_test(tc, owns, 0, OWNS_KINDS);
@@ -862,7 +855,7 @@ static Suite *pool_suite(void)
     tcase_add_loop_test(tc, misuse_message, 0, MISUSE_KINDS);
 
     tc = add_tcase(s, "stress", 30, TC_PLAIN);
-    tcase_add_test(tc, stress_threads);
+    add_tests(tc, stress_threads);
     return s;
 }
 

@@ -755,32 +755,18 @@ static Suite *recommend_suite(void)
 {
     Suite *s = suite_create("recommend");
     TCase *tc = add_tcase(s, "profiles", 0, TC_CASE_DIR);
-    tcase_add_test(tc, basic);
-    tcase_add_test(tc, version);
-    tcase_add_test(tc, merge);
-    tcase_add_test(tc, barrier);
-    tcase_add_test(tc, budget_cut);
-    tcase_add_test(tc, budget_env);
-    tcase_add_test(tc, many_buckets);
-    tcase_add_test(tc, coarsened);
-    tcase_add_test(tc, one_class);
-    tcase_add_test(tc, stdin_and_16);
-    tcase_add_test(tc, larger_only_share);
+    add_tests(tc, basic, version, merge, barrier, budget_cut, budget_env, many_buckets, coarsened,
+              one_class, stdin_and_16, larger_only_share);
 
     tc = add_tcase(s, "errors", 0, TC_CASE_DIR);
     tcase_add_loop_test(tc, errors, 0, sizeof bads / sizeof bads[0]);
 
     tc = add_tcase(s, "end_to_end", 30, TC_CASE_DIR);
-    tcase_add_test(tc, end_to_end);
-    tcase_add_test(tc, forked_child_counted_once);
+    add_tests(tc, end_to_end, forked_child_counted_once);
 
     tc = add_tcase(s, "parts", 30, TC_PLAIN);
-    tcase_add_test(tc, read_merges);
-    tcase_add_test(tc, read_error_keeps_ended_blocks);
-    tcase_add_test(tc, atoms_and_coarsening);
-    tcase_add_test(tc, search_is_optimal_for_its_memory);
-    tcase_add_test(tc, size_texts);
-    tcase_add_test(tc, print_exact);
+    add_tests(tc, read_merges, read_error_keeps_ended_blocks, atoms_and_coarsening,
+              search_is_optimal_for_its_memory, size_texts, print_exact);
     return s;
 }
 

@@ -209,20 +209,16 @@ static Suite *scope_suite(void)
 {
     Suite *s = suite_create("scope");
     TCase *tc = add_tcase(s, "only", 30, TC_SCRATCH);
-    tcase_add_test(tc, only_with_bash_c);
-    tcase_add_test(tc, only_other_name_stays_off);
+    add_tests(tc, only_with_bash_c, only_other_name_stays_off);
     tcase_add_loop_test(tc, only_matches_argv0_or_executable, 0, 3);
-    tcase_add_test(tc, only_out_of_scope_is_silent);
+    add_tests(tc, only_out_of_scope_is_silent);
 
     tc = add_tcase(s, "children", 30, TC_PLAIN);
-    tcase_add_test(tc, children_off_with_a_shell);
-    tcase_add_test(tc, children_inherit_by_default);
-    tcase_add_test(tc, children_off_removes_an_empty_preload);
+    add_tests(tc, children_off_with_a_shell, children_inherit_by_default,
+              children_off_removes_an_empty_preload);
 
     tc = add_tcase(s, "wrapper", 30, TC_PLAIN);
-    tcase_add_test(tc, wrapper_only);
-    tcase_add_test(tc, wrapper_no_children);
-    tcase_add_test(tc, wrapper_only_path_refused);
+    add_tests(tc, wrapper_only, wrapper_no_children, wrapper_only_path_refused);
     return s;
 }
 

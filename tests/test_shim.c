@@ -987,30 +987,23 @@ static Suite *shim_suite(void)
     TCase *tc;
 
     tc = add_tcase(s, "routing", 30, TC_PLAIN);
-    tcase_add_test(tc, glibc_baseline_sizes);
-    tcase_add_test(tc, configured_sizes_are_pooled);
-    tcase_add_test(tc, default_classes_serve_small_sizes);
-    tcase_add_test(tc, calloc_zeroes_recycled_objects);
-    tcase_add_test(tc, size_overflow_is_enomem);
-    tcase_add_test(tc, realloc_keeps_contents);
-    tcase_add_test(tc, realloc_zero_gives_object_back);
-    tcase_add_test(tc, malloc_zero_unique);
+    add_tests(tc, glibc_baseline_sizes, configured_sizes_are_pooled,
+              default_classes_serve_small_sizes, calloc_zeroes_recycled_objects,
+              size_overflow_is_enomem, realloc_keeps_contents, realloc_zero_gives_object_back,
+              malloc_zero_unique);
     tcase_add_loop_test(tc, alignment_honoured, 0, N(align_configs));
-    tcase_add_test(tc, aligned_requests_pooled_when_class_aligned);
-    tcase_add_test(tc, strict_never_refuses_what_its_class_cannot_align);
-    tcase_add_test(tc, every_free_returns_the_object);
-    tcase_add_test(tc, libc_aliases_agree);
-    tcase_add_test(tc, exports_only_the_malloc_family);
+    add_tests(tc, aligned_requests_pooled_when_class_aligned,
+              strict_never_refuses_what_its_class_cannot_align, every_free_returns_the_object,
+              libc_aliases_agree, exports_only_the_malloc_family);
 
     tc = add_tcase(s, "exhaustion", 30, TC_PLAIN);
     tcase_add_loop_test(tc, exhaustion_at_exact_count, 0, 4);
 
     tc = add_tcase(s, "stats", 60, TC_PLAIN);
     tcase_add_loop_test(tc, stats_table_exact, 0, 4);
-    tcase_add_test(tc, stats_after_threads_show_nothing_in_use);
+    add_tests(tc, stats_after_threads_show_nothing_in_use);
     tcase_add_loop_test(tc, valid_config_is_silent, 0, N(valid_configs));
-    tcase_add_test(tc, verbose_prints_config_on_stderr);
-    tcase_add_test(tc, prefault_means_no_page_faults);
+    add_tests(tc, verbose_prints_config_on_stderr, prefault_means_no_page_faults);
 
     tc = add_tcase(s, "config", 30, TC_PLAIN);
     tcase_add_loop_test(tc, malformed_config_one_line_and_unharmed, 0, N(bad_configs));
@@ -1023,15 +1016,12 @@ static Suite *shim_suite(void)
     tcase_add_loop_test(tc, cross_thread_frees, 0, 2);
     tcase_add_loop_test(tc, thread_exit_loses_nothing, 0, 2);
     tcase_add_loop_test(tc, fork_while_threads_allocate, 0, N(fork_configs));
-    tcase_add_test(tc, real_allocator_ready_before_main);
-    tcase_add_test(tc, exec_children);
+    add_tests(tc, real_allocator_ready_before_main, exec_children);
     tcase_add_loop_test(tc, dlopened_libraries, 0, 2);
-    tcase_add_test(tc, cxx_new_delete);
+    add_tests(tc, cxx_new_delete);
 
     tc = add_tcase(s, "programs", 120, TC_SCRATCH);
-    tcase_add_test(tc, program_sort);
-    tcase_add_test(tc, program_gzip_round_trip);
-    tcase_add_test(tc, program_python3);
+    add_tests(tc, program_sort, program_gzip_round_trip, program_python3);
 
     return s;
 }

@@ -1121,12 +1121,11 @@ static Suite *stats_suite(void)
     TCase *tc;
 
     tc = add_tcase(s, "file", 30, TC_SCRATCH);
-    tcase_add_test(tc, json_baseline_is_empty);
+    add_tests(tc, json_baseline_is_empty);
     tcase_add_loop_test(tc, json_file_exact, 0, 4);
-    tcase_add_test(tc, json_file_per_process);
-    tcase_add_test(tc, json_file_percent_escapes);
+    add_tests(tc, json_file_per_process, json_file_percent_escapes);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
-    tcase_add_test(tc, failed_rename_leaves_nothing);
+    add_tests(tc, failed_rename_leaves_nothing);
     tcase_add_loop_test(tc, planted_symlinks_untouched, 0, 2);
 
     tc = add_tcase(s, "exit_table", 30, TC_SCRATCH);
@@ -1138,12 +1137,10 @@ static Suite *stats_suite(void)
     tcase_add_loop_test(tc, signal_keeps_its_meaning, 0, N(sig_kinds));
 
     tc = add_tcase(s, "profile", 30, TC_SCRATCH);
-    tcase_add_test(tc, profile_baseline_is_empty);
-    tcase_add_test(tc, profile_blocks_exact_and_appended);
+    add_tests(tc, profile_baseline_is_empty, profile_blocks_exact_and_appended);
 
     tc = add_tcase(s, "profile_fork", 30, TC_SCRATCH);
-    tcase_add_test(tc, profile_fork_child_counts_own_requests);
-    tcase_add_test(tc, profile_failure_not_into_reused_stderr);
+    add_tests(tc, profile_fork_child_counts_own_requests, profile_failure_not_into_reused_stderr);
 
     tc = add_tcase(s, "verbose", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, verbose_prints_config_only, 0, 2);

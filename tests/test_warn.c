@@ -82,9 +82,7 @@ static Suite *warn_suite(void)
 {
     Suite *s = suite_create("warn");
     TCase *tc = add_tcase(s, "warn", 30, TC_SCRATCH);
-    tcase_add_test(tc, warn_once_per_class);
-    tcase_add_test(tc, warn_strict_says_refused);
-    tcase_add_test(tc, warn_rate_limited);
+    add_tests(tc, warn_once_per_class, warn_strict_says_refused, warn_rate_limited);
     tcase_add_loop_test(tc, warn_off, 0, 2);
     return s;
 }

@@ -389,16 +389,12 @@ static Suite *wrapper_suite(void)
     tc = add_tcase(s, "programs", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, wrapper_stats_table, 0, 2);
     tcase_add_loop_test(tc, wrapper_sets_environment, 0, 2);
-    tcase_add_test(tc, wrapper_passes_status_and_output);
-    tcase_add_test(tc, wrapper_leaves_program_arguments_alone);
-    tcase_add_test(tc, wrapper_run_applies_config);
-    tcase_add_test(tc, wrapper_profile_writes_classes);
+    add_tests(tc, wrapper_passes_status_and_output, wrapper_leaves_program_arguments_alone,
+              wrapper_run_applies_config, wrapper_profile_writes_classes);
     tcase_add_loop_test(tc, wrapper_finds_library, 0, 4);
 
     tc = add_tcase(s, "usage", 30, TC_PLAIN);
-    tcase_add_test(tc, wrapper_help);
-    tcase_add_test(tc, wrapper_version);
-    tcase_add_test(tc, wrapper_no_arguments);
+    add_tests(tc, wrapper_help, wrapper_version, wrapper_no_arguments);
     tcase_add_loop_test(tc, wrapper_usage_errors, 0, N(wrapper_misuses));
     return s;
 }
