@@ -13,7 +13,8 @@
 /* ------------------------------------------------------------------------ */
 /* test cases                                                                */
 
-TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs)
+TCase *add_tcase_with(Suite *s, const char *name, unsigned timeout, int dirs,
+                      const TTest *const *tests)
 {
     TCase *tc = tcase_create(name);
     if (timeout != 0)
@@ -23,6 +24,7 @@ TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs)
     if (dirs == TC_CASE_DIR)
         tcase_add_checked_fixture(tc, case_dir_setup, NULL);
     suite_add_tcase(s, tc);
+    add_test_list(tc, tests);
     return tc;
 }
 

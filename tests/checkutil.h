@@ -28,12 +28,17 @@ enum {
 };
 
 /* A new test case `name` added to s, with a timeout of `timeout` seconds (0:
- * Check's default; scaled by CK_TIMEOUT_MULTIPLIER either way) and the
- * scratch directories `dirs` asks for (below). Add its tests to it. */
-TCase *add_tcase(Suite *s, const char *name, unsigned timeout, int dirs);
+ * Check's default; scaled by CK_TIMEOUT_MULTIPLIER either way), the scratch
+ * directories `dirs` asks for (below) and the tests listed after dirs
+ * (START_TEST names, none or more), in this order. Add loop tests and more
+ * tests to what it returns. */
+#define add_tcase(s, name, timeout, dirs, ...)                               \
+    add_tcase_with(s, name, timeout, dirs, (const TTest *const[]){__VA_ARGS__ __VA_OPT__(, ) NULL})
+TCase *add_tcase_with(Suite *s, const char *name, unsigned timeout, int dirs,
+                      const TTest *const *tests);
 
-/* Add the tests (START_TEST names) to tc, in this order:
- * add_tests(tc, a, b) is tcase_add_test(tc, a); tcase_add_test(tc, b). */
+/* Add the tests to tc, in this order: add_tests(tc, a, b) is
+ * tcase_add_test(tc, a); tcase_add_test(tc, b). */
 #define add_tests(tc, ...) add_test_list(tc, (const TTest *const[]){__VA_ARGS__, NULL})
 void add_test_list(TCase *tc, const TTest *const *tests);
 

@@ -273,9 +273,8 @@ START_TEST(wrapper_refuses_invalid)
 }
 END_TEST
 
-static Suite *check_suite(void)
+static void check_cases(Suite *s)
 {
-    Suite *s = suite_create("check");
     TCase *tc = add_tcase(s, "on_error", 30, TC_PLAIN);
     tcase_add_loop_test(tc, abort_before_main, 0, N(aborts));
     add_tests(tc, abort_on_malformed_on_error, abort_with_children_off, abort_valid_runs);
@@ -286,7 +285,6 @@ static Suite *check_suite(void)
     add_tests(tc, check_classes, check_config_file);
     tcase_add_loop_test(tc, check_usage_errors, 0, N(check_misuses));
     add_tests(tc, wrapper_refuses_invalid);
-    return s;
 }
 
-TU_SUITE(check_suite, TU_SHIM);
+TU_SUITE("check", check_cases, TU_SHIM);

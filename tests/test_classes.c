@@ -1070,21 +1070,17 @@ END_TEST
 
 /* ---- the suite ---- */
 
-static Suite *classes_suite(void)
+static void classes_cases(Suite *s)
 {
-    Suite *s = suite_create("classes");
-
     TCase *tc = add_tcase(s, "lookup", 0, TC_PLAIN);
     tcase_add_loop_test(tc, lookup_sizes, 0, (int)N_ELEMS(lookup_table));
     add_tests(tc, lookup_matches_linear_scan, lookup_size_max_class);
 
-    tc = add_tcase(s, "create", 0, TC_PLAIN);
-    add_tests(tc, create_sorts_classes, create_max_classes);
+    tc = add_tcase(s, "create", 0, TC_PLAIN, create_sorts_classes, create_max_classes);
     tcase_add_loop_test(tc, create_rejects_bad_spec, 0, (int)N_ELEMS(bad_specs));
     add_tests(tc, create_destroy_leaks_nothing, footprint_is_what_create_reserves);
 
-    tc = add_tcase(s, "layout", 0, TC_PLAIN);
-    add_tests(tc, owner_from_address, alignment);
+    add_tcase(s, "layout", 0, TC_PLAIN, owner_from_address, alignment);
 
     tc = add_tcase(s, "get_put", 0, TC_PLAIN);
     tcase_add_loop_test(tc, exhaust_and_stats, 0, MODES);
@@ -1103,7 +1099,6 @@ static Suite *classes_suite(void)
 
     tc = add_tcase(s, "stress", 30, TC_PLAIN);
     tcase_add_loop_test(tc, stress_threads, 0, 2);
-    return s;
 }
 
-TU_SUITE(classes_suite, 0);
+TU_SUITE("classes", classes_cases, 0);

@@ -1098,13 +1098,9 @@ START_TEST(no_err_fd)
 }
 END_TEST
 
-static Suite *config_suite(void)
+static void config_cases(Suite *s)
 {
-    Suite *s = suite_create("config");
-    TCase *t;
-
-    t = add_tcase(s, "defaults", 0, TC_PLAIN);
-    add_tests(t, defaults_values);
+    TCase *t = add_tcase(s, "defaults", 0, TC_PLAIN, defaults_values);
     tcase_add_loop_test(t, defaults_when_unset, 0, N(no_vars));
 
     t = add_tcase(s, "classes", 0, TC_PLAIN);
@@ -1134,10 +1130,8 @@ static Suite *config_suite(void)
     add_tests(t, all_variables, several_errors, first_entry_wins, failure_leaves_config, no_err_fd,
               on_error_abort_tail, outcome, parse_one);
 
-    t = add_tcase(s, "print", 0, TC_PLAIN);
-    add_tests(t, print_defaults, print_set);
+    t = add_tcase(s, "print", 0, TC_PLAIN, print_defaults, print_set);
     tcase_add_loop_test(t, print_round_trip, 0, N(round_trip));
-    return s;
 }
 
-TU_SUITE(config_suite, 0);
+TU_SUITE("config", config_cases, 0);

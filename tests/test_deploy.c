@@ -245,12 +245,10 @@ START_TEST(container_env_runs)
 }
 END_TEST
 
-static Suite *deploy_suite(void)
+static void deploy_cases(Suite *s)
 {
-    Suite *s = suite_create("deploy");
-    TCase *tc = add_tcase(s, "deploy", 60, TC_SCRATCH);
-    add_tests(tc, dropin_verifies, dropin_service_runs, container_env_runs);
-    return s;
+    add_tcase(s, "deploy", 60, TC_SCRATCH, dropin_verifies, dropin_service_runs,
+              container_env_runs);
 }
 
-TU_SUITE(deploy_suite, TU_SHIM);
+TU_SUITE("deploy", deploy_cases, TU_SHIM);

@@ -821,14 +821,11 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
-static Suite *faults_suite(void)
+static void faults_cases(Suite *s)
 {
-    Suite *s = suite_create("faults");
-    TCase *t;
-
-    t = add_tcase(s, "real_fails", 20, TC_PLAIN);
-    add_tests(t, uncovered_fails, realloc_fails_keeps_block, exhausted_fallback_fails,
-              strict_refuses_without_real, pooled_keep_working);
+    TCase *t = add_tcase(s, "real_fails", 20, TC_PLAIN, uncovered_fails,
+                         realloc_fails_keeps_block, exhausted_fallback_fails,
+                         strict_refuses_without_real, pooled_keep_working);
     tcase_add_loop_test(t, random_faults_never_crash, 0, 2);
 
     t = add_tcase(s, "edges", 0, TC_PLAIN);
@@ -837,14 +834,12 @@ static Suite *faults_suite(void)
     add_tests(t, realloc_zero_frees, malloc_zero_unique, free_keeps_errno, sized_frees);
     tcase_add_loop_test(t, posix_memalign_einval, 0, N(bad_align));
 
-    t = add_tcase(s, "stats", 0, TC_PLAIN);
-    add_tests(t, stats_temp_never_opens_a_taken_name);
+    t = add_tcase(s, "stats", 0, TC_PLAIN, stats_temp_never_opens_a_taken_name);
     tcase_add_loop_test(t, stats_signal_chains_to_earlier_handler, 0, 2);
 
-    t = add_tcase(s, "bootstrap", 0, TC_PLAIN);
-    add_tests(t, boot_blocks, boot_exhausts, boot_zero_at_the_end_is_owned, boot_through_shim);
-    return s;
+    add_tcase(s, "bootstrap", 0, TC_PLAIN, boot_blocks, boot_exhausts,
+              boot_zero_at_the_end_is_owned, boot_through_shim);
 }
 
 /* each case starts its own shim: never share one process (CK_FORK=no) */
-TU_SUITE(faults_suite, TU_FORK);
+TU_SUITE("faults", faults_cases, TU_FORK);

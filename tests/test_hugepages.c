@@ -180,9 +180,8 @@ static void hugetlb_hold(void)
     hu_hugetlb_raise(0);
 }
 
-static Suite *hugepages_suite(void)
+static void hugepages_cases(Suite *s)
 {
-    Suite *s = suite_create("hugepages");
     TCase *tc = add_tcase(s, "option", 30, TC_PLAIN);
     tcase_add_unchecked_fixture(tc, hugetlb_hold, hu_hugetlb_restore);
     add_tests(tc, off_by_default);
@@ -191,7 +190,6 @@ static Suite *hugepages_suite(void)
     TCase *root = add_tcase(s, "hugetlb", 30, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
     add_tests(root, hugetlb_when_reserved);
-    return s;
 }
 
-TU_SUITE(hugepages_suite, TU_SHIM);
+TU_SUITE("hugepages", hugepages_cases, TU_SHIM);

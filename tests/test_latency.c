@@ -830,34 +830,31 @@ START_TEST(cmd_report_files)
 }
 END_TEST
 
-static Suite *latency_suite(void)
+static void latency_cases(Suite *s)
 {
-    Suite *s = suite_create("latency");
-    TCase *tc = add_tcase(s, "histogram", 30, TC_PLAIN);
-    add_tests(tc, buckets_tile_the_range);
+    TCase *tc = add_tcase(s, "histogram", 30, TC_PLAIN, buckets_tile_the_range);
     tcase_add_loop_test(tc, percentiles_within_stated_error, 0, 2);
     add_tests(tc, merge_and_counters);
 
-    tc = add_tcase(s, "module", 30, TC_CASE_DIR);
-    add_tests(tc, counts_exact_per_kind_and_thread, fork_child_starts_empty,
-              underscore_exit_keeps_everything, faults_inside_calls_exact,
-              dense_calls_read_faults_rarely, refuses_foreign_files, replaces_own_files);
+    add_tcase(s, "module", 30, TC_CASE_DIR, counts_exact_per_kind_and_thread,
+              fork_child_starts_empty, underscore_exit_keeps_everything,
+              faults_inside_calls_exact, dense_calls_read_faults_rarely, refuses_foreign_files,
+              replaces_own_files);
 
     /* a sanitizer build has the suites only: no library, no helpers */
     if (access(tu_shim_lib(), R_OK) != 0) {
         fprintf(stderr, "SKIP: test_latency shim, command: %s not built\n", tu_shim_lib());
-        return s;
+        return;
     }
     tc = add_tcase(s, "shim", 60, TC_CASE_DIR);
     tcase_add_loop_test(tc, shim_counts_exact, 0, 2);
     add_tests(tc, shim_fallbacks_counted, shim_threads_each_recorded, shim_fork_and_underscore_exit,
               shim_faults_where_they_happen, shim_bad_file_one_line);
 
-    tc = add_tcase(s, "command", 120, TC_CASE_DIR);
-    add_tests(tc, cmd_json_exact, cmd_table_and_stdin, cmd_output_differs);
+    tc = add_tcase(s, "command", 120, TC_CASE_DIR, cmd_json_exact, cmd_table_and_stdin,
+                   cmd_output_differs);
     tcase_add_loop_test(tc, cmd_refuses, 0, N(refused));
     add_tests(tc, cmd_config_file, cmd_png, cmd_report_files);
-    return s;
 }
 
-TU_SUITE(latency_suite, TU_SHIM);
+TU_SUITE("latency", latency_cases, TU_SHIM);

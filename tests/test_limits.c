@@ -393,9 +393,8 @@ START_TEST(pools_weighed_in_rlimits)
 }
 END_TEST
 
-static Suite *limits_suite(void)
+static void limits_cases(Suite *s)
 {
-    Suite *s = suite_create("limits");
     TCase *tc = add_tcase(s, "fixtures", 0, TC_PLAIN);
     tcase_add_loop_test(tc, memory_limit, 0, N(memory_cases));
     tcase_add_loop_test(tc, rlimits_less_use, 0, 2);
@@ -404,7 +403,6 @@ static Suite *limits_suite(void)
     tc = add_tcase(s, "start-up", 40, TC_PLAIN);
     tcase_add_loop_test(tc, pools_weighed_in_memory_cgroup, 0, N(in_cgroup));
     tcase_add_loop_test(tc, pools_weighed_in_rlimits, 0, N(in_rlimit));
-    return s;
 }
 
-TU_SUITE(limits_suite, TU_SHIM);
+TU_SUITE("limits", limits_cases, TU_SHIM);

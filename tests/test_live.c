@@ -637,20 +637,17 @@ START_TEST(stat_usage_errors)
 }
 END_TEST
 
-static Suite *live_suite(void)
+static void live_cases(Suite *s)
 {
-    Suite *s = suite_create("live");
-    TCase *tc = add_tcase(s, "running", 30, TC_SCRATCH);
-    add_tests(tc, stat_matches_exit_table, stat_text_through_wrapper, stat_watch_updates,
-              stat_all_two_processes, stat_fork_child_own_file, stat_live_off);
+    add_tcase(s, "running", 30, TC_SCRATCH, stat_matches_exit_table, stat_text_through_wrapper,
+              stat_watch_updates, stat_all_two_processes, stat_fork_child_own_file,
+              stat_live_off);
 
-    tc = add_tcase(s, "bad input", 30, TC_SCRATCH);
-    add_tests(tc, stat_dead_pid, stat_no_shim, stat_other_user, stat_stale_file_removed,
-              stat_after_exec_without_shim);
+    TCase *tc = add_tcase(s, "bad input", 30, TC_SCRATCH, stat_dead_pid, stat_no_shim,
+                          stat_other_user, stat_stale_file_removed, stat_after_exec_without_shim);
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
     add_tests(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));
-    return s;
 }
 
-TU_SUITE(live_suite, TU_SHIM);
+TU_SUITE("live", live_cases, TU_SHIM);

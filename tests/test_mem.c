@@ -257,9 +257,8 @@ START_TEST(thp_always_gives_thp)
 }
 END_TEST
 
-static Suite *mem_suite(void)
+static void mem_cases(Suite *s)
 {
-    Suite *s = suite_create("mem");
     TCase *tc = add_tcase(s, "huge", 0, TC_PLAIN);
     tcase_add_loop_test(tc, reserve_huge_shapes, 0, N(shapes));
     add_tests(tc, reserve_huge_overflow, reserve_huge_prefault_lock, explain_line, names);
@@ -267,7 +266,6 @@ static Suite *mem_suite(void)
     TCase *root = add_tcase(s, "huge-root", 0, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
     add_tests(root, hugetlb_when_reserved, thp_never_gives_none, thp_always_gives_thp);
-    return s;
 }
 
-TU_SUITE(mem_suite, 0);
+TU_SUITE("mem", mem_cases, 0);

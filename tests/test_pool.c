@@ -821,9 +821,8 @@ END_TEST
 
 /* ---- the suite ---- */
 
-static Suite *pool_suite(void)
+static void pool_cases(Suite *s)
 {
-    Suite *s = suite_create("pool");
     int ng = (int)N_ELEMS(geometries);
 
     TCase *tc = add_tcase(s, "create", 0, TC_PLAIN);
@@ -854,9 +853,7 @@ static Suite *pool_suite(void)
     tcase_add_loop_test_raise_signal(tc, misuse_raises_sigabrt, SIGABRT, 0, MISUSE_KINDS);
     tcase_add_loop_test(tc, misuse_message, 0, MISUSE_KINDS);
 
-    tc = add_tcase(s, "stress", 30, TC_PLAIN);
-    add_tests(tc, stress_threads);
-    return s;
+    add_tcase(s, "stress", 30, TC_PLAIN, stress_threads);
 }
 
-TU_SUITE(pool_suite, 0);
+TU_SUITE("pool", pool_cases, 0);

@@ -751,23 +751,18 @@ START_TEST(print_exact)
 }
 END_TEST
 
-static Suite *recommend_suite(void)
+static void recommend_cases(Suite *s)
 {
-    Suite *s = suite_create("recommend");
-    TCase *tc = add_tcase(s, "profiles", 0, TC_CASE_DIR);
-    add_tests(tc, basic, version, merge, barrier, budget_cut, budget_env, many_buckets, coarsened,
-              one_class, stdin_and_16, larger_only_share);
+    add_tcase(s, "profiles", 0, TC_CASE_DIR, basic, version, merge, barrier, budget_cut,
+              budget_env, many_buckets, coarsened, one_class, stdin_and_16, larger_only_share);
 
-    tc = add_tcase(s, "errors", 0, TC_CASE_DIR);
+    TCase *tc = add_tcase(s, "errors", 0, TC_CASE_DIR);
     tcase_add_loop_test(tc, errors, 0, sizeof bads / sizeof bads[0]);
 
-    tc = add_tcase(s, "end_to_end", 30, TC_CASE_DIR);
-    add_tests(tc, end_to_end, forked_child_counted_once);
+    add_tcase(s, "end_to_end", 30, TC_CASE_DIR, end_to_end, forked_child_counted_once);
 
-    tc = add_tcase(s, "parts", 30, TC_PLAIN);
-    add_tests(tc, read_merges, read_error_keeps_ended_blocks, atoms_and_coarsening,
-              search_is_optimal_for_its_memory, size_texts, print_exact);
-    return s;
+    add_tcase(s, "parts", 30, TC_PLAIN, read_merges, read_error_keeps_ended_blocks,
+              atoms_and_coarsening, search_is_optimal_for_its_memory, size_texts, print_exact);
 }
 
-TU_SUITE(recommend_suite, 0);
+TU_SUITE("recommend", recommend_cases, 0);

@@ -205,21 +205,18 @@ START_TEST(wrapper_only_path_refused)
 }
 END_TEST
 
-static Suite *scope_suite(void)
+static void scope_cases(Suite *s)
 {
-    Suite *s = suite_create("scope");
-    TCase *tc = add_tcase(s, "only", 30, TC_SCRATCH);
-    add_tests(tc, only_with_bash_c, only_other_name_stays_off);
+    TCase *tc = add_tcase(s, "only", 30, TC_SCRATCH, only_with_bash_c,
+                          only_other_name_stays_off);
     tcase_add_loop_test(tc, only_matches_argv0_or_executable, 0, 3);
     add_tests(tc, only_out_of_scope_is_silent);
 
-    tc = add_tcase(s, "children", 30, TC_PLAIN);
-    add_tests(tc, children_off_with_a_shell, children_inherit_by_default,
-              children_off_removes_an_empty_preload);
+    add_tcase(s, "children", 30, TC_PLAIN, children_off_with_a_shell,
+              children_inherit_by_default, children_off_removes_an_empty_preload);
 
-    tc = add_tcase(s, "wrapper", 30, TC_PLAIN);
-    add_tests(tc, wrapper_only, wrapper_no_children, wrapper_only_path_refused);
-    return s;
+    add_tcase(s, "wrapper", 30, TC_PLAIN, wrapper_only, wrapper_no_children,
+              wrapper_only_path_refused);
 }
 
-TU_SUITE(scope_suite, TU_SHIM);
+TU_SUITE("scope", scope_cases, TU_SHIM);

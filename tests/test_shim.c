@@ -980,17 +980,13 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
-
-static Suite *shim_suite(void)
+static void shim_cases(Suite *s)
 {
-    Suite *s = suite_create("shim");
-    TCase *tc;
-
-    tc = add_tcase(s, "routing", 30, TC_PLAIN);
-    add_tests(tc, glibc_baseline_sizes, configured_sizes_are_pooled,
-              default_classes_serve_small_sizes, calloc_zeroes_recycled_objects,
-              size_overflow_is_enomem, realloc_keeps_contents, realloc_zero_gives_object_back,
-              malloc_zero_unique);
+    TCase *tc = add_tcase(s, "routing", 30, TC_PLAIN, glibc_baseline_sizes,
+                          configured_sizes_are_pooled, default_classes_serve_small_sizes,
+                          calloc_zeroes_recycled_objects, size_overflow_is_enomem,
+                          realloc_keeps_contents, realloc_zero_gives_object_back,
+                          malloc_zero_unique);
     tcase_add_loop_test(tc, alignment_honoured, 0, N(align_configs));
     add_tests(tc, aligned_requests_pooled_when_class_aligned,
               strict_never_refuses_what_its_class_cannot_align, every_free_returns_the_object,
@@ -1020,10 +1016,8 @@ static Suite *shim_suite(void)
     tcase_add_loop_test(tc, dlopened_libraries, 0, 2);
     add_tests(tc, cxx_new_delete);
 
-    tc = add_tcase(s, "programs", 120, TC_SCRATCH);
-    add_tests(tc, program_sort, program_gzip_round_trip, program_python3);
-
-    return s;
+    add_tcase(s, "programs", 120, TC_SCRATCH, program_sort, program_gzip_round_trip,
+              program_python3);
 }
 
-TU_SUITE(shim_suite, TU_SHIM);
+TU_SUITE("shim", shim_cases, TU_SHIM);

@@ -59,13 +59,11 @@ START_TEST(exit_from_signal_handler)
 }
 END_TEST
 
-static Suite *signals_suite(void)
+static void signals_cases(Suite *s)
 {
-    Suite *s = suite_create("signals");
     TCase *tc = add_tcase(s, "handlers", 40, TC_PLAIN);
     tcase_add_loop_test(tc, fork_from_signal_handler, 0, N(configs));
     tcase_add_loop_test(tc, exit_from_signal_handler, 0, N(configs));
-    return s;
 }
 
-TU_SUITE(signals_suite, TU_SHIM);
+TU_SUITE("signals", signals_cases, TU_SHIM);

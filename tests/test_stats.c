@@ -1115,13 +1115,9 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
-static Suite *stats_suite(void)
+static void stats_cases(Suite *s)
 {
-    Suite *s = suite_create("stats");
-    TCase *tc;
-
-    tc = add_tcase(s, "file", 30, TC_SCRATCH);
-    add_tests(tc, json_baseline_is_empty);
+    TCase *tc = add_tcase(s, "file", 30, TC_SCRATCH, json_baseline_is_empty);
     tcase_add_loop_test(tc, json_file_exact, 0, 4);
     add_tests(tc, json_file_per_process, json_file_percent_escapes);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
@@ -1136,15 +1132,14 @@ static Suite *stats_suite(void)
     tcase_add_loop_test(tc, signal_prints_table_without_file, 0, 3);
     tcase_add_loop_test(tc, signal_keeps_its_meaning, 0, N(sig_kinds));
 
-    tc = add_tcase(s, "profile", 30, TC_SCRATCH);
-    add_tests(tc, profile_baseline_is_empty, profile_blocks_exact_and_appended);
+    add_tcase(s, "profile", 30, TC_SCRATCH, profile_baseline_is_empty,
+              profile_blocks_exact_and_appended);
 
-    tc = add_tcase(s, "profile_fork", 30, TC_SCRATCH);
-    add_tests(tc, profile_fork_child_counts_own_requests, profile_failure_not_into_reused_stderr);
+    add_tcase(s, "profile_fork", 30, TC_SCRATCH, profile_fork_child_counts_own_requests,
+              profile_failure_not_into_reused_stderr);
 
     tc = add_tcase(s, "verbose", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, verbose_prints_config_only, 0, 2);
-    return s;
 }
 
-TU_SUITE(stats_suite, TU_SHIM);
+TU_SUITE("stats", stats_cases, TU_SHIM);

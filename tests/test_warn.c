@@ -78,13 +78,11 @@ START_TEST(warn_off)
 }
 END_TEST
 
-static Suite *warn_suite(void)
+static void warn_cases(Suite *s)
 {
-    Suite *s = suite_create("warn");
-    TCase *tc = add_tcase(s, "warn", 30, TC_SCRATCH);
-    add_tests(tc, warn_once_per_class, warn_strict_says_refused, warn_rate_limited);
+    TCase *tc = add_tcase(s, "warn", 30, TC_SCRATCH, warn_once_per_class,
+                          warn_strict_says_refused, warn_rate_limited);
     tcase_add_loop_test(tc, warn_off, 0, 2);
-    return s;
 }
 
-TU_SUITE(warn_suite, TU_SHIM);
+TU_SUITE("warn", warn_cases, TU_SHIM);

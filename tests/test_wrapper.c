@@ -381,22 +381,17 @@ END_TEST
 
 /* ------------------------------------------------------------------------ */
 
-static Suite *wrapper_suite(void)
+static void wrapper_cases(Suite *s)
 {
-    Suite *s = suite_create("wrapper");
-    TCase *tc;
-
-    tc = add_tcase(s, "programs", 30, TC_SCRATCH);
+    TCase *tc = add_tcase(s, "programs", 30, TC_SCRATCH);
     tcase_add_loop_test(tc, wrapper_stats_table, 0, 2);
     tcase_add_loop_test(tc, wrapper_sets_environment, 0, 2);
     add_tests(tc, wrapper_passes_status_and_output, wrapper_leaves_program_arguments_alone,
               wrapper_run_applies_config, wrapper_profile_writes_classes);
     tcase_add_loop_test(tc, wrapper_finds_library, 0, 4);
 
-    tc = add_tcase(s, "usage", 30, TC_PLAIN);
-    add_tests(tc, wrapper_help, wrapper_version, wrapper_no_arguments);
+    tc = add_tcase(s, "usage", 30, TC_PLAIN, wrapper_help, wrapper_version, wrapper_no_arguments);
     tcase_add_loop_test(tc, wrapper_usage_errors, 0, N(wrapper_misuses));
-    return s;
 }
 
-TU_SUITE(wrapper_suite, TU_SHIM);
+TU_SUITE("wrapper", wrapper_cases, TU_SHIM);

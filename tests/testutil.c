@@ -560,7 +560,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s: %s: not found (set TEST_SHIM_LIB)\n",
                 slash ? slash + 1 : argv[0], tu_shim_lib());
     }
-    SRunner *sr = srunner_create(tu_suite.make());
+    Suite *s = suite_create(tu_suite.name);
+    tu_suite.cases(s);
+    SRunner *sr = srunner_create(s);
     if (tu_suite.flags & TU_FORK)
         srunner_set_fork_status(sr, CK_FORK);
     srunner_run_all(sr, CK_NORMAL);

@@ -232,12 +232,14 @@ int tu_fork_misuse(void (*fn)(int kind, int addr_fd), int kind, struct tu_death 
 struct Suite; /* Check's */
 
 /* What a test program runs. Each tests/test_NAME.c says it once, at its end:
- *   TU_SUITE(NAME_suite, flags);
- * and the one main() (testutil.c) runs that suite with Check's environment
- * honoured (CK_RUN_SUITE, CK_RUN_CASE, CK_FORK, CK_TIMEOUT_MULTIPLIER, ...),
- * prints Check's summary, and exits 0 only when every test passed. */
+ *   TU_SUITE("NAME", NAME_cases, flags);
+ * and the one main() (testutil.c) makes the suite NAME, has NAME_cases add
+ * its test cases to it, runs it with Check's environment honoured
+ * (CK_RUN_SUITE, CK_RUN_CASE, CK_FORK, CK_TIMEOUT_MULTIPLIER, ...), prints
+ * Check's summary, and exits 0 only when every test passed. */
 struct tu_suite {
-    struct Suite *(*make)(void);
+    const char *name;
+    void (*cases)(struct Suite *s);
     unsigned flags;
 };
 
@@ -247,6 +249,6 @@ enum {
 };
 
 extern const struct tu_suite tu_suite;
-#define TU_SUITE(make_fn, flags) const struct tu_suite tu_suite = {make_fn, flags}
+#define TU_SUITE(name, cases_fn, flags) const struct tu_suite tu_suite = {name, cases_fn, flags}
 
 #endif
