@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "pool/report.h"
+#include "shim/fd.h"
 
 __thread struct lat_self lat_self __attribute__((tls_model("initial-exec")));
 uint64_t lat_window;
@@ -32,7 +33,6 @@ enum { SELF_NEW = 0, SELF_ATTACHING, SELF_NOSLOT }; /* lat_self.state */
 #define CALIBRATE_NS 1000000u /* one window of 1 ms */
 #define FLOOR_PAIRS 1024
 #define FAULT_PAGES 16
-#define FD_FLOOR 100          /* our descriptor sits above the program's */
 
 static struct {
     bool on;
@@ -250,12 +250,7 @@ static int create_exclusive(void)
         say_failure("cannot create", errno);
         return -1;
     }
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, FD_FLOOR);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
-    return fd;
+    return fd_above_program(fd);
 }
 
 static void fill_header(struct lat_file_header *h)
@@ -334,12 +329,7 @@ static bool fd_ours(void)
         close(fd);
         return false;
     }
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, FD_FLOOR);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
-    lat.fd = fd; /* the old number, if reused, is the program's: left alone */
+    lat.fd = fd_above_program(fd); /* the old number, if reused, is the program's: left alone */
     return true;
 }
 

@@ -23,10 +23,10 @@
 #include <unistd.h>
 
 #include "pool/report.h"
+#include "shim/fd.h"
 #include "shim/shim.h"
 
 #define TMPFS_MAGIC 0x01021994
-#define FD_FLOOR 100 /* our descriptor sits above the program's */
 #define RANGE ((size_t)(1 + LIVE_CHUNKS_MAX) * LIVE_PAGE)
 
 struct live_header *live_h;
@@ -139,8 +139,8 @@ static void sweep(void)
 
 /* A new file at live.path, ours alone. A file already there has our pid: it
  * was left by the program this process exec'd from, or by a dead process
- * whose pid we now have; it is replaced. Returns the descriptor (>= FD_FLOOR
- * when it can be), or -1. */
+ * whose pid we now have; it is replaced. Returns the descriptor (>=
+ * SHIM_FD_FLOOR when it can be), or -1. */
 static int create(void)
 {
     int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
@@ -149,12 +149,7 @@ static int create(void)
         fd = open(live.path, flags, 0600);
     if (fd < 0)
         return -1;
-    int high = fcntl(fd, F_DUPFD_CLOEXEC, FD_FLOOR);
-    if (high >= 0) {
-        close(fd);
-        fd = high;
-    }
-    return fd;
+    return fd_above_program(fd);
 }
 
 /* Bytes [off, off + len) of the file, with blocks behind them (writing

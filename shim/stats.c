@@ -24,6 +24,7 @@
 
 #include "pool/report.h"
 #include "pool/version.h"
+#include "shim/fd.h"
 #include "shim/shim.h"
 #include "shim/timefmt.h"
 
@@ -74,7 +75,7 @@ struct file_id {
 static struct {
     bool known;          /* stderr was open at start-up: id holds it */
     struct file_id id;
-    int copy;            /* our copy of it (fd >= 100), or -1 */
+    int copy;            /* our copy of it (>= SHIM_FD_FLOOR), or -1 */
 } err_file = {.copy = -1};
 
 static bool file_id_of(int fd, struct file_id *id)
@@ -104,7 +105,7 @@ void stats_remember_stderr(bool keep_copy)
 {
     err_file.known = file_id_of(2, &err_file.id);
     if (err_file.known && keep_copy)
-        err_file.copy = fcntl(2, F_DUPFD_CLOEXEC, 100);
+        err_file.copy = fcntl(2, F_DUPFD_CLOEXEC, SHIM_FD_FLOOR);
 }
 
 int stats_stderr_fd(void)
