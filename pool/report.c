@@ -37,17 +37,21 @@ void rb_errname(struct rbuf *b, int err)
     rb_str(b, name != NULL ? name : "error");
 }
 
+void rb_errnote(struct rbuf *b, int err)
+{
+    rb_str(b, " (");
+    rb_errname(b, err);
+    rb_char(b, ')');
+}
+
 int rb_refuse(const char *path, const char *why, int e, char *err, size_t errlen)
 {
     struct rbuf b = {0};
     rb_quoted(&b, path, strlen(path), 300);
     rb_str(&b, ": ");
     rb_str(&b, why);
-    if (e != EINVAL) {
-        rb_str(&b, " (");
-        rb_errname(&b, e);
-        rb_char(&b, ')');
-    }
+    if (e != EINVAL)
+        rb_errnote(&b, e);
     if (errlen > 0) {
         size_t n = b.len < errlen - 1 ? b.len : errlen - 1;
         memcpy(err, b.buf, n);

@@ -29,8 +29,9 @@ void rb_esc(struct rbuf *b, const char *s, size_t n, size_t max);
 void rb_quoted(struct rbuf *b, const char *s, size_t n, size_t max);
 
 /* The symbolic name of errno value err ("ENOENT"), or "error" when it has
- * none. */
+ * none. rb_errnote() appends it as " (ENOENT)". */
 void rb_errname(struct rbuf *b, int err);
+void rb_errnote(struct rbuf *b, int err);
 
 /* For readers that give their reason back to their caller: "PATH": WHY, then
  * " (ENAME)" unless e is EINVAL (a file that is wrong, not a system error),

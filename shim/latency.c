@@ -155,11 +155,8 @@ static void say_failure(const char *what, int err)
     rb_str(&b, what);
     rb_char(&b, ' ');
     rb_quoted(&b, lat.path, strlen(lat.path), 300);
-    if (err != 0) {
-        rb_str(&b, " (");
-        rb_errname(&b, err);
-        rb_char(&b, ')');
-    }
+    if (err != 0)
+        rb_errnote(&b, err);
     rb_str(&b, "; calls are not timed\n");
     rb_flush(&b, 2);
 }

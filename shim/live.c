@@ -49,11 +49,8 @@ static void say_off(const char *what, const char *path, int err)
         rb_char(&b, ' ');
         rb_quoted(&b, path, strlen(path), 300);
     }
-    if (err != 0) {
-        rb_str(&b, " (");
-        rb_errname(&b, err);
-        rb_char(&b, ')');
-    }
+    if (err != 0)
+        rb_errnote(&b, err);
     rb_str(&b, "; POOLSHIM_LIVE=0 turns them off without this line\n");
     rb_flush(&b, 2);
 }

@@ -346,9 +346,8 @@ void stats_say_cannot_write(const char *var, const char *path, const char *what,
     rb_quoted(&b, path, strlen(path), 200);
     rb_str(&b, ": cannot write the ");
     rb_str(&b, what);
-    rb_str(&b, " (");
-    rb_errname(&b, err);
-    rb_str(&b, ")\n");
+    rb_errnote(&b, err);
+    rb_char(&b, '\n');
     rb_flush(&b, fd);
 }
 
