@@ -15,6 +15,7 @@ SHIMDIR    ?= $(LIBDIR)
 MAN3_NAMES  = $(shell sed -n '/^\.SH NAME/,/^\.SH/{/^\.SH/d;p}' man/pool.3 | tr '\n' ' ' | \
                 sed 's/\\-.*//; s/,/ /g')
 DIST        = $(BUILD)/dist
+TOOLS       = $(addprefix $(BUILD)/tools/poolshim-,recommend check latency stat)
 DIRS_BAD    = $(strip $(foreach v,PREFIX BINDIR LIBDIR SHIMDIR INCLUDEDIR MANDIR,$(if $(filter-out \
                 1,$(words $($(v)))),$(v),$(if $(filter /%,$($(v))),,$(v)))))
 
@@ -29,10 +30,7 @@ $(DIST)/install.list: FORCE
 	  -e 's|@VERSION@|$(VERSION)|' pool/libpool.pc.in > $(DIST)/libpool.pc
 	@for n in $(MAN3_NAMES); do echo '.so man3/pool.3' > $(DIST)/man3/$$n.3; done
 	@{ echo 755 $(DIST)/poolshim $(BINDIR)/poolshim; \
-	  echo 755 $(BUILD)/tools/poolshim-recommend $(BINDIR)/poolshim-recommend; \
-	  echo 755 $(BUILD)/tools/poolshim-check $(BINDIR)/poolshim-check; \
-	  echo 755 $(BUILD)/tools/poolshim-latency $(BINDIR)/poolshim-latency; \
-	  echo 755 $(BUILD)/tools/poolshim-stat $(BINDIR)/poolshim-stat; \
+	  for t in $(TOOLS); do echo 755 $$t $(BINDIR)/$${t##*/}; done; \
 	  for l in poolshim:$(SHIMDIR) pool:$(LIBDIR); do d=$${l#*:} l=$${l%%:*}; \
 	    echo 755 $(BUILD)/lib$$l.so $$d/lib$$l.so.$(VERSION); \
 	    echo link lib$$l.so.$(VERSION) $$d/lib$$l.so.$(MAJOR); \
@@ -41,17 +39,12 @@ $(DIST)/install.list: FORCE
 	  echo 644 $(DIST)/libpool.pc $(LIBDIR)/pkgconfig/libpool.pc; \
 	  for h in $(PUBLIC_H); do echo 644 $$h $(INCLUDEDIR)/poolshim/pool/$${h##*/}; done; \
 	  echo 644 man/poolshim.1 $(MANDIR)/man1/poolshim.1; \
-	  echo link poolshim.1 $(MANDIR)/man1/poolshim-recommend.1; \
-	  echo link poolshim.1 $(MANDIR)/man1/poolshim-check.1; \
-	  echo link poolshim.1 $(MANDIR)/man1/poolshim-latency.1; \
-	  echo link poolshim.1 $(MANDIR)/man1/poolshim-stat.1; \
+	  for t in $(TOOLS); do echo link poolshim.1 $(MANDIR)/man1/$${t##*/}.1; done; \
 	  echo 644 man/pool.3 $(MANDIR)/man3/pool.3; \
 	  for n in $(MAN3_NAMES); do echo 644 $(DIST)/man3/$$n.3 $(MANDIR)/man3/$$n.3; done; \
 	} > $@
 
-install: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so \
-         $(BUILD)/tools/poolshim-recommend $(BUILD)/tools/poolshim-check \
-         $(BUILD)/tools/poolshim-latency $(BUILD)/tools/poolshim-stat $(VERSION_H) \
+install: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so $(TOOLS) $(VERSION_H) \
          $(DIST)/install.list
 	@scripts/install-tree install $(DIST)/install.list "$(DESTDIR)" "$(PREFIX)"
 uninstall: $(DIST)/install.list
