@@ -70,10 +70,7 @@ void run_plain(struct tu_proc *p, const char *const *vars, const char *const *ar
 
 void run_commands(struct tu_proc *p, const char *const *vars, const char *script)
 {
-    char path[4400];
-    snprintf(path, sizeof path, "%s/commands", make_tmp());
-    ck_assert_int_eq(tu_write_file(path, script, strlen(script)), 0);
-    struct tu_opts o = {.stdin_path = path};
+    struct tu_opts o = {.stdin_path = tmp_file("commands", script)};
     run_with(p, true, vars, LIST("live_hold"), &o);
 }
 
@@ -137,11 +134,34 @@ void case_dir_setup(void)
     snprintf(case_dir, sizeof case_dir, "%s", make_tmp());
 }
 
+/* "A" SEP "B" in the next of the rotating buffers */
+static const char *joined(const char *a, char sep, const char *b)
+{
+    static char buf[16][4800];
+    static unsigned next;
+    char *s = buf[next++ % 16];
+    snprintf(s, sizeof buf[0], "%s%c%s", a, sep, b);
+    return s;
+}
+
 const char *case_path(const char *name)
 {
-    static char buf[8][4700];
-    static unsigned next;
-    char *b = buf[next++ % 8];
-    snprintf(b, sizeof buf[0], "%s/%s", case_dir, name);
-    return b;
+    return joined(case_dir, '/', name);
+}
+
+const char *path_in(const char *dir, const char *name)
+{
+    return joined(dir, '/', name);
+}
+
+const char *var_eq(const char *name, const char *value)
+{
+    return joined(name, '=', value);
+}
+
+const char *tmp_file(const char *name, const char *text)
+{
+    const char *path = path_in(make_tmp(), name);
+    ck_assert_int_eq(tu_write_file(path, text, strlen(text)), 0);
+    return path;
 }

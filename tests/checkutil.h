@@ -118,10 +118,20 @@ const char *make_tmp(void);
 /* For suites whose every case wants a directory of its own: the checked
  * fixture case_dir_setup (tcase_add_checked_fixture(tc, case_dir_setup,
  * NULL), after the unchecked tmp_setup) makes case_dir with make_tmp();
- * case_path(name) is case_dir/name, in one of 8 rotating buffers. */
+ * case_path(name) is case_dir/name. */
 extern char case_dir[4200];
 void case_dir_setup(void);
 const char *case_path(const char *name);
+
+/* dir/name, and "NAME=value" (an environment entry). These three return one
+ * of 16 rotating buffers: a string lives until the 16th next call of any of
+ * them. */
+const char *path_in(const char *dir, const char *name);
+const char *var_eq(const char *name, const char *value);
+
+/* A new file `name` in a new directory (make_tmp()), holding text; its path
+ * (as path_in). Fails the case when it cannot be written. */
+const char *tmp_file(const char *name, const char *text);
 
 /* A case that cannot run on this machine (what it needs is not installed):
  * "SKIP: NAME: why" on stderr, then the case ends. scripts/run-tests counts

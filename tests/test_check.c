@@ -180,12 +180,8 @@ END_TEST
  * replacing an earlier one; -v prints the effective configuration. */
 START_TEST(check_config_file)
 {
-    const char *dir = make_tmp();
-    char path[4400];
-    snprintf(path, sizeof path, "%s/app.conf", dir);
-    const char good[] = "# app\n\n  POOLSHIM_CLASSES='64:10'  \nPOOLSHIM_STRICT=0\n"
-                        "POOLSHIM_STRICT=\"1\"\n";
-    ck_assert_int_eq(tu_write_file(path, good, sizeof good - 1), 0);
+    const char *path = tmp_file("app.conf", "# app\n\n  POOLSHIM_CLASSES='64:10'  \n"
+                                            "POOLSHIM_STRICT=0\nPOOLSHIM_STRICT=\"1\"\n");
     struct tu_proc p;
     run_wrapper(&p, NOVARS, LIST("check", "--lib", tu_shim_lib(), "-v", "--config", path));
     ck_exit(&p, 0);
@@ -258,11 +254,7 @@ START_TEST(wrapper_refuses_invalid)
     tu_proc_free(&p);
 
     /* run --config: the file's values are checked too */
-    const char *dir = make_tmp();
-    char path[4400];
-    snprintf(path, sizeof path, "%s/bad.conf", dir);
-    const char bad[] = "POOLSHIM_CLASSES=64:0\n";
-    ck_assert_int_eq(tu_write_file(path, bad, sizeof bad - 1), 0);
+    const char *path = tmp_file("bad.conf", "POOLSHIM_CLASSES=64:0\n");
     run_wrapper(&p, NOVARS, LIST("run", "--config", path, "--lib", tu_shim_lib(),
                                  tu_helper("shim_api"), "usable", "64"));
     ck_exit(&p, 2);

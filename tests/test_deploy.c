@@ -79,12 +79,10 @@ static const char *dropin(const char *program)
 static const char *unit_dir(const char *conf)
 {
     static char unit[4400];
-    const char *dir = make_tmp();
+    snprintf(unit, sizeof unit, "%s",
+             tmp_file("demo.service", "[Unit]\nDescription=poolshim demo\n\n[Service]\n"
+                                      "ExecStart=/bin/sleep 1\n"));
     char path[4500];
-    snprintf(unit, sizeof unit, "%s/demo.service", dir);
-    const char service[] = "[Unit]\nDescription=poolshim demo\n\n[Service]\n"
-                           "ExecStart=/bin/sleep 1\n";
-    ck_assert_int_eq(tu_write_file(unit, service, sizeof service - 1), 0);
     snprintf(path, sizeof path, "%s.d", unit);
     ck_assert_int_eq(mkdir(path, 0755), 0);
     snprintf(path, sizeof path, "%s.d/poolshim.conf", unit);
@@ -155,10 +153,7 @@ static void as_service(struct tu_proc *p, unsigned long memlock, const char *sta
     int n = 5;
     for (; *argv && n < 15; argv++)
         args[n++] = *argv;
-    char commands[4400];
-    snprintf(commands, sizeof commands, "%s/commands", make_tmp());
-    ck_assert_int_eq(tu_write_file(commands, "alloc 64 10\n", 12), 0);
-    struct tu_opts o = {.stdin_path = commands};
+    struct tu_opts o = {.stdin_path = tmp_file("commands", "alloc 64 10\n")};
     ck_assert_int_eq(tu_run(p, args, &env, &o), 0);
     tu_env_free(&env);
 }
@@ -233,10 +228,7 @@ START_TEST(container_env_runs)
     ck_assert_int_eq(tu_run(&p, check, &env, NULL), 0);
     ck_exit(&p, 0);
     tu_proc_free(&p);
-    char commands[4400];
-    snprintf(commands, sizeof commands, "%s/commands", make_tmp());
-    ck_assert_int_eq(tu_write_file(commands, "alloc 64 10\n", 12), 0);
-    struct tu_opts o = {.stdin_path = commands};
+    struct tu_opts o = {.stdin_path = tmp_file("commands", "alloc 64 10\n")};
     const char *hold[] = {tu_helper("live_hold"), NULL};
     ck_assert_int_eq(tu_run(&p, hold, &env, &o), 0);
     ck_clean(&p);

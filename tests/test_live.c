@@ -568,8 +568,7 @@ START_TEST(stat_bad_files)
     case 3: h.counters_size += 8; break;
     case 4: h.nchunks = 5; break;
     }
-    char path[4400];
-    snprintf(path, sizeof path, "%s/%s", make_tmp(), bad_files[_i].name);
+    const char *path = path_in(make_tmp(), bad_files[_i].name);
     write_fake(path, &h, bad_files[_i].len);
     struct tu_proc p;
     run_plain(&p, NOVARS, LIST(stat_tool(), "--file", path));
@@ -599,8 +598,7 @@ START_TEST(stat_file_figures)
     k->used[1] = 1;
     k->block[1].c.served[1] = 10;
     k->block[2].c.served[1] = 1000; /* not used: not counted */
-    char path[4400];
-    snprintf(path, sizeof path, "%s/good", make_tmp());
+    const char *path = path_in(make_tmp(), "good");
     ck_assert_int_eq(tu_write_file(path, file, sizeof file), 0);
     struct tu_proc p;
     run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--file", path));

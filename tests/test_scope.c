@@ -79,9 +79,7 @@ END_TEST
  * shim_api) is in scope for ONLY=shim_api; for ONLY=alias_api as well. */
 START_TEST(only_matches_argv0_or_executable)
 {
-    const char *dir = make_tmp();
-    char link[4400];
-    snprintf(link, sizeof link, "%s/alias_api", dir);
+    const char *link = path_in(make_tmp(), "alias_api");
     ck_assert_int_eq(symlink(tu_helper("shim_api"), link), 0);
     static const char *const only[] = {"POOLSHIM_ONLY=shim_api",
                                        "POOLSHIM_ONLY=alias_api",

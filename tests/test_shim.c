@@ -891,8 +891,7 @@ START_TEST(program_sort)
     const char *tmp_root = make_tmp();
     size_t len;
     char *text = make_lines(&len);
-    char path[4300];
-    snprintf(path, sizeof path, "%s/lines.txt", tmp_root);
+    const char *path = path_in(tmp_root, "lines.txt");
     ck_assert_int_eq(tu_write_file(path, text, len), 0);
     free(text);
 
@@ -916,9 +915,7 @@ START_TEST(program_gzip_round_trip)
     const char *tmp_root = make_tmp();
     size_t len;
     char *text = make_lines(&len);
-    char path[4300], zpath[4300];
-    snprintf(path, sizeof path, "%s/lines.txt", tmp_root);
-    snprintf(zpath, sizeof zpath, "%s/lines.gz", tmp_root);
+    const char *path = path_in(tmp_root, "lines.txt"), *zpath = path_in(tmp_root, "lines.gz");
     ck_assert_int_eq(tu_write_file(path, text, len), 0);
 
     struct tu_stats st;

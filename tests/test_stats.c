@@ -468,12 +468,10 @@ START_TEST(json_baseline_is_empty)
 {
     /* the premise of the exact figures: a helper that allocates nothing
      * leaves nothing in these classes, nothing uncovered */
-    const char *dir = make_tmp();
-    char file[4300], var[4400];
-    snprintf(file, sizeof file, "%s/s.json", dir);
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    const char *file = case_path("s.json");
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var, "POOLSHIM_CACHE=0"), LIST("stats_mix", "none"));
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", file), "POOLSHIM_CACHE=0"),
+             LIST("stats_mix", "none"));
     ck_clean(&p);
     struct want w = want_of(NONE, false, false);
     char *text = slurp(file);
@@ -487,12 +485,10 @@ END_TEST
 START_TEST(json_file_exact)
 {
     bool strict = _i & 1, cache = !(_i & 2);
-    const char *dir = make_tmp();
-    char file[4300], var[4400];
-    snprintf(file, sizeof file, "%s/s.json", dir);
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    const char *file = case_path("s.json");
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var, strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0",
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", file),
+                      strict ? "POOLSHIM_STRICT=1" : "POOLSHIM_STRICT=0",
                       cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
              LIST("stats_mix", "mix"));
     ck_clean(&p);
@@ -505,7 +501,7 @@ START_TEST(json_file_exact)
     char *text = slurp(file);
     ck_json(text, helper_pid(&p), &w, "final");
     free(text);
-    ck_assert_str_eq(dir_listing(dir), "s.json"); /* no s.json.tmp left */
+    ck_assert_str_eq(dir_listing(case_dir), "s.json"); /* no s.json.tmp left */
     tu_proc_free(&p);
 }
 END_TEST
@@ -514,11 +510,9 @@ START_TEST(json_file_per_process)
 {
     /* %p names each process's own file; a fork's child counts its own
      * requests only (the parent's are in the parent's file) */
-    const char *dir = make_tmp();
-    char var[4400];
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/stats-%%p.json", dir);
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var), LIST("stats_mix", "fork"));
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", case_path("stats-%p.json"))),
+             LIST("stats_mix", "fork"));
     ck_clean(&p);
     ck_kv(&p, "child_status", "0");
     long parent = helper_pid(&p);
@@ -527,22 +521,22 @@ START_TEST(json_file_per_process)
                   tu_describe(&p));
 
     /* two files, the pids in either order */
-    const char *ls = dir_listing(dir);
+    const char *ls = dir_listing(case_dir);
     char ls1[128], ls2[128];
     snprintf(ls1, sizeof ls1, "stats-%ld.json stats-%ld.json", parent, child);
     snprintf(ls2, sizeof ls2, "stats-%ld.json stats-%ld.json", child, parent);
     ck_assert_msg(strcmp(ls, ls1) == 0 || strcmp(ls, ls2) == 0,
                   "files: %s; want stats-%ld.json and stats-%ld.json", ls, parent, child);
 
-    char file[4300];
+    char file[64];
     struct want w = want_of(FINAL, false, true);
-    snprintf(file, sizeof file, "%s/stats-%ld.json", dir, parent);
-    char *text = slurp(file);
+    snprintf(file, sizeof file, "stats-%ld.json", parent);
+    char *text = slurp(case_path(file));
     ck_json(text, parent, &w, "parent");
     free(text);
     w = want_of(CHILD, false, true);
-    snprintf(file, sizeof file, "%s/stats-%ld.json", dir, child);
-    text = slurp(file);
+    snprintf(file, sizeof file, "stats-%ld.json", child);
+    text = slurp(case_path(file));
     ck_json(text, child, &w, "child");
     free(text);
     tu_proc_free(&p);
@@ -553,14 +547,13 @@ END_TEST
  * '%' stays as it is: a%%b-%%p-%p-%x.json names a%b-%p-PID-%x.json. */
 START_TEST(json_file_percent_escapes)
 {
-    const char *dir = make_tmp();
-    char var[4400], want[256];
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s/a%%%%b-%%%%p-%%p-%%x.json", dir);
+    const char *file = case_path("a%%b-%%p-%p-%x.json");
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix"));
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", file)), LIST("stats_mix", "mix"));
     ck_clean(&p);
+    char want[256];
     snprintf(want, sizeof want, "a%%b-%%p-%ld-%%x.json", helper_pid(&p));
-    ck_assert_str_eq(dir_listing(dir), want);
+    ck_assert_str_eq(dir_listing(case_dir), want);
     tu_proc_free(&p);
 }
 END_TEST
@@ -588,10 +581,8 @@ static const struct {
 START_TEST(unwritable_file_one_line)
 {
     ck_assert_msg(access("/nonexistent", F_OK) != 0, "/nonexistent exists on this machine");
-    const char *dir = make_tmp();
-    char bad[256], good[4400];
-    snprintf(bad, sizeof bad, "%s=%s", unwritable[_i].var, unwritable[_i].path);
-    snprintf(good, sizeof good, "%s=%s/out", unwritable[_i].var, dir);
+    const char *bad = var_eq(unwritable[_i].var, unwritable[_i].path);
+    const char *good = var_eq(unwritable[_i].var, case_path("out"));
     int status = unwritable[_i].argv[2] ? 5 : 0;
 
     struct tu_proc with_bad, with_good;
@@ -632,19 +623,16 @@ static bool is_stats_of(const char *text, long pid)
  * planted link is left alone. */
 START_TEST(planted_symlinks_untouched)
 {
-    const char *dir = make_tmp();
-    char out[4300], file[4400], target[4300], var[4500], want_ls[256];
     static const char secret[] = "not the shim's to write\n";
-    snprintf(out, sizeof out, "%s/out", dir);
-    snprintf(file, sizeof file, "%s/s.json", out);
-    snprintf(target, sizeof target, "%s/target", dir);
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    const char *out = case_path("out"), *file = case_path("out/s.json");
+    const char *target = case_path("target");
     ck_assert_int_eq(mkdir(out, 0755), 0);
     ck_assert_int_eq(tu_write_file(target, secret, strlen(secret)), 0);
     if (_i == 1)
         ck_assert_int_eq(symlink(target, file), 0);
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var), LIST("plant_link", file, target));
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", file)),
+             LIST("plant_link", file, target));
     ck_clean(&p);
     long pid = helper_pid(&p);
 
@@ -660,6 +648,7 @@ START_TEST(planted_symlinks_untouched)
     ck_assert_msg(is_stats_of(text, pid), "%s: %s", file,
                   text ? text : "(unreadable)");
     free(text);
+    char want_ls[256];
     snprintf(want_ls, sizeof want_ls, "s.json s.json.%ld.tmp", pid);
     ck_assert_str_eq(dir_listing(out), want_ls);
     tu_proc_free(&p);
@@ -670,17 +659,15 @@ END_TEST
  * message names the error, and no temporary file is left behind. */
 START_TEST(failed_rename_leaves_nothing)
 {
-    const char *dir = make_tmp();
-    char target[4300], var[4400];
-    snprintf(target, sizeof target, "%s/taken", dir);
+    const char *target = case_path("taken");
     ck_assert_int_eq(mkdir(target, 0755), 0);
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", target);
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var), LIST("stats_mix", "mix", "5"));
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", target)),
+             LIST("stats_mix", "mix", "5"));
     ck_exit(&p, 5);
     ck_assert_msg(tu_count_lines(p.err) == 1 && strstr(p.err, "(EISDIR)\n") != NULL,
                   "stderr: %s", p.err);
-    ck_assert_str_eq(dir_listing(dir), "taken");
+    ck_assert_str_eq(dir_listing(case_dir), "taken");
     ck_assert_str_eq(dir_listing(target), "");
     tu_proc_free(&p);
 }
@@ -714,9 +701,7 @@ static const struct {
 
 START_TEST(exit_table_never_into_program_files)
 {
-    const char *dir = make_tmp();
-    char file[4300];
-    snprintf(file, sizeof file, "%s/data.txt", dir);
+    const char *file = case_path("data.txt");
     bool reuse = _i > 0;
     struct tu_proc p;
     run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
@@ -748,12 +733,9 @@ END_TEST
 START_TEST(signal_writes_mid_run_file)
 {
     bool cache = _i == 0;
-    const char *dir = make_tmp();
-    char file[4300], var[4400];
-    snprintf(file, sizeof file, "%s/s.json", dir);
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
+    const char *file = case_path("s.json");
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var, "POOLSHIM_STATS_SIGNAL=USR1",
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", file), "POOLSHIM_STATS_SIGNAL=USR1",
                       cache ? "POOLSHIM_CACHE=1" : "POOLSHIM_CACHE=0"),
              LIST("stats_mix", "signal", file));
     ck_clean(&p);
@@ -773,7 +755,7 @@ START_TEST(signal_writes_mid_run_file)
     char *text = slurp(file);
     ck_json(text, pid, &w, "final");
     free(text);
-    ck_assert_str_eq(dir_listing(dir), "s.json");
+    ck_assert_str_eq(dir_listing(case_dir), "s.json");
     tu_proc_free(&p);
 }
 END_TEST
@@ -829,14 +811,13 @@ static const struct {
 
 START_TEST(signal_keeps_its_meaning)
 {
-    const char *dir = make_tmp();
-    char file[4300], var[4400], sig_var[64], num[16];
-    snprintf(file, sizeof file, "%s/s.json", dir);
-    snprintf(var, sizeof var, "POOLSHIM_STATS_FILE=%s", file);
-    snprintf(sig_var, sizeof sig_var, "POOLSHIM_STATS_SIGNAL=%s", sig_kinds[_i].name);
+    const char *file = case_path("s.json");
+    char num[16];
     snprintf(num, sizeof num, "%d", sig_kinds[_i].sig);
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, var, sig_var), LIST("signal_kinds", num, sig_kinds[_i].mode, file));
+    run_shim(&p, LIST(CLASSES, var_eq("POOLSHIM_STATS_FILE", file),
+                      var_eq("POOLSHIM_STATS_SIGNAL", sig_kinds[_i].name)),
+             LIST("signal_kinds", num, sig_kinds[_i].mode, file));
     const char *what = sig_kinds[_i].name;
     long pid = helper_pid(&p);
     if (sig_kinds[_i].dies) {
@@ -878,16 +859,12 @@ static void profile_block(char *buf, size_t cap, const struct tu_proc *p)
              tu_kv(p->out, "expect_1000"), tu_kv(p->out, "expect_larger"));
 }
 
-/* Run argv under the shim, profiling into a file in a new directory, and
- * check that the run was clean; returns the file's path (valid until the
- * next call). */
+/* Run argv under the shim, profiling into the case's file p.txt, and check
+ * that the run was clean; returns the file's path (as case_path). */
 static const char *run_profiled(struct tu_proc *p, const char *const *argv)
 {
-    static char file[4300];
-    char var[4400];
-    snprintf(file, sizeof file, "%s/p.txt", make_tmp());
-    snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
-    run_shim(p, LIST(var), argv);
+    const char *file = case_path("p.txt");
+    run_shim(p, LIST(var_eq("POOLSHIM_PROFILE", file)), argv);
     ck_clean(p);
     return file;
 }
@@ -945,11 +922,7 @@ END_TEST
 
 START_TEST(profile_blocks_exact_and_appended)
 {
-    const char *dir = make_tmp();
-    char file[4300], var[4400];
-    snprintf(file, sizeof file, "%s/p.txt", dir);
-    snprintf(var, sizeof var, "POOLSHIM_PROFILE=%s", file);
-
+    const char *file = case_path("p.txt"), *var = var_eq("POOLSHIM_PROFILE", file);
     struct tu_proc plain, first, second;
     run_with(&plain, false, LIST(NULL), LIST("stats_profile", "run"), NULL);
     ck_clean(&plain);
@@ -971,7 +944,7 @@ START_TEST(profile_blocks_exact_and_appended)
     size_t len = strlen(want);
     profile_block(want + len, sizeof want - len, &second);
     ck_profile(file, want); /* after two runs */
-    ck_assert_str_eq(dir_listing(dir), "p.txt");
+    ck_assert_str_eq(dir_listing(case_dir), "p.txt");
     tu_proc_free(&plain);
     tu_proc_free(&first);
     tu_proc_free(&second);
@@ -1004,9 +977,7 @@ END_TEST
  * only: a data file that the program opened as fd 2 later gets nothing. */
 START_TEST(profile_failure_not_into_reused_stderr)
 {
-    const char *dir = make_tmp();
-    char data[4300];
-    snprintf(data, sizeof data, "%s/data", dir);
+    const char *data = case_path("data");
     struct tu_proc p;
     run_shim(&p, LIST("POOLSHIM_PROFILE=/nonexistent/dir/p.txt"), LIST("stderr_reuse", data));
     ck_exit(&p, 0);
@@ -1044,13 +1015,9 @@ static char *expected_config(const char *const *vars)
 START_TEST(verbose_prints_config_only)
 {
     bool profile = _i == 1;
-    const char *dir = make_tmp();
-    char file_q[4300], file_v[4300], var_q[4400], var_v[4400];
     const char *name = profile ? "POOLSHIM_PROFILE" : "POOLSHIM_STATS_FILE";
-    snprintf(file_q, sizeof file_q, "%s/quiet", dir);
-    snprintf(file_v, sizeof file_v, "%s/verbose", dir);
-    snprintf(var_q, sizeof var_q, "%s=%s", name, file_q);
-    snprintf(var_v, sizeof var_v, "%s=%s", name, file_v);
+    const char *file_q = case_path("quiet"), *file_v = case_path("verbose");
+    const char *var_q = var_eq(name, file_q), *var_v = var_eq(name, file_v);
     const char *const *argv = profile ? LIST("stats_profile", "run") : LIST("stats_mix", "mix", "3");
     int status = profile ? 0 : 3;
 
@@ -1088,7 +1055,7 @@ START_TEST(verbose_prints_config_only)
     free(a);
     free(b);
     char *fq = slurp(file_q), *fv = slurp(file_v);
-    ck_assert_msg(fq != NULL && fv != NULL, "files missing: %s", dir_listing(dir));
+    ck_assert_msg(fq != NULL && fv != NULL, "files missing: %s", dir_listing(case_dir));
     if (profile) {
         /* the first line names the pid */
         without_program_lines(fq);
@@ -1117,28 +1084,28 @@ END_TEST
 
 static void stats_cases(Suite *s)
 {
-    TCase *tc = add_tcase(s, "file", 30, TC_SCRATCH, json_baseline_is_empty);
+    TCase *tc = add_tcase(s, "file", 30, TC_CASE_DIR, json_baseline_is_empty);
     tcase_add_loop_test(tc, json_file_exact, 0, 4);
     add_tests(tc, json_file_per_process, json_file_percent_escapes);
     tcase_add_loop_test(tc, unwritable_file_one_line, 0, N(unwritable));
     add_tests(tc, failed_rename_leaves_nothing);
     tcase_add_loop_test(tc, planted_symlinks_untouched, 0, 2);
 
-    tc = add_tcase(s, "exit_table", 30, TC_SCRATCH);
+    tc = add_tcase(s, "exit_table", 30, TC_CASE_DIR);
     tcase_add_loop_test(tc, exit_table_never_into_program_files, 0, N(exit_tables));
 
-    tc = add_tcase(s, "signal", 30, TC_SCRATCH);
+    tc = add_tcase(s, "signal", 30, TC_CASE_DIR);
     tcase_add_loop_test(tc, signal_writes_mid_run_file, 0, 2);
     tcase_add_loop_test(tc, signal_prints_table_without_file, 0, 3);
     tcase_add_loop_test(tc, signal_keeps_its_meaning, 0, N(sig_kinds));
 
-    add_tcase(s, "profile", 30, TC_SCRATCH, profile_baseline_is_empty,
+    add_tcase(s, "profile", 30, TC_CASE_DIR, profile_baseline_is_empty,
               profile_blocks_exact_and_appended);
 
-    add_tcase(s, "profile_fork", 30, TC_SCRATCH, profile_fork_child_counts_own_requests,
+    add_tcase(s, "profile_fork", 30, TC_CASE_DIR, profile_fork_child_counts_own_requests,
               profile_failure_not_into_reused_stderr);
 
-    tc = add_tcase(s, "verbose", 30, TC_SCRATCH);
+    tc = add_tcase(s, "verbose", 30, TC_CASE_DIR);
     tcase_add_loop_test(tc, verbose_prints_config_only, 0, 2);
 }
 

@@ -132,12 +132,8 @@ END_TEST
 /* run: the file's settings, the options on top; no "--" needed */
 START_TEST(wrapper_run_applies_config)
 {
-    const char *dir = make_tmp();
-    char conf[4300];
-    snprintf(conf, sizeof conf, "%s/app.conf", dir);
-    static const char text[] = "# from a profile\n\nPOOLSHIM_CLASSES=64:8\n"
-                               "  POOLSHIM_CACHE=\"0\"  \n";
-    ck_assert_int_eq(tu_write_file(conf, text, sizeof text - 1), 0);
+    const char *conf = tmp_file("app.conf", "# from a profile\n\nPOOLSHIM_CLASSES=64:8\n"
+                                            "  POOLSHIM_CACHE=\"0\"  \n");
     struct tu_proc p;
     run_wrapper(&p, NOVARS, LIST("run", "--config", conf, "--lib", tu_shim_lib(), "--strict",
                                  tu_helper("shim_api"), "env"));
@@ -160,9 +156,7 @@ END_TEST
 START_TEST(wrapper_profile_writes_classes)
 {
     const char *dir = make_tmp();
-    char out[4300], conf[4400];
-    snprintf(out, sizeof out, "%s/prof.txt", dir);
-    snprintf(conf, sizeof conf, "%s.conf", out);
+    const char *out = path_in(dir, "prof.txt"), *conf = path_in(dir, "prof.txt.conf");
     struct tu_proc p;
     run_wrapper(&p, NOVARS, LIST("profile", "--output", out, "--lib", tu_shim_lib(),
                                  tu_helper("shim_api"), "quiet"));
