@@ -48,37 +48,6 @@ struct bg {
     size_t len;
 };
 
-/* Start live_hold under the shim with vars; its stderr goes to a file. */
-static void bg_start(struct bg *b, const char *const *vars)
-{
-    memset(b, 0, sizeof *b);
-    snprintf(b->err_path, sizeof b->err_path, "%s/stderr", make_tmp());
-    struct tu_env env;
-    tu_env_init(&env);
-    for (; *vars; vars++)
-        tu_env_put(&env, *vars);
-    tu_env_preload(&env, tu_shim_lib());
-    int in[2], out[2];
-    ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
-    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
-    const char *helper = tu_helper("live_hold");
-    b->pid = fork();
-    ck_assert_int_ge(b->pid, 0);
-    if (b->pid == 0) {
-        int err = open(b->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(in[0], 0);
-        dup2(out[1], 1);
-        dup2(err, 2);
-        execve(helper, (char *const[]){(char *)helper, NULL}, env.var);
-        _exit(127);
-    }
-    tu_env_free(&env);
-    close(in[0]);
-    close(out[1]);
-    b->in = in[1];
-    b->out = out[0];
-}
-
 /* The next line of the helper's stdout (10 s at most), in b->buf. */
 static const char *bg_line(struct bg *b)
 {
@@ -110,6 +79,39 @@ static const char *bg_do(struct bg *b, const char *cmd, const char *want_prefix)
     return got;
 }
 
+/* Start live_hold under the shim with vars (its stderr goes to a file) and
+ * have it do `first`, which it answers "ok". */
+static void bg_start(struct bg *b, const char *const *vars, const char *first)
+{
+    memset(b, 0, sizeof *b);
+    snprintf(b->err_path, sizeof b->err_path, "%s/stderr", make_tmp());
+    struct tu_env env;
+    tu_env_init(&env);
+    for (; *vars; vars++)
+        tu_env_put(&env, *vars);
+    tu_env_preload(&env, tu_shim_lib());
+    int in[2], out[2];
+    ck_assert_int_eq(pipe2(in, O_CLOEXEC), 0);
+    ck_assert_int_eq(pipe2(out, O_CLOEXEC), 0);
+    const char *helper = tu_helper("live_hold");
+    b->pid = fork();
+    ck_assert_int_ge(b->pid, 0);
+    if (b->pid == 0) {
+        int err = open(b->err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        dup2(err, 2);
+        execve(helper, (char *const[]){(char *)helper, NULL}, env.var);
+        _exit(127);
+    }
+    tu_env_free(&env);
+    close(in[0]);
+    close(out[1]);
+    b->in = in[1];
+    b->out = out[0];
+    bg_do(b, first, "ok");
+}
+
 /* End of stdin: the helper exits; its status, and its stderr into err. */
 static int bg_end(struct bg *b, char *err, size_t cap)
 {
@@ -123,6 +125,13 @@ static int bg_end(struct bg *b, char *err, size_t cap)
     if (fd >= 0)
         close(fd);
     return status;
+}
+
+/* bg_end, which must find the helper exited 0. */
+static void bg_end_ok(struct bg *b)
+{
+    char err[4096];
+    ck_assert_int_eq(bg_end(b, err, sizeof err), 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -174,8 +183,7 @@ static const char *file_of(pid_t pid)
 START_TEST(stat_matches_exit_table)
 {
     struct bg b;
-    bg_start(&b, LIST(CLASSES, "POOLSHIM_STATS=1"));
-    bg_do(&b, "alloc 64 50", "ok");
+    bg_start(&b, LIST(CLASSES, "POOLSHIM_STATS=1"), "alloc 64 50");
     bg_do(&b, "alloc 256 20", "ok"); /* 10 pooled, 10 fall back */
     bg_do(&b, "free 64 20", "ok");
     struct tu_proc p;
@@ -215,8 +223,7 @@ END_TEST
 START_TEST(stat_text_through_wrapper)
 {
     struct bg b;
-    bg_start(&b, LIST(CLASSES, "POOLSHIM_STRICT=1"));
-    bg_do(&b, "alloc 256 12", "ok");
+    bg_start(&b, LIST(CLASSES, "POOLSHIM_STRICT=1"), "alloc 256 12");
     char arg[32];
     snprintf(arg, sizeof arg, "%d", (int)b.pid);
     struct tu_proc p;
@@ -230,8 +237,7 @@ START_TEST(stat_text_through_wrapper)
     ck_assert_msg(strstr(p.out, "    misses   served/s    misses/s\n") != NULL, "%s", p.out);
     snprintf(row, sizeof row, "poolshim: %8u%11u%11u%11u%13u%11u", 256, 10, 10, 10, 10, 2);
     ck_assert_msg(strstr(p.out, row) != NULL, "no row \"%s\" in %s", row, p.out);
-    char err[4096];
-    ck_assert_int_eq(bg_end(&b, err, sizeof err), 0);
+    bg_end_ok(&b);
     tu_proc_free(&p);
 }
 END_TEST
@@ -241,8 +247,7 @@ END_TEST
 START_TEST(stat_watch_updates)
 {
     struct bg b;
-    bg_start(&b, LIST(CLASSES));
-    bg_do(&b, "alloc 64 5", "ok");
+    bg_start(&b, LIST(CLASSES), "alloc 64 5");
     char arg[32];
     snprintf(arg, sizeof arg, "%d", (int)b.pid);
     struct bg w = {0};
@@ -267,8 +272,7 @@ START_TEST(stat_watch_updates)
     waitpid(w.pid, &status, 0);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "watch status %d", status);
     close(w.out);
-    char err[4096];
-    ck_assert_int_eq(bg_end(&b, err, sizeof err), 0);
+    bg_end_ok(&b);
 }
 END_TEST
 
@@ -276,10 +280,8 @@ END_TEST
 START_TEST(stat_all_two_processes)
 {
     struct bg a, b;
-    bg_start(&a, LIST(CLASSES));
-    bg_start(&b, LIST(CLASSES));
-    bg_do(&a, "alloc 64 11", "ok");
-    bg_do(&b, "alloc 64 23", "ok");
+    bg_start(&a, LIST(CLASSES), "alloc 64 11");
+    bg_start(&b, LIST(CLASSES), "alloc 64 23");
     struct tu_proc p;
     run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
     ck_clean(&p);
@@ -291,9 +293,8 @@ START_TEST(stat_all_two_processes)
     }
     ck_assert_msg(got[0] >= 11 && got[1] >= 23 && got[1] - got[0] == 12, "a %lld b %lld: %s",
                   got[0], got[1], p.out);
-    char err[4096];
-    ck_assert_int_eq(bg_end(&a, err, sizeof err), 0);
-    ck_assert_int_eq(bg_end(&b, err, sizeof err), 0);
+    bg_end_ok(&a);
+    bg_end_ok(&b);
     tu_proc_free(&p);
 }
 END_TEST
@@ -303,8 +304,7 @@ END_TEST
 START_TEST(stat_fork_child_own_file)
 {
     struct bg b;
-    bg_start(&b, LIST(CLASSES));
-    bg_do(&b, "alloc 64 9", "ok");
+    bg_start(&b, LIST(CLASSES), "alloc 64 9");
     struct tu_proc p;
     stat_json(&p, b.pid);
     ck_clean(&p);
@@ -325,8 +325,7 @@ START_TEST(stat_fork_child_own_file)
     ck_assert_int_eq(jnum(p.out, 64, "served"), parent_served);
     tu_proc_free(&p);
 
-    char err[4096];
-    ck_assert_int_eq(bg_end(&b, err, sizeof err), 0);
+    bg_end_ok(&b);
     ck_assert_msg(access(file_of(b.pid), F_OK) != 0 && access(file_of(child), F_OK) != 0,
                   "a live file is left after exit");
 }
@@ -336,8 +335,7 @@ END_TEST
 START_TEST(stat_live_off)
 {
     struct bg b;
-    bg_start(&b, LIST(CLASSES, "POOLSHIM_LIVE=0"));
-    bg_do(&b, "alloc 64 1", "ok");
+    bg_start(&b, LIST(CLASSES, "POOLSHIM_LIVE=0"), "alloc 64 1");
     ck_assert(access(file_of(b.pid), F_OK) != 0);
     struct tu_proc p;
     stat_json(&p, b.pid);
@@ -348,8 +346,7 @@ START_TEST(stat_live_off)
     ck_assert_msg(strncmp(p.err, want, strlen(want)) == 0 && tu_count_lines(p.err) == 1, "%s",
                   p.err);
     tu_proc_free(&p);
-    char err[4096];
-    ck_assert_int_eq(bg_end(&b, err, sizeof err), 0);
+    bg_end_ok(&b);
 }
 END_TEST
 
@@ -400,15 +397,21 @@ static void ck_one_error(struct tu_proc *p, const char *start)
                   "want one line \"%s...\", got: %s", start, p->err);
 }
 
+/* poolshim stat PID, which must fail with one line starting with start (%d
+ * in it: the pid). Free p afterwards. */
+static void stat_fails(struct tu_proc *p, pid_t pid, const char *start)
+{
+    char arg[32], want[256];
+    snprintf(arg, sizeof arg, "%d", (int)pid);
+    snprintf(want, sizeof want, start, (int)pid);
+    run_plain(p, NOVARS, LIST(stat_tool(), arg));
+    ck_one_error(p, want);
+}
+
 START_TEST(stat_dead_pid)
 {
-    pid_t pid = dead_pid();
-    char arg[32], want[64];
-    snprintf(arg, sizeof arg, "%d", (int)pid);
-    snprintf(want, sizeof want, "poolshim stat: pid %d: no such process", (int)pid);
     struct tu_proc p;
-    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
-    ck_one_error(&p, want);
+    stat_fails(&p, dead_pid(), "poolshim stat: pid %d: no such process");
     tu_proc_free(&p);
 }
 END_TEST
@@ -416,12 +419,8 @@ END_TEST
 /* This test process: alive, no shim. */
 START_TEST(stat_no_shim)
 {
-    char arg[32], want[128];
-    snprintf(arg, sizeof arg, "%d", (int)getpid());
-    snprintf(want, sizeof want, "poolshim stat: pid %d (test_live): no live figures:", (int)getpid());
     struct tu_proc p;
-    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
-    ck_one_error(&p, want);
+    stat_fails(&p, getpid(), "poolshim stat: pid %d (test_live): no live figures:");
     tu_proc_free(&p);
 }
 END_TEST
@@ -432,10 +431,8 @@ START_TEST(stat_other_user)
 {
     struct bg b;
     bool root = getuid() == 0;
-    if (root) {
-        bg_start(&b, LIST(CLASSES));
-        bg_do(&b, "alloc 64 1", "ok");
-    }
+    if (root)
+        bg_start(&b, LIST(CLASSES), "alloc 64 1");
     char arg[32], want[128];
     snprintf(arg, sizeof arg, "%d", root ? (int)b.pid : 1);
     snprintf(want, sizeof want, "poolshim stat: pid %s (%s): another user's process (uid 0)",
@@ -452,10 +449,8 @@ START_TEST(stat_other_user)
         ck_assert_msg(p.exit_code == 1 && strstr(p.err, "another user's process (uid 0)"), "%s",
                       p.err);
     tu_proc_free(&p);
-    if (root) {
-        char err[4096];
-        ck_assert_int_eq(bg_end(&b, err, sizeof err), 0);
-    }
+    if (root)
+        bg_end_ok(&b);
 }
 END_TEST
 
@@ -470,13 +465,8 @@ START_TEST(stat_stale_file_removed)
     ck_assert(live_dir_shm(dir, sizeof dir, (unsigned)getuid()));
     mkdir(dir, 0700);
     write_fake(path, &h, LIVE_PAGE);
-    char arg[32], want[128];
-    snprintf(arg, sizeof arg, "%d", (int)getpid());
-    snprintf(want, sizeof want, "poolshim stat: pid %d (test_live): no live figures; its file ",
-             (int)getpid());
     struct tu_proc p;
-    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
-    ck_one_error(&p, want);
+    stat_fails(&p, getpid(), "poolshim stat: pid %d (test_live): no live figures; its file ");
     ck_assert_msg(strstr(p.err, "was stale (left by an earlier program of that pid) and is removed"),
                   "%s", p.err);
     ck_assert(access(path, F_OK) != 0);
@@ -488,6 +478,7 @@ START_TEST(stat_stale_file_removed)
     write_fake(file_of(dead), &h, LIVE_PAGE);
     run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
     ck_assert_msg(access(file_of(dead), F_OK) != 0, "stale file of %d left", (int)dead);
+    char want[64];
     snprintf(want, sizeof want, "\"pid\":%d,", (int)dead);
     ck_assert(strstr(p.out, want) == NULL);
     tu_proc_free(&p);
@@ -529,13 +520,8 @@ START_TEST(stat_after_exec_without_shim)
         }
     }
     ck_assert_msg(access(file_of(pid), F_OK) == 0, "bash left no file");
-    char arg[32], want[128];
-    snprintf(arg, sizeof arg, "%d", (int)pid);
-    snprintf(want, sizeof want, "poolshim stat: pid %d (sleep): no live figures; its file ",
-             (int)pid);
     struct tu_proc p;
-    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
-    ck_one_error(&p, want);
+    stat_fails(&p, pid, "poolshim stat: pid %d (sleep): no live figures; its file ");
     ck_assert(access(file_of(pid), F_OK) != 0);
     tu_proc_free(&p);
     kill(pid, SIGKILL);
