@@ -68,6 +68,42 @@ void run_plain(struct tu_proc *p, const char *const *vars, const char *const *ar
     run_with(p, false, vars, argv, NULL);
 }
 
+void ck_kvs(const struct tu_proc *p, const char *const *want)
+{
+    for (; *want != NULL; want++) {
+        const char *eq = strchr(*want, '=');
+        ck_assert_msg(eq != NULL, "not key=value: %s", *want);
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)(eq - *want), *want);
+        ck_kv(p, key, eq + 1);
+    }
+}
+
+void run_clean(struct tu_proc *p, const char *const *vars, const char *const *argv,
+               const char *const *want)
+{
+    run_shim(p, vars, argv);
+    ck_clean(p);
+    ck_kvs(p, want);
+}
+
+void expect_clean(const char *const *vars, const char *const *argv, const char *const *want)
+{
+    struct tu_proc p;
+    run_clean(&p, vars, argv, want);
+    tu_proc_free(&p);
+}
+
+void ck_quiet_as_without(struct tu_proc *with, struct tu_proc *without)
+{
+    ck_exit(without, 7);
+    ck_exit(with, 7);
+    ck_quiet_stderr(with);
+    ck_assert_str_eq(with->out, without->out);
+    tu_proc_free(with);
+    tu_proc_free(without);
+}
+
 void run_commands(struct tu_proc *p, const char *const *vars, const char *script)
 {
     struct tu_opts o = {.stdin_path = tmp_file("commands", script)};

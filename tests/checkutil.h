@@ -85,6 +85,21 @@ void run_plain(struct tu_proc *p, const char *const *vars, const char *const *ar
         ck_quiet_stderr(p);                                                  \
     } while (0)
 
+/* ck_kv for each "key=value" of want (NULL-terminated; the key ends at the
+ * first '='). */
+void ck_kvs(const struct tu_proc *p, const char *const *want);
+
+/* run_shim(p, vars, argv), then ck_clean(p) and ck_kvs(p, want); free p
+ * afterwards. expect_clean is that without p (the run is freed). */
+void run_clean(struct tu_proc *p, const char *const *vars, const char *const *argv,
+               const char *const *want);
+void expect_clean(const char *const *vars, const char *const *argv, const char *const *want);
+
+/* `shim_api quiet` (exit status 7, lines on stdout) as it ran in with,
+ * against its run without the shim: both exit 7 with the same stdout,
+ * nothing on with's stderr. Frees both. */
+void ck_quiet_as_without(struct tu_proc *with, struct tu_proc *without);
+
 /* Run the helper live_hold under the shim with vars, its commands (lines
  * "alloc SIZE N", "sleep MS", ...; see tests/helpers/live_hold.c) from
  * `script`, written to a file of a new scratch directory. */

@@ -33,9 +33,7 @@ START_TEST(glibc_baseline_sizes)
     struct tu_proc p;
     run_plain(&p, NOVARS, LIST("shim_api", "usable", "64", "100", "4096"));
     ck_clean(&p);
-    ck_kv(&p, "usable 64", "72");
-    ck_kv(&p, "usable 100", "104");
-    ck_kv(&p, "usable 4096", "4104");
+    ck_kvs(&p, LIST("usable 64=72", "usable 100=104", "usable 4096=4104"));
     tu_proc_free(&p);
 }
 END_TEST
@@ -43,18 +41,12 @@ END_TEST
 START_TEST(configured_sizes_are_pooled)
 {
     struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,100:16,4k:4"),
-             LIST("shim_api", "usable", "1", "48", "64", "65", "100", "101", "4095",
-                  "4096", "5000"));
-    ck_clean(&p);
-    ck_kv(&p, "usable 1", "64");     /* smallest class with SIZE >= n */
-    ck_kv(&p, "usable 48", "64");
-    ck_kv(&p, "usable 64", "64");
-    ck_kv(&p, "usable 65", "100");
-    ck_kv(&p, "usable 100", "100");
-    ck_kv(&p, "usable 101", "4096");
-    ck_kv(&p, "usable 4095", "4096");
-    ck_kv(&p, "usable 4096", "4096");
+    run_clean(&p, LIST("POOLSHIM_CLASSES=64:16,100:16,4k:4"),
+              LIST("shim_api", "usable", "1", "48", "64", "65", "100", "101", "4095", "4096",
+                   "5000"),
+              /* the smallest class with SIZE >= n */
+              LIST("usable 1=64", "usable 48=64", "usable 64=64", "usable 65=100",
+                   "usable 100=100", "usable 101=4096", "usable 4095=4096", "usable 4096=4096"));
     long long u = tu_kv_num(p.out, "usable 5000", -1);
     ck_assert_msg(u >= 5000 && u != 4096, "usable 5000 = %lld", u);
     tu_proc_free(&p);
@@ -91,91 +83,66 @@ END_TEST
 
 START_TEST(calloc_zeroes_recycled_objects)
 {
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:32"), LIST("shim_api", "calloc", "64", "32"));
-    ck_clean(&p);
-    ck_kv(&p, "calloc_pooled", "32");
-    ck_kv(&p, "calloc_zeroed", "32");
-    tu_proc_free(&p);
+    expect_clean(LIST("POOLSHIM_CLASSES=64:32"), LIST("shim_api", "calloc", "64", "32"),
+                 LIST("calloc_pooled=32", "calloc_zeroed=32"));
 }
 END_TEST
 
 START_TEST(size_overflow_is_enomem)
 {
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "overflow"));
-    ck_clean(&p);
-    static const char *const enomem[] = {
-        "calloc_half", "calloc_max", "calloc_2_32", "calloc_wrap64",
-        "calloc_wrap64_rev", "reallocarray_null_wrap64", "malloc_max",
-        "malloc_max_minus_8", "reallocarray_live_wrap64", "realloc_huge",
-        "aligned_alloc_huge"};
-    for (size_t i = 0; i < sizeof enomem / sizeof enomem[0]; i++)
-        ck_kv(&p, enomem[i], "ENOMEM");
-    ck_kv(&p, "reallocarray_live_intact", "1");
-    ck_kv(&p, "realloc_huge_intact", "1");
-    ck_kv(&p, "reallocarray_4x16_same", "1");
-    ck_kv(&p, "reallocarray_4x16_usable", "64");
-    ck_kv(&p, "posix_memalign_huge", "12");
-    ck_kv(&p, "posix_memalign_huge_untouched", "1");
-    tu_proc_free(&p);
+    expect_clean(LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "overflow"),
+                 LIST("calloc_half=ENOMEM", "calloc_max=ENOMEM", "calloc_2_32=ENOMEM",
+                      "calloc_wrap64=ENOMEM", "calloc_wrap64_rev=ENOMEM",
+                      "reallocarray_null_wrap64=ENOMEM", "malloc_max=ENOMEM",
+                      "malloc_max_minus_8=ENOMEM", "reallocarray_live_wrap64=ENOMEM",
+                      "realloc_huge=ENOMEM", "aligned_alloc_huge=ENOMEM",
+                      "reallocarray_live_intact=1", "realloc_huge_intact=1",
+                      "reallocarray_4x16_same=1", "reallocarray_4x16_usable=64",
+                      "posix_memalign_huge=12", "posix_memalign_huge_untouched=1"));
 }
 END_TEST
 
 START_TEST(realloc_keeps_contents)
 {
     struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,256:16,4k:4"), LIST("shim_api", "realloc"));
-    ck_clean(&p);
-    ck_kv(&p, "same_class_inplace", "1");
-    ck_kv(&p, "same_class_usable", "64");
-    ck_kv(&p, "same_class_intact", "1");
-    ck_kv(&p, "grow_old_usable", "64");
-    ck_kv(&p, "grow_new_usable", "256");
-    ck_kv(&p, "grow_moved", "1");
-    ck_kv(&p, "grow_intact", "1");      /* all 64 usable bytes, not just 50 */
+    run_clean(&p, LIST("POOLSHIM_CLASSES=64:16,256:16,4k:4"), LIST("shim_api", "realloc"),
+              LIST("same_class_inplace=1", "same_class_usable=64", "same_class_intact=1",
+                   "grow_old_usable=64", "grow_new_usable=256", "grow_moved=1",
+                   "grow_intact=1", /* all 64 usable bytes, not just 50 */
+                   "shrink_intact=1", "tosys_old_usable=4096", "tosys_new_big_enough=1",
+                   "tosys_intact=1", "fromsys_big_enough=1", "fromsys_intact=1",
+                   "class4k_inplace=1", "realloc_null_usable=64",
+                   /* glibc: realloc(p, 0) frees p and returns NULL, errno untouched */
+                   "realloc_zero=null-errno-0"));
     /* a shrink may stay in place (usable 256) or move to class 64 */
     const char *shrunk = tu_kv(p.out, "shrink_new_usable");
     ck_assert_msg(shrunk && (strcmp(shrunk, "64") == 0 || strcmp(shrunk, "256") == 0),
                   "%s", tu_describe(&p));
-    ck_kv(&p, "shrink_intact", "1");
-    ck_kv(&p, "tosys_old_usable", "4096");
-    ck_kv(&p, "tosys_new_big_enough", "1");
-    ck_kv(&p, "tosys_intact", "1");
-    ck_kv(&p, "fromsys_big_enough", "1");
-    ck_kv(&p, "fromsys_intact", "1");
-    ck_kv(&p, "class4k_inplace", "1");
-    ck_kv(&p, "realloc_null_usable", "64");
-    /* glibc: realloc(p, 0) frees p and returns NULL, errno untouched */
-    ck_kv(&p, "realloc_zero", "null-errno-0");
     tu_proc_free(&p);
 }
 END_TEST
 
+/* shim_api CMD 64 COUNT with one class of COUNT 64-byte objects, strict:
+ * it ends cleanly and prints want. */
+static void strict_64(const char *cmd, const char *count, const char *const *want)
+{
+    char classes[64];
+    snprintf(classes, sizeof classes, "POOLSHIM_CLASSES=64:%s", count);
+    expect_clean(LIST(classes, "POOLSHIM_STRICT=1"), LIST("shim_api", cmd, "64", count), want);
+}
+
 START_TEST(realloc_zero_gives_object_back)
 {
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:8", "POOLSHIM_STRICT=1"),
-             LIST("shim_api", "realloc0", "64", "8"));
-    ck_clean(&p);
-    ck_kv(&p, "pooled", "8");
-    ck_kv(&p, "realloc0_null", "1");
-    ck_kv(&p, "after", "nonnull");
-    ck_kv(&p, "after_usable", "64");
-    tu_proc_free(&p);
+    strict_64("realloc0", "8",
+              LIST("pooled=8", "realloc0_null=1", "after=nonnull", "after_usable=64"));
 }
 END_TEST
 
 START_TEST(malloc_zero_unique)
 {
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:8"), LIST("shim_api", "zero"));
-    ck_clean(&p);
-    ck_kv(&p, "malloc0_nonnull", "1");
-    ck_kv(&p, "malloc0_distinct", "1");
-    ck_kv(&p, "calloc0_nonnull", "1");
-    ck_kv(&p, "calloc0_distinct", "1");
-    tu_proc_free(&p);
+    expect_clean(LIST("POOLSHIM_CLASSES=64:8"), LIST("shim_api", "zero"),
+                 LIST("malloc0_nonnull=1", "malloc0_distinct=1", "calloc0_nonnull=1",
+                      "calloc0_distinct=1"));
 }
 END_TEST
 
@@ -190,29 +157,19 @@ static const char *const align_configs[][4] = {
 
 START_TEST(alignment_honoured)
 {
-    struct tu_proc p;
-    run_shim(&p, align_configs[_i], LIST("shim_api", "align"));
-    ck_clean(&p);
-    ck_kv(&p, "align_checks", "378");   /* 14 alignments x 9 sizes x 3 calls */
-    ck_kv(&p, "align_failures", "0");
-    ck_kv(&p, "valloc_ok", "1");
-    ck_kv(&p, "pvalloc_ok", "1");
-    ck_kv(&p, "posix_memalign_bad", "13/13");
-    tu_proc_free(&p);
+    expect_clean(align_configs[_i], LIST("shim_api", "align"),
+                 LIST("align_checks=378", /* 14 alignments x 9 sizes x 3 calls */
+                      "align_failures=0", "valloc_ok=1", "pvalloc_ok=1",
+                      "posix_memalign_bad=13/13"));
 }
 END_TEST
 
 START_TEST(aligned_requests_pooled_when_class_aligned)
 {
     /* class 64 objects sit 64 bytes apart from a page-aligned base */
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "aligned_pooled"));
-    ck_clean(&p);
-    ck_kv(&p, "posix_memalign_64_64", "0:64");
-    ck_kv(&p, "aligned_alloc_16_64", "64");
-    ck_kv(&p, "memalign_32_48", "64");
-    ck_kv(&p, "aligned", "1");
-    tu_proc_free(&p);
+    expect_clean(LIST("POOLSHIM_CLASSES=64:16"), LIST("shim_api", "aligned_pooled"),
+                 LIST("posix_memalign_64_64=0:64", "aligned_alloc_16_64=64", "memalign_32_48=64",
+                      "aligned=1"));
 }
 END_TEST
 
@@ -222,47 +179,23 @@ START_TEST(strict_never_refuses_what_its_class_cannot_align)
      * only 64-aligned, so the request is not one the pools serve ("everything
      * else goes to the real allocator"): strict mode must not refuse it, not
      * even when a bigger, page-aligned class is empty. */
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:16,4k:1", "POOLSHIM_STRICT=1"),
-             LIST("shim_api", "aligned_strict", "4096", "64", "4"));
-    ck_clean(&p);
-    ck_kv(&p, "ok", "4");
-    ck_kv(&p, "rc", "0");
-    tu_proc_free(&p);
+    expect_clean(LIST("POOLSHIM_CLASSES=64:16,4k:1", "POOLSHIM_STRICT=1"),
+                 LIST("shim_api", "aligned_strict", "4096", "64", "4"), LIST("ok=4", "rc=0"));
 }
 END_TEST
 
 START_TEST(every_free_returns_the_object)
 {
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
-             LIST("shim_api", "frees", "64", "10"));
-    ck_clean(&p);
-    ck_kv(&p, "pooled", "10");
-    ck_kv(&p, "errno_kept", "1");
-    ck_kv(&p, "reacquired", "10");
-    ck_kv(&p, "extra", "ENOMEM");
-    tu_proc_free(&p);
+    strict_64("frees", "10", LIST("pooled=10", "errno_kept=1", "reacquired=10", "extra=ENOMEM"));
 }
 END_TEST
 
 START_TEST(libc_aliases_agree)
 {
-    struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:10", "POOLSHIM_STRICT=1"),
-             LIST("shim_api", "aliases", "64", "10"));
-    ck_clean(&p);
-    ck_kv(&p, "libc_malloc_usable", "64");
-    ck_kv(&p, "libc_calloc_usable", "64");
-    ck_kv(&p, "libc_calloc_zero", "1");
-    ck_kv(&p, "libc_realloc_inplace", "1");
-    ck_kv(&p, "libc_realloc_intact", "1");
-    ck_kv(&p, "libc_memalign_usable", "64");
-    ck_kv(&p, "libc_valloc_ok", "1");
-    ck_kv(&p, "libc_pvalloc_ok", "1");
-    ck_kv(&p, "reacquired", "10");
-    ck_kv(&p, "extra", "ENOMEM");
-    tu_proc_free(&p);
+    strict_64("aliases", "10",
+              LIST("libc_malloc_usable=64", "libc_calloc_usable=64", "libc_calloc_zero=1",
+                   "libc_realloc_inplace=1", "libc_realloc_intact=1", "libc_memalign_usable=64",
+                   "libc_valloc_ok=1", "libc_pvalloc_ok=1", "reacquired=10", "extra=ENOMEM"));
 }
 END_TEST
 
@@ -445,12 +378,7 @@ START_TEST(valid_config_is_silent)
     struct tu_proc with, without;
     run_shim(&with, valid_configs[_i], LIST("shim_api", "quiet"));
     run_plain(&without, valid_configs[_i], LIST("shim_api", "quiet"));
-    ck_exit(&without, 7);
-    ck_exit(&with, 7);
-    ck_quiet_stderr(&with);
-    ck_assert_str_eq(with.out, without.out);
-    tu_proc_free(&with);
-    tu_proc_free(&without);
+    ck_quiet_as_without(&with, &without);
 }
 END_TEST
 
@@ -700,11 +628,12 @@ START_TEST(thread_exit_loses_nothing)
 }
 END_TEST
 
+#define FORK_CLASSES "POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64"
 static const char *const fork_configs[][4] = {
     {NULL},
-    {"POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64", NULL},
-    {"POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64", "POOLSHIM_CACHE=0", NULL},
-    {"POOLSHIM_CLASSES=16:1024,64:1024,128:512,256:512,1k:128,4k:64", "POOLSHIM_CHECK=1", NULL},
+    {FORK_CLASSES, NULL},
+    {FORK_CLASSES, "POOLSHIM_CACHE=0", NULL},
+    {FORK_CLASSES, "POOLSHIM_CHECK=1", NULL},
     /* strict, roomy enough that the child is never refused */
     {"POOLSHIM_CLASSES=16:1024,64:1024,128:1024,256:1024,1k:1024,4k:1024",
      "POOLSHIM_STRICT=1", NULL},
@@ -722,6 +651,16 @@ START_TEST(fork_while_threads_allocate)
 }
 END_TEST
 
+/* argv under the shim with vars, and alone: both runs end cleanly. */
+static void clean_with_and_without(struct tu_proc *with, struct tu_proc *without,
+                                   const char *const *vars, const char *const *argv)
+{
+    run_shim(with, vars, argv);
+    run_plain(without, NOVARS, argv);
+    ck_clean(with);
+    ck_clean(without);
+}
+
 /* glibc's malloc must be initialised before the program's threads start
  * (it assumes its first call comes first; two threads making the first
  * call at once both take the main arena uncounted and the process later
@@ -730,11 +669,8 @@ END_TEST
 START_TEST(real_allocator_ready_before_main)
 {
     struct tu_proc p, bare;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=16:64,64:64,256:64,1k:64,4k:64"),
-             LIST("glibc_ready"));
-    run_plain(&bare, NOVARS, LIST("glibc_ready"));
-    ck_clean(&p);
-    ck_clean(&bare);
+    clean_with_and_without(&p, &bare, LIST("POOLSHIM_CLASSES=16:64,64:64,256:64,1k:64,4k:64"),
+                           LIST("glibc_ready"));
     ck_kv(&bare, "arena", "0"); /* the premise: the helper itself uses none */
     ck_assert_msg(tu_kv_num(p.out, "arena", 0) > 0, "glibc's malloc not "
                   "initialised under the shim; %s", tu_describe(&p));
@@ -800,17 +736,12 @@ END_TEST
 START_TEST(cxx_new_delete)
 {
     struct tu_proc with, without;
-    run_shim(&with, LIST("POOLSHIM_CLASSES=16:4096,32:4096,64:4096,128:2048,256:1024,1k:256,4k:64"),
-             LIST("cxx_new"));
-    run_plain(&without, NOVARS, LIST("cxx_new"));
-    ck_clean(&without);
-    ck_clean(&with);
-    ck_kv(&with, "new_char64_usable", "64");
-    ck_kv(&with, "new_obj64_usable", "64");
-    ck_kv(&with, "aligned_ok", "1");
-    ck_kv(&with, "nothrow_huge_null", "1");
-    ck_kv(&with, "bad_alloc", "1");
-    ck_kv(&with, "exceptions", "1000");
+    clean_with_and_without(
+        &with, &without,
+        LIST("POOLSHIM_CLASSES=16:4096,32:4096,64:4096,128:2048,256:1024,1k:256,4k:64"),
+        LIST("cxx_new"));
+    ck_kvs(&with, LIST("new_char64_usable=64", "new_obj64_usable=64", "aligned_ok=1",
+                       "nothrow_huge_null=1", "bad_alloc=1", "exceptions=1000"));
     ck_kv(&without, "new_char64_usable", "72");
     const char *d = tu_kv(without.out, "digest");
     ck_assert_ptr_nonnull(d);
@@ -823,8 +754,30 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* real programs: same output with and without the shim                      */
 
-/* 100k lines of pseudo-random text: "word number word" */
-static char *make_lines(size_t *len)
+/* /usr/bin/NAME, else /bin/NAME; one of them must be there. */
+static const char *system_program(const char *name)
+{
+    static char usr[64], bin[64];
+    snprintf(usr, sizeof usr, "/usr/bin/%s", name);
+    snprintf(bin, sizeof bin, "/bin/%s", name);
+    const char *path = tu_first_executable(LIST(usr, bin));
+    ck_assert_msg(path != NULL, "%s not found", name);
+    return path;
+}
+
+/* len letters from `first` on (26 of them), drawn from the LCG state *x */
+static void random_word(char *w, int len, char first, unsigned long long *x)
+{
+    for (int k = 0; k < len; k++) {
+        *x = *x * 6364136223846793005ULL + 1442695040888963407ULL;
+        w[k] = (char)(first + (*x >> 33) % 26);
+    }
+    w[len] = '\0';
+}
+
+/* 100k lines of pseudo-random text, "word number word", written to path;
+ * the text (free it) and its length. */
+static char *lines_file(const char *path, size_t *len)
 {
     size_t cap = 100000 * 48, n = 0;
     char *s = malloc(cap);
@@ -832,17 +785,11 @@ static char *make_lines(size_t *len)
     for (int i = 0; i < 100000; i++) {
         char w1[16], w2[16];
         int l1 = 1 + (int)(x % 12), l2 = 1 + (int)((x >> 8) % 9);
-        for (int k = 0; k < l1; k++) {
-            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-            w1[k] = (char)('a' + (x >> 33) % 26);
-        }
-        for (int k = 0; k < l2; k++) {
-            x = x * 6364136223846793005ULL + 1442695040888963407ULL;
-            w2[k] = (char)('A' + (x >> 33) % 26);
-        }
-        w1[l1] = w2[l2] = '\0';
+        random_word(w1, l1, 'a', &x);
+        random_word(w2, l2, 'A', &x);
         n += (size_t)snprintf(s + n, cap - n, "%s %llu %s\n", w1, (x >> 20) % 100000, w2);
     }
+    ck_assert_int_eq(tu_write_file(path, s, n), 0);
     *len = n;
     return s;
 }
@@ -886,14 +833,10 @@ static void same_with_and_without(const char *const *vars, const char *const *ar
 
 START_TEST(program_sort)
 {
-    const char *sort = tu_first_executable(LIST("/usr/bin/sort", "/bin/sort"));
-    ck_assert_ptr_nonnull(sort);
-    const char *tmp_root = make_tmp();
-    size_t len;
-    char *text = make_lines(&len);
+    const char *sort = system_program("sort"), *tmp_root = make_tmp();
     const char *path = path_in(tmp_root, "lines.txt");
-    ck_assert_int_eq(tu_write_file(path, text, len), 0);
-    free(text);
+    size_t len;
+    free(lines_file(path, &len));
 
     struct tu_stats st;
     struct tu_proc with;
@@ -910,13 +853,10 @@ END_TEST
 
 START_TEST(program_gzip_round_trip)
 {
-    const char *gzip = tu_first_executable(LIST("/usr/bin/gzip", "/bin/gzip"));
-    ck_assert_ptr_nonnull(gzip);
-    const char *tmp_root = make_tmp();
-    size_t len;
-    char *text = make_lines(&len);
+    const char *gzip = system_program("gzip"), *tmp_root = make_tmp();
     const char *path = path_in(tmp_root, "lines.txt"), *zpath = path_in(tmp_root, "lines.gz");
-    ck_assert_int_eq(tu_write_file(path, text, len), 0);
+    size_t len;
+    char *text = lines_file(path, &len);
 
     struct tu_stats st;
     struct tu_proc z, back;
