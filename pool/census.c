@@ -137,7 +137,9 @@ static bool walk_depot(struct walk *w, const struct depot *d,
             return false;
         x = atomic_load_explicit(&d->next[x], memory_order_relaxed);
     }
-    return walked == depot_free(d);
+    /* in a fork's child a push or pop may have been cut between its count
+     * and its compare-and-swap: the counter is then ahead */
+    return walked == depot_free(d) || (w->lost_ok && walked < depot_free(d));
 }
 
 static bool each_loose(struct walk *w, uint32_t x)
@@ -166,8 +168,9 @@ static bool walk_cache(struct walk *w, const struct pool_cache *c)
             c->sp[v] > c->hi[v] || !mark_mag(w, m) ||
             !mark_rounds(w, m, (uint32_t)(c->sp[v] - c->lo[v])))
             return false;
-    } else if (c->sp[v] != NULL || c->lo[v] != NULL || c->hi[v] != NULL) {
-        return false;
+    } else if ((c->sp[v] != NULL || c->lo[v] != NULL || c->hi[v] != NULL) && !w->lost_ok) {
+        return false; /* a child's own thread may have forked from a signal
+                         handler halfway through loading a magazine */
     }
     if (c->prev[v] != 0 && (!mark_mag(w, c->prev[v] - 1) ||
                             !mark_rounds(w, c->prev[v] - 1, c->prev_full[v] ? k->rounds : 0)))
@@ -182,7 +185,9 @@ static bool check_states(struct walk *w)
 {
     const struct pool_class *k = w->k;
     uint32_t frontier = atomic_load(&k->frontier);
-    if (__atomic_load_n(&w->s->limit[w->v - 1], __ATOMIC_RELAXED) != (uint64_t)frontier * k->stride)
+    uint64_t limit = __atomic_load_n(&w->s->limit[w->v - 1], __ATOMIC_RELAXED);
+    if (limit != (uint64_t)frontier * k->stride &&
+        !(w->lost_ok && limit < (uint64_t)frontier * k->stride)) /* a take cut short */
         return false;
     for (uint32_t i = 0; i < frontier; i++) {
         const char *p = k->base + (size_t)i * k->stride;

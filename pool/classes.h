@@ -182,9 +182,10 @@ void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self);
  * depot, a magazine or a cache) or handed out, every magazine in one place,
  * the counts agreeing. Needs quiescence (no get or put in flight). Takes the
  * set's lock. Returns true when they hold. For tests and debug builds.
- * In a fork's child whose parent had other threads, objects and magazines
- * those threads had in hand at the fork are lost (the child's capacity
- * shrinks by them) and are not counted as errors; anything found twice is. */
+ * In a fork's child, objects and magazines that other threads (or this one,
+ * forking from a signal handler in the middle of a call) had in hand at the
+ * fork may be lost (the child's capacity shrinks by them) or their counts one
+ * step ahead: not counted as errors; anything found twice still is. */
 bool pool_classes_check(struct pool_classes *s);
 
 #ifdef __cplusplus

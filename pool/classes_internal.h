@@ -150,9 +150,10 @@ struct pool_classes {
     size_t meta_bytes;    /* the mapping that holds this struct and lut */
     size_t store_bytes;   /* the reservation of links and magazines */
     void *store;
-    bool forked;          /* a fork's child, where other threads were: what
-                             they had in hand at the fork is lost (neither
-                             free nor handed out), which check() allows */
+    bool forked;          /* a fork's child: what other threads (or this
+                             thread, when it forked from a signal handler in
+                             the middle of a call) had in hand at the fork is
+                             lost or half-moved, which check() allows */
     pthread_mutex_t lock; /* guards the list of attached caches */
     struct pool_cache *caches;
     uint8_t lut[];        /* POOL_GRANULES(n) -> the first class index that may fit */

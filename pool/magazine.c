@@ -495,17 +495,21 @@ void pool_classes_fork_parent(struct pool_classes *s)
 void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self)
 {
     pthread_mutex_init(&s->lock, NULL);
+    bool others = false;
     for (struct pool_cache *c = s->caches, *next; c != NULL; c = next) {
         next = c->next_cache;
         if (c != self) {
             drain(s, c);
             unlink_cache(s, c);
-            s->forked = true;
+            others = true;
         }
     }
+    s->forked = true;
     for (unsigned v = 1; v <= s->nclasses; v++) {
         struct pool_class *k = &s->cls[v - 1];
-        if (s->forked) { /* a counter may be one op ahead of its stack */
+        if (others) { /* their counters may be one op ahead of a stack; ours,
+                         if we forked from a signal handler, catch up when
+                         the interrupted call goes on */
             depot_recount(&k->loose);
             depot_recount(&k->full);
             depot_recount(&k->empty);
