@@ -161,4 +161,13 @@ const char *tmp_file(const char *name, const char *text);
         return;                                                              \
     } while (0)
 
+/* ck_skip(name, "%s", why) when why (a reason the case cannot run, or NULL)
+ * is not NULL. */
+#define ck_skip_if(name, why)                                                \
+    do {                                                                     \
+        const char *why_ = (why);                                            \
+        if (why_ != NULL)                                                    \
+            ck_skip(name, "%s", why_);                                       \
+    } while (0)
+
 #endif

@@ -138,6 +138,29 @@ void hu_hugetlb_restore(void)
     hu_lock_fd = -1;
 }
 
+void hu_hugetlb_setup(void)
+{
+    hu_hugetlb_raise(HU_CASE_PAGES);
+}
+
+void hu_hugetlb_hold(void)
+{
+    hu_hugetlb_raise(0);
+}
+
+const char *hu_hugetlb_unready(long *avail)
+{
+    static char why[128];
+    if (!hu_can_change_system())
+        return "needs root and vm.nr_hugepages";
+    *avail = hu_hugetlb_available();
+    if (*avail >= HU_CASE_PAGES)
+        return NULL;
+    snprintf(why, sizeof why, "the kernel gave only %ld of %d hugetlb pages asked for (memory "
+             "fragmented?)", *avail, HU_CASE_PAGES);
+    return why;
+}
+
 bool hu_bind_text(const char *line, const char *target)
 {
     char path[] = "/tmp/poolshim-test-thp.XXXXXX";

@@ -59,6 +59,21 @@ bool hu_write_long(const char *path, long v);
 void hu_hugetlb_raise(long extra);
 void hu_hugetlb_restore(void);
 
+/* The hugetlb pages the suites' cases that reserve some ask for: test_mem's
+ * 7 MiB aligned to 16 MiB take 4 + 7 while the over-map lives. */
+#define HU_CASE_PAGES 12
+
+/* Unchecked fixtures (undone by hu_hugetlb_restore): hu_hugetlb_setup raises
+ * vm.nr_hugepages by HU_CASE_PAGES; hu_hugetlb_hold changes nothing but
+ * takes the lock, so that no other suite changes the count meanwhile. */
+void hu_hugetlb_setup(void);
+void hu_hugetlb_hold(void);
+
+/* In a case under hu_hugetlb_setup: NULL with the free hugetlb pages in
+ * *avail, or why the case cannot run (not root, or the kernel gave fewer
+ * than HU_CASE_PAGES pages), in a static string. */
+const char *hu_hugetlb_unready(long *avail);
+
 /* A file holding `line`, bind-mounted over `target`; false on failure. */
 bool hu_bind_text(const char *line, const char *target);
 

@@ -118,21 +118,10 @@ END_TEST
 
 /* ---- root ---- */
 
-#define EXTRA_PAGES 8
-
-static void hugetlb_setup(void)
-{
-    hu_hugetlb_raise(EXTRA_PAGES);
-}
-
 START_TEST(hugetlb_when_reserved)
 {
-    if (!hu_can_change_system())
-        ck_skip("hugetlb_when_reserved", "needs root and vm.nr_hugepages");
-    long avail = hu_hugetlb_available();
-    if (avail < EXTRA_PAGES)
-        ck_skip("hugetlb_when_reserved", "the kernel gave only %ld of %d hugetlb pages asked "
-                "for (memory fragmented?)", avail, EXTRA_PAGES);
+    long avail;
+    ck_skip_if("hugetlb_when_reserved", hu_hugetlb_unready(&avail));
     struct tu_proc p;
     run_helper(&p, classes_for(2), NULL);
     ck_quiet_stderr(&p);
@@ -173,22 +162,15 @@ START_TEST(neither_says_why)
 }
 END_TEST
 
-/* no change: only the lock, so that no other suite changes the count while
- * these cases read it */
-static void hugetlb_hold(void)
-{
-    hu_hugetlb_raise(0);
-}
-
 static void hugepages_cases(Suite *s)
 {
     TCase *tc = add_tcase(s, "option", 30, TC_PLAIN);
-    tcase_add_unchecked_fixture(tc, hugetlb_hold, hu_hugetlb_restore);
+    tcase_add_unchecked_fixture(tc, hu_hugetlb_hold, hu_hugetlb_restore);
     add_tests(tc, off_by_default);
     tcase_add_loop_test(tc, on_takes_what_there_is, 0, N(with));
     add_tests(tc, verbose_says_which, bad_value, neither_says_why);
     TCase *root = add_tcase(s, "hugetlb", 30, TC_PLAIN);
-    tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
+    tcase_add_unchecked_fixture(root, hu_hugetlb_setup, hu_hugetlb_restore);
     add_tests(root, hugetlb_when_reserved);
 }
 

@@ -181,24 +181,13 @@ END_TEST
 
 /* ---- root: reserved hugetlb pages for the case ---- */
 
-#define EXTRA_PAGES 12 /* 4 + 7: the over-map of 7 MiB aligned to 16 MiB */
-
-static void hugetlb_setup(void)
-{
-    hu_hugetlb_raise(EXTRA_PAGES);
-}
-
 /* With pages free, hugetlb is chosen; the pages are taken while the range
  * lives (4 for 7 MiB, whatever the alignment: the trimmed over-map gives its
  * extra pages back) and all return at release. */
 START_TEST(hugetlb_when_reserved)
 {
-    if (!hu_can_change_system())
-        ck_skip("hugetlb_when_reserved", "needs root and vm.nr_hugepages");
-    long avail = hu_hugetlb_available();
-    if (avail < EXTRA_PAGES)
-        ck_skip("hugetlb_when_reserved", "the kernel gave only %ld of %d hugetlb pages asked "
-                "for (memory fragmented?)", avail, EXTRA_PAGES);
+    long avail;
+    ck_skip_if("hugetlb_when_reserved", hu_hugetlb_unready(&avail));
     for (int i = 0; i < 2; i++) {
         enum mem_huge how;
         size_t align = i == 0 ? 0 : 16 * MIB;
@@ -264,7 +253,7 @@ static void mem_cases(Suite *s)
     add_tests(tc, reserve_huge_overflow, reserve_huge_prefault_lock, explain_line, names);
     /* root only (they say SKIP otherwise) */
     TCase *root = add_tcase(s, "huge-root", 0, TC_PLAIN);
-    tcase_add_unchecked_fixture(root, hugetlb_setup, hu_hugetlb_restore);
+    tcase_add_unchecked_fixture(root, hu_hugetlb_setup, hu_hugetlb_restore);
     add_tests(root, hugetlb_when_reserved, thp_never_gives_none, thp_always_gives_thp);
 }
 
