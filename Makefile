@@ -31,6 +31,7 @@ SHIM_CORE = $(wildcard shim/config*.c shim/lat*.c shim/live_read.c) shim/limits.
 obj       = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 NOEXP     = $(patsubst %.c,$(BUILD)/noexp/%.o,$(POOL_SRC) $(SHIM_SRC))# nothing exported: callers use shim_*
 REC_OBJ   = $(call obj,$(wildcard tools/recommend/*.c))# poolshim-recommend's parts, test_recommend's too
+TOOL_OBJ  = $(call obj,$(wildcard tools/shared/*.c))# what every poolshim-* program shares
 ARCHIVES  = $(BUILD)/libshimcore.a $(BUILD)/libpool.a
 PROGRAMS  = $(patsubst %.c,$(BUILD)/%,$(wildcard examples/*.c bench/*.c demo/*.c tools/*.c))
 TESTS     = $(patsubst tests/%.c,$(BUILD)/tests/%,$(wildcard tests/test_*.c))
@@ -72,6 +73,7 @@ $(BUILD)/fuzz/fuzz_config: $(ARCHIVES)
 $(BUILD)/fuzz/fuzz_routing: $(NOEXP)
 $(BUILD)/tools/poolshim-recommend: tools/poolshim-recommend.c $(REC_OBJ) | $(VERSION_H) ; $(call link)
 $(BUILD)/tests/test_recommend: $(REC_OBJ)
+$(filter $(BUILD)/tools/%,$(PROGRAMS)): $(TOOL_OBJ)
 $(BUILD)/helpers/hugepages: $(call obj,tests/hugeutil.c)
 
 $(BUILD)/libpool.a: $(call obj,$(POOL_SRC))

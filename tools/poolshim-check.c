@@ -28,6 +28,7 @@
 
 #include "pool/report.h"
 #include "shim/config.h"
+#include "tools/shared/tool.h"
 
 #define PROG "poolshim-check"
 #define ENTRIES_MAX 256 /* POOLSHIM_ lines in one file */
@@ -163,10 +164,8 @@ int main(int argc, char **argv)
     bool verbose = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
+        tool_help(a, usage);
+        if (strcmp(a, "-v") == 0 || strcmp(a, "--verbose") == 0) {
             verbose = true;
         } else if (strcmp(a, "--classes") == 0 || strcmp(a, "--config") == 0) {
             if (i + 1 == argc)

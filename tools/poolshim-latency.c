@@ -51,6 +51,7 @@
 #include <unistd.h>
 
 #include "shim/latfile.h"
+#include "tools/shared/tool.h"
 
 #define RUNS_MAX 100
 #define SETS_MAX 32
@@ -427,21 +428,6 @@ static void json_side(const struct side *s)
         printf("}");
     }
     printf("}}");
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 static void json_timer(const struct side *s)
@@ -876,6 +862,7 @@ static int parse_run(struct run_opts *o, int argc, char **argv)
     for (; i < argc; i++) {
         const char *a = argv[i];
         bool value = i + 1 < argc;
+        tool_help(a, usage);
         if (strcmp(a, "--") == 0) {
             i++;
             break;
@@ -889,9 +876,6 @@ static int parse_run(struct run_opts *o, int argc, char **argv)
             add_set(o, argv[++i]);
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
-        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            exit(0);
         } else if (a[0] == '-') {
             die(2, "unknown option %s, or it needs a value (see poolshim latency --help)", a);
         } else {
@@ -1031,10 +1015,8 @@ int main(int argc, char **argv)
         me = "poolshim-latency: report";
         return cmd_report(argc, argv);
     }
-    if (argc >= 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-        usage(stdout);
-        return 0;
-    }
+    if (argc >= 2)
+        tool_help(argv[1], usage);
     usage(stderr);
     return 2;
 }

@@ -30,6 +30,7 @@
 
 #include "pool/version.h"
 #include "tools/recommend/recommend.h"
+#include "tools/shared/tool.h"
 
 #define PROG "poolshim-recommend"
 #define HEADROOM_DEFAULT 10
@@ -137,10 +138,7 @@ static int parse_options(int argc, char **argv, struct options *op)
             return i + 1;
         if (o[0] != '-' || strcmp(o, "-") == 0)
             break;
-        if (strcmp(o, "-h") == 0 || strcmp(o, "--help") == 0) {
-            usage(stdout);
-            exit(0);
-        }
+        tool_help(o, usage);
         if (strcmp(o, "--version") == 0) {
             puts(PROG " " POOL_VERSION_STRING);
             exit(0);

@@ -41,6 +41,7 @@
 
 #include "shim/live.h"
 #include "shim/timefmt.h"
+#include "tools/shared/tool.h"
 
 #define PROG "poolshim stat"
 #define TARGETS_MAX 256
@@ -238,21 +239,6 @@ static void print_text(const struct view *v)
     printf("poolshim: not covered by any class: %llu requests, %.1f/s\n",
            (unsigned long long)v->now.uncovered, rate(v, v->now.uncovered, v->base->uncovered));
     printf("poolshim: rates over the %.1f s since %s\n", v->over_s, v->since);
-}
-
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20 || c == 0x7f)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
 }
 
 static void print_json(const struct view *v)
@@ -462,10 +448,8 @@ int main(int argc, char **argv)
     bool all = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
+        tool_help(a, usage);
+        if (strcmp(a, "--json") == 0) {
             json = true;
         } else if (strcmp(a, "--all") == 0) {
             all = true;
