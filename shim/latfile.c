@@ -15,13 +15,13 @@
 
 #include "pool/report.h"
 
-const char *const lat_kind_name[LAT_KINDS] = {
-    [LAT_POOL] = "pool",
-    [LAT_DRY] = "dry",
-    [LAT_UNCOVERED] = "uncovered",
-    [LAT_FREE_POOL] = "free_pool",
-    [LAT_FREE_OTHER] = "free_other",
-    [LAT_REALLOC] = "realloc",
+const struct lat_kind_words lat_kind[LAT_KINDS] = {
+    [LAT_POOL] = {"pool", "served by a pool"},
+    [LAT_DRY] = {"dry", "class empty: fell back"},
+    [LAT_UNCOVERED] = {"uncovered", "no class: real allocator"},
+    [LAT_FREE_POOL] = {"free_pool", "free of a pool object"},
+    [LAT_FREE_OTHER] = {"free_other", "free, other"},
+    [LAT_REALLOC] = {"realloc", "realloc"},
 };
 
 void lat_slot_totals(const struct lat_slot *s, uint64_t *calls, uint64_t *faults,

@@ -42,9 +42,11 @@ enum lat_kind {
     LAT_KINDS
 };
 
-/* Short names, for keys and tables: "pool", "dry", "uncovered", "free_pool",
- * "free_other", "realloc". */
-extern const char *const lat_kind_name[LAT_KINDS];
+/* Each kind's short name, for keys and tables ("pool", "dry", "uncovered",
+ * "free_pool", "free_other", "realloc"), and its title in a report. */
+extern const struct lat_kind_words {
+    const char *name, *title;
+} lat_kind[LAT_KINDS];
 
 #define LAT_FILE_MAGIC "poolshim-latency" /* 16 bytes, no terminator */
 #define LAT_FILE_VERSION 1

@@ -219,7 +219,7 @@ START_TEST(counts_exact_per_kind_and_thread)
     read_file(&r, case_path(name));
     static const uint64_t want[LAT_KINDS] = {10, 3, 5, 4000, 7, 2};
     for (int k = 0; k < LAT_KINDS; k++)
-        ck_assert_msg(r.kind[k].calls == want[k], "%s: %lu calls, want %lu", lat_kind_name[k],
+        ck_assert_msg(r.kind[k].calls == want[k], "%s: %lu calls, want %lu", lat_kind[k].name,
                       (unsigned long)r.kind[k].calls, (unsigned long)want[k]);
     ck_assert_uint_eq(r.f.h->pid, (uint64_t)pid);
     ck_assert_uint_eq(r.f.h->complete, 1);
@@ -528,7 +528,7 @@ static void helper_calls(uint64_t calls[LAT_KINDS], const char *classes, const c
 static void assert_calls(const uint64_t got[LAT_KINDS], const uint64_t want[LAT_KINDS])
 {
     for (int i = 0; i < LAT_KINDS; i++)
-        ck_assert_msg(got[i] == want[i], "%s: %lu calls, want %lu", lat_kind_name[i],
+        ck_assert_msg(got[i] == want[i], "%s: %lu calls, want %lu", lat_kind[i].name,
                       (unsigned long)got[i], (unsigned long)want[i]);
 }
 

@@ -241,15 +241,6 @@ static double median(const double *v, unsigned n)
 
 /* ---- text ---- */
 
-static const char *const kind_title[LAT_KINDS] = {
-    [LAT_POOL] = "served by a pool",
-    [LAT_DRY] = "class empty: fell back",
-    [LAT_UNCOVERED] = "no class: real allocator",
-    [LAT_FREE_POOL] = "free of a pool object",
-    [LAT_FREE_OTHER] = "free, other",
-    [LAT_REALLOC] = "realloc",
-};
-
 struct row {
     const char *label;
     double (*value)(const struct side *); /* NAN: "-" */
@@ -328,7 +319,7 @@ static void print_kinds(const struct side *s, const char *what)
         const struct lat_hist *h = &s->kind[k];
         if (h->calls == 0)
             continue;
-        printf("  %-26s %10llu %7llu %7llu %8llu %10.0f %7llu %7llu\n", kind_title[k],
+        printf("  %-26s %10llu %7llu %7llu %8llu %10.0f %7llu %7llu\n", lat_kind[k].title,
                (unsigned long long)h->calls, (unsigned long long)q_ns(s, h, 0.5),
                (unsigned long long)q_ns(s, h, 0.99), (unsigned long long)q_ns(s, h, 0.999),
                ceil(ns(s, h->max)), (unsigned long long)h->over[1],
@@ -423,7 +414,7 @@ static void json_side(const struct side *s)
     }
     printf(",\"kinds\":{");
     for (int k = 0; k < LAT_KINDS; k++) {
-        printf("%s\"%s\":{", k ? "," : "", lat_kind_name[k]);
+        printf("%s\"%s\":{", k ? "," : "", lat_kind[k].name);
         json_hist(s, &s->kind[k]);
         printf("}");
     }
