@@ -40,6 +40,18 @@ static const char *usable_cmd(const char *prefix, const char *suffix)
     return cmd;
 }
 
+/* bash running shim_api usable 64 */
+#define BASH_USABLE LIST("/bin/bash", "-c", usable_cmd("", "; true"))
+
+/* The run ended 0, shim_api's malloc(64) had the usable size `usable` ("64"
+ * from the pool, "72" from glibc), and stderr held n stats tables: `what`. */
+static void ck_scope(const struct tu_proc *p, const char *usable, int n, const char *what)
+{
+    ck_exit(p, 0);
+    ck_kv(p, "usable 64", usable);
+    ck_assert_msg(tables(p->err) == n, "want %s: %s", what, p->err);
+}
+
 /* ------------------------------------------------------------------------ */
 /* POOLSHIM_ONLY                                                             */
 
@@ -48,11 +60,8 @@ static const char *usable_cmd(const char *prefix, const char *suffix)
 START_TEST(only_with_bash_c)
 {
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=shim_api"),
-             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
-    ck_exit(&p, 0);
-    ck_kv(&p, "usable 64", "64");
-    ck_assert_msg(tables(p.err) == 1, "want shim_api's table only: %s", p.err);
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=shim_api"), BASH_USABLE);
+    ck_scope(&p, "64", 1, "shim_api's table only");
     /* the table is shim_api's: its one 64-byte request */
     struct tu_stats st;
     ck_assert_int_eq(tu_parse_stats(p.err, &st), 0);
@@ -65,11 +74,8 @@ END_TEST
 START_TEST(only_other_name_stays_off)
 {
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=bash,server"),
-             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
-    ck_exit(&p, 0);
-    ck_kv(&p, "usable 64", "72");
-    ck_assert_msg(tables(p.err) == 1, "want bash's table only: %s", p.err);
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1", "POOLSHIM_ONLY=bash,server"), BASH_USABLE);
+    ck_scope(&p, "72", 1, "bash's table only");
     tu_proc_free(&p);
 }
 END_TEST
@@ -98,10 +104,8 @@ END_TEST
 START_TEST(only_out_of_scope_is_silent)
 {
     struct tu_proc p;
-    run_shim(&p, LIST("POOLSHIM_CLASSES=64:x", "POOLSHIM_ONLY=shim_api"),
-             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
-    ck_exit(&p, 0);
-    ck_kv(&p, "usable 64", "72");
+    run_shim(&p, LIST("POOLSHIM_CLASSES=64:x", "POOLSHIM_ONLY=shim_api"), BASH_USABLE);
+    ck_scope(&p, "72", 0, "no table");
     ck_assert_int_eq(tu_count_lines(p.err), 1);
     ck_assert_msg(strstr(p.err, "POOLSHIM_CLASSES=\"64:x\"") != NULL, "%s", p.err);
     tu_proc_free(&p);
@@ -135,11 +139,8 @@ END_TEST
 START_TEST(children_inherit_by_default)
 {
     struct tu_proc p;
-    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
-             LIST("/bin/bash", "-c", usable_cmd("", "; true")));
-    ck_exit(&p, 0);
-    ck_kv(&p, "usable 64", "64");
-    ck_assert_msg(tables(p.err) == 2, "want two tables: %s", p.err);
+    run_shim(&p, LIST(CLASSES, "POOLSHIM_STATS=1"), BASH_USABLE);
+    ck_scope(&p, "64", 2, "two tables");
     tu_proc_free(&p);
 }
 END_TEST
@@ -161,15 +162,23 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* the wrapper                                                               */
 
+/* The wrapper's `option` (and its value, or NULL) in front of BASH_USABLE,
+ * with stats on. */
+static void wrapper_bash(struct tu_proc *p, const char *option, const char *value)
+{
+    const char *args[8] = {"--lib", tu_shim_lib(), option};
+    int n = 3;
+    if (value != NULL)
+        args[n++] = value;
+    memcpy(args + n, BASH_USABLE, 4 * sizeof args[0]);
+    run_wrapper(p, LIST(CLASSES, "POOLSHIM_STATS=1"), args);
+}
+
 START_TEST(wrapper_only)
 {
     struct tu_proc p;
-    run_wrapper(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
-                LIST("--lib", tu_shim_lib(), "--only", "shim_api", "/bin/bash", "-c",
-                     usable_cmd("", "; true")));
-    ck_exit(&p, 0);
-    ck_kv(&p, "usable 64", "64");
-    ck_assert_msg(tables(p.err) == 1, "want shim_api's table only: %s", p.err);
+    wrapper_bash(&p, "--only", "shim_api");
+    ck_scope(&p, "64", 1, "shim_api's table only");
     tu_proc_free(&p);
 }
 END_TEST
@@ -177,12 +186,8 @@ END_TEST
 START_TEST(wrapper_no_children)
 {
     struct tu_proc p;
-    run_wrapper(&p, LIST(CLASSES, "POOLSHIM_STATS=1"),
-                LIST("--lib", tu_shim_lib(), "--no-children", "/bin/bash", "-c",
-                     usable_cmd("", "; true")));
-    ck_exit(&p, 0);
-    ck_kv(&p, "usable 64", "72");
-    ck_assert_msg(tables(p.err) == 1, "want the shell's table only: %s", p.err);
+    wrapper_bash(&p, "--no-children", NULL);
+    ck_scope(&p, "72", 1, "the shell's table only");
     tu_proc_free(&p);
 }
 END_TEST
