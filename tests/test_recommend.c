@@ -73,6 +73,18 @@ static void run_tool(struct run *r, const char *in_path,
     run_env(r, argv, NOVARS, in_path);
 }
 
+/* Write the profile `text` to the case's file p and run the tool on it,
+ * after up to 7 options: it must exit 0. */
+#define RECOMMEND(r, text, ...)                                                \
+    recommend((r), (text), (const char *const[]){__VA_ARGS__ __VA_OPT__(, ) case_path("p"), NULL})
+
+static void recommend(struct run *r, const char *text, const char *const *args)
+{
+    write_file("p", text);
+    run_tool(r, NULL, args);
+    ck_assert_msg(r->status == 0, "exit %d: %s", r->status, r->err);
+}
+
 /* The value after "POOLSHIM_CLASSES=" on the last line of the report. */
 static const char *classes_of(const struct run *r)
 {
@@ -118,10 +130,8 @@ static void assert_accepted(const char *classes, struct shim_config *cfg)
  * named bucket - 8, count = peak + 10% rounded up. */
 START_TEST(basic)
 {
-    write_file("p", BLOCK(1, "32 1000 100\n64 500 7\n4112 20 3\n", 0));
     struct run r;
-    REC(&r, case_path("p"));
-    ck_assert_int_eq(r.status, 0);
+    RECOMMEND(&r, BLOCK(1, "32 1000 100\n64 500 7\n4112 20 3\n", 0));
     ck_assert_str_eq(r.err, "");
     ck_assert_str_eq(classes_of(&r), "24:110,56:8,4104:4");
     ck_assert_ptr_nonnull(strstr(r.out, "served from the pools: 1520 of 1520 requests (100.00%)"));
@@ -151,10 +161,8 @@ END_TEST
  * bucket is worth more, and a barrier keeps the small requests out of it. */
 START_TEST(barrier)
 {
-    write_file("p", BLOCK(1, "32 100 1000\n64 1000 10\n", 0));
     struct run r;
-    REC(&r, "--budget", "2000", "--json", case_path("p"));
-    ck_assert_int_eq(r.status, 0);
+    RECOMMEND(&r, BLOCK(1, "32 100 1000\n64 1000 10\n", 0), "--budget", "2000", "--json");
     ck_assert_ptr_nonnull(strstr(r.out, "\"classes_line\":\"24:1,56:11\""));
     ck_assert_ptr_nonnull(strstr(r.out, "{\"size\":24,\"count\":1,\"barrier\":true"));
     ck_assert_int_eq(json_num(r.out, "served"), 1000);
@@ -166,10 +174,8 @@ END_TEST
  * large, rare bucket is left to the system allocator. */
 START_TEST(budget_cut)
 {
-    write_file("p", BLOCK(1, "48 5000 10\n65536 3 3\n", 0));
     struct run r;
-    REC(&r, "--budget", "64k", case_path("p"));
-    ck_assert_int_eq(r.status, 0);
+    RECOMMEND(&r, BLOCK(1, "48 5000 10\n65536 3 3\n", 0), "--budget", "64k");
     ck_assert_str_eq(classes_of(&r), "40:11");
     ck_assert_ptr_nonnull(strstr(r.out, "left to the system allocator: 3 above the largest class"));
 }
@@ -205,10 +211,8 @@ START_TEST(many_buckets)
     snprintf(text, sizeof text,
              "# poolshim profile 1 pid 9\n%s# larger than 1048576: 0 requests\n# end\n",
              body);
-    write_file("p", text);
     struct run r;
-    REC(&r, case_path("p"));
-    ck_assert_int_eq(r.status, 0);
+    RECOMMEND(&r, text);
     struct shim_config cfg;
     assert_accepted(classes_of(&r), &cfg);
     ck_assert_uint_eq(cfg.nclasses, 32);
@@ -227,10 +231,8 @@ START_TEST(coarsened)
         len += (size_t)snprintf(text + len, sizeof text - len, "%d %d %d\n",
                                 i * 16, 1 + (i * 7919) % 1000, 1 + i % 3);
     snprintf(text + len, sizeof text - len, "# larger than 1048576: 0 requests\n# end\n");
-    write_file("p", text);
     struct run r;
-    REC(&r, "--budget", "1G", case_path("p"));
-    ck_assert_msg(r.status == 0, "%s", r.err);
+    RECOMMEND(&r, text, "--budget", "1G");
     struct shim_config cfg;
     assert_accepted(classes_of(&r), &cfg);
     ck_assert_uint_le(cfg.nclasses, 32);
@@ -243,10 +245,9 @@ END_TEST
  * sum of their peaks (a safe upper bound of what is live at once). */
 START_TEST(one_class)
 {
-    write_file("p", BLOCK(1, "32 10 4\n64 10 6\n96 10 10\n", 0));
     struct run r;
-    REC(&r, "--max-classes", "1", "--headroom", "0", case_path("p"));
-    ck_assert_int_eq(r.status, 0);
+    RECOMMEND(&r, BLOCK(1, "32 10 4\n64 10 6\n96 10 10\n", 0), "--max-classes", "1",
+              "--headroom", "0");
     ck_assert_str_eq(classes_of(&r), "88:20");
     REC(&r, "--max-classes=1", "--headroom=50", case_path("p"));
     ck_assert_int_eq(r.status, 0);
@@ -269,10 +270,8 @@ END_TEST
 /* Requests above 1 MiB count in the total, never as a class. */
 START_TEST(larger_only_share)
 {
-    write_file("p", BLOCK(1, "32 75 1\n", 25));
     struct run r;
-    REC(&r, case_path("p"));
-    ck_assert_int_eq(r.status, 0);
+    RECOMMEND(&r, BLOCK(1, "32 75 1\n", 25));
     ck_assert_ptr_nonnull(strstr(r.out, "served from the pools: 75 of 100 requests (75.00%)"));
     ck_assert_ptr_nonnull(strstr(r.out, "25 above 1 MiB"));
 }
