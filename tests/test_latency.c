@@ -152,14 +152,18 @@ static void *thread_calls(void *arg)
     return NULL;
 }
 
-/* Run fn(arg) in a forked worker, which ends with exit(0) (or as fn
- * decides); fails the case unless it exits 0. Returns the worker's pid. */
-static pid_t worker(void (*fn)(const char *), const char *arg)
+/* Run work() in a forked worker, which times its calls into the file
+ * lat_path first (lat_start; exit 3 when that fails; NULL: work starts
+ * itself) and ends with exit(0) (or as work decides). Fails the case unless
+ * the worker exits 0. Returns the worker's pid. */
+static pid_t worker(void (*work)(void), const char *lat_path)
 {
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        fn(arg);
+        if (lat_path != NULL && lat_start(lat_path) != 0)
+            _exit(3);
+        work();
         exit(0);
     }
     int status;
@@ -193,10 +197,8 @@ static void read_done(struct read *r)
 
 /* main thread: 10 pool, 3 dry, 5 uncovered, 7 free_other, 2 realloc; then 4
  * threads one after the other, 1000 free_pool calls each */
-static void exact_work(const char *path)
+static void exact_work(void)
 {
-    if (lat_start(path) != 0)
-        _exit(3);
     calls(LAT_POOL, 10);
     calls(LAT_DRY, 3);
     calls(LAT_UNCOVERED, 5);
@@ -243,10 +245,8 @@ END_TEST
 
 /* 100 calls in the parent, then a child that makes 20 and exits, then 5
  * more in the parent */
-static void fork_work(const char *path)
+static void fork_work(void)
 {
-    if (lat_start(path) != 0)
-        _exit(3);
     calls(LAT_POOL, 100);
     pid_t c = fork();
     if (c == 0) {
@@ -300,10 +300,8 @@ static void *spin_calls(void *arg)
     return NULL;
 }
 
-static void exit_work(const char *path)
+static void exit_work(void)
 {
-    if (lat_start(path) != 0)
-        _exit(3);
     calls(LAT_POOL, 42);
     pthread_t t;
     if (pthread_create(&t, NULL, spin_calls, NULL) != 0)
@@ -331,10 +329,8 @@ END_TEST
  * that take no fault but last long enough to be checked for one, each right
  * after the program itself wrote a fresh page; 64 calls writing into pages
  * already there. */
-static void fault_work(const char *path)
+static void fault_work(void)
 {
-    if (lat_start(path) != 0)
-        _exit(3);
     size_t page = tu_page_size();
     char *mem = mmap(NULL, 192 * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mem == MAP_FAILED || madvise(mem, 192 * page, MADV_NOHUGEPAGE) != 0)
@@ -384,10 +380,8 @@ END_TEST
 
 /* 200000 calls back to back read the fault count rarely: a read happens only
  * after a call or a gap as long as a fault (preemptions). */
-static void dense_work(const char *path)
+static void dense_work(void)
 {
-    if (lat_start(path) != 0)
-        _exit(3);
     calls(LAT_POOL, 200000);
 }
 
@@ -405,12 +399,14 @@ END_TEST
 
 /* What lat_start must refuse: an existing file that is not one of ours (left
  * as it was), a directory that does not exist. One line on stderr each. */
-static void refuse_work(const char *path)
+static const char *refused_path;
+
+static void refuse_work(void)
 {
     int fd = open(case_path("err"), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd < 0 || dup2(fd, 2) < 0)
         _exit(4);
-    if (lat_start(path) != -1 || lat_active())
+    if (lat_start(refused_path) != -1 || lat_active())
         _exit(5);
     calls(LAT_POOL, 3); /* nothing happens, nothing breaks */
 }
@@ -423,7 +419,8 @@ START_TEST(refuses_foreign_files)
     const char *paths[] = {target, case_path("missing/lat.%p")};
     const char *want[] = {"will not replace", "cannot create"};
     for (int i = 0; i < 2; i++) {
-        worker(refuse_work, paths[i]);
+        refused_path = paths[i];
+        worker(refuse_work, NULL);
         char buf[1024] = "";
         int fd = open(case_path("err"), O_RDONLY);
         ck_assert_int_ge(fd, 0);
@@ -505,19 +502,24 @@ static void timed_run(struct tu_proc *p, const char *classes, const char *cmd, c
     ck_clean(p);
 }
 
+/* timed_run of CMD, then its one latency file read into kinds (read_runs). */
+static void timed_calls(struct lat_hist kinds[LAT_KINDS], unsigned *complete, const char *classes,
+                        const char *cmd)
+{
+    struct tu_proc p;
+    timed_run(&p, classes, cmd, NULL);
+    tu_proc_free(&p);
+    read_runs(kinds, complete, 0, false);
+}
+
 /* What the helper's CMD made, by kind: its run less the baseline's (what
  * ld.so and libc do around any program). */
 static void helper_calls(uint64_t calls[LAT_KINDS], const char *classes, const char *cmd)
 {
     struct lat_hist *base = calloc(LAT_KINDS, sizeof *base), *k = calloc(LAT_KINDS, sizeof *k);
-    struct tu_proc p;
     unsigned complete;
-    timed_run(&p, classes, "none", NULL);
-    tu_proc_free(&p);
-    read_runs(base, &complete, 0, false);
-    timed_run(&p, classes, cmd, NULL);
-    tu_proc_free(&p);
-    read_runs(k, &complete, 0, false);
+    timed_calls(base, &complete, classes, "none");
+    timed_calls(k, &complete, classes, cmd);
     ck_assert_uint_eq(complete, 1);
     for (int i = 0; i < LAT_KINDS; i++)
         calls[i] = k[i].calls - base[i].calls;
@@ -600,9 +602,7 @@ START_TEST(shim_fork_and_underscore_exit)
     ck_assert_uint_eq(k[LAT_POOL].calls, 22);
     ck_assert_uint_eq(k[LAT_DRY].calls, 2);
 
-    timed_run(&p, MIX_CLASSES, "mix-exit", NULL);
-    tu_proc_free(&p);
-    read_runs(k, &complete, 0, false);
+    timed_calls(k, &complete, MIX_CLASSES, "mix-exit");
     ck_assert_uint_eq(complete, 0);
     ck_assert_uint_eq(k[LAT_POOL].calls, 22);
     ck_assert_uint_eq(k[LAT_REALLOC].calls, 2);
@@ -614,17 +614,12 @@ END_TEST
  * program's own faults between pooled calls are charged to none of them. */
 START_TEST(shim_faults_where_they_happen)
 {
-    struct tu_proc p;
     struct lat_hist *k = calloc(LAT_KINDS, sizeof *k);
     unsigned complete;
-    timed_run(&p, "POOLSHIM_CLASSES=none", "grow", NULL);
-    tu_proc_free(&p);
-    read_runs(k, &complete, 0, false);
+    timed_calls(k, &complete, "POOLSHIM_CLASSES=none", "grow");
     ck_assert_msg(k[LAT_UNCOVERED].faults >= 150, "%lu faults in 200 calls growing the heap",
                   (unsigned long)k[LAT_UNCOVERED].faults);
-    timed_run(&p, "POOLSHIM_CLASSES=64:4096", "touch", NULL);
-    tu_proc_free(&p);
-    read_runs(k, &complete, 0, false);
+    timed_calls(k, &complete, "POOLSHIM_CLASSES=64:4096", "touch");
     ck_assert_uint_eq(k[LAT_POOL].calls, 2000);
     ck_assert_uint_eq(k[LAT_POOL].faults, 0);
     ck_assert_uint_eq(k[LAT_FREE_POOL].faults, 0);
