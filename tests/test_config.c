@@ -86,6 +86,28 @@ static void expect_line(const char *name, const char *value, const char *what,
     ck_assert_str_eq(out, line);
 }
 
+/* NAME=text is accepted, silently. */
+static void expect_accepted(struct shim_config *cfg, const char *name, const char *text)
+{
+    ck_assert_int_eq(parse1(cfg, name, text), 0);
+    ck_assert_str_eq(out, "");
+}
+
+/* A value the parser takes, and the number it is (or means). */
+struct good {
+    const char *text;
+    uint64_t value;
+};
+
+/* NAME=g->text is accepted silently and sets the int at offset `off` of the
+ * configuration to g->value. */
+static void expect_int(const char *name, const struct good *g, size_t off)
+{
+    struct shim_config c;
+    expect_accepted(&c, name, g->text);
+    ck_assert_int_eq(*(const int *)((const char *)&c + off), (int)g->value);
+}
+
 /* A value the parser refuses, and the WHAT of the line it says so in. */
 struct bad {
     const char *text;
@@ -222,8 +244,7 @@ static const struct {
 START_TEST(classes_good)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_CLASSES", good_classes[_i].value), 0);
-    ck_assert_str_eq(out, "");
+    expect_accepted(&c, "POOLSHIM_CLASSES", good_classes[_i].value);
     ck_assert(c.classes_set);
     ck_assert_uint_eq(c.nclasses, good_classes[_i].n);
     for (unsigned k = 0; k < c.nclasses; k++) {
@@ -437,8 +458,7 @@ START_TEST(bools_good)
 {
     for (unsigned v = 0; v < NBOOLS; v++) {
         struct shim_config c;
-        ck_assert_int_eq(parse1(&c, bool_vars[v].name, good_bools[_i].text), 0);
-        ck_assert_str_eq(out, "");
+        expect_accepted(&c, bool_vars[v].name, good_bools[_i].text);
         for (unsigned w = 0; w < NBOOLS; w++)
             ck_assert_msg(bool_at(&c, w) == (w == v ? good_bools[_i].value
                                                     : bool_vars[w].def),
@@ -469,10 +489,7 @@ END_TEST
 
 /* ---- POOLSHIM_BUDGET ---- */
 
-static const struct {
-    const char *text;
-    uint64_t value;
-} good_budgets[] = {
+static const struct good good_budgets[] = {
     {"1", 1},
     {"64M", UINT64_C(64) << 20},
     {"64m", UINT64_C(64) << 20},
@@ -488,8 +505,7 @@ static const struct {
 START_TEST(budget_good)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_BUDGET", good_budgets[_i].text), 0);
-    ck_assert_str_eq(out, "");
+    expect_accepted(&c, "POOLSHIM_BUDGET", good_budgets[_i].text);
     ck_assert_uint_eq(c.budget, good_budgets[_i].value);
 }
 END_TEST
@@ -520,10 +536,7 @@ END_TEST
 
 /* ---- POOLSHIM_STATS_SIGNAL ---- */
 
-static const struct {
-    const char *text;
-    int sig;
-} good_signals[] = {
+static const struct good good_signals[] = {
     {"USR1", SIGUSR1},   {"SIGUSR1", SIGUSR1}, {"usr1", SIGUSR1},
     {"sigusr2", SIGUSR2}, {"Usr2", SIGUSR2},   {"HUP", SIGHUP},
     {"SIGHUP", SIGHUP},  {"INT", SIGINT},      {"SIGINT", SIGINT},
@@ -538,10 +551,8 @@ static const struct {
 
 START_TEST(signal_good)
 {
-    struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_STATS_SIGNAL", good_signals[_i].text), 0);
-    ck_assert_str_eq(out, "");
-    ck_assert_int_eq(c.stats_signal, good_signals[_i].sig);
+    expect_int("POOLSHIM_STATS_SIGNAL", &good_signals[_i],
+               offsetof(struct shim_config, stats_signal));
 }
 END_TEST
 
@@ -756,20 +767,14 @@ END_TEST
 
 /* ---- POOLSHIM_ON_ERROR, POOLSHIM_ONLY ---- */
 
-static const struct {
-    const char *text;
-    int value;
-} good_on_error[] = {
+static const struct good good_on_error[] = {
     {"off", SHIM_ON_ERROR_OFF}, {"OFF", SHIM_ON_ERROR_OFF},
     {"abort", SHIM_ON_ERROR_ABORT}, {"Abort", SHIM_ON_ERROR_ABORT},
 };
 
 START_TEST(on_error_good)
 {
-    struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_ON_ERROR", good_on_error[_i].text), 0);
-    ck_assert_str_eq(out, "");
-    ck_assert_int_eq(c.on_error, good_on_error[_i].value);
+    expect_int("POOLSHIM_ON_ERROR", &good_on_error[_i], offsetof(struct shim_config, on_error));
 }
 END_TEST
 
@@ -862,8 +867,7 @@ static const char *const good_only[] = {
 START_TEST(only_good)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_ONLY", good_only[_i]), 0);
-    ck_assert_str_eq(out, "");
+    expect_accepted(&c, "POOLSHIM_ONLY", good_only[_i]);
     ck_assert_str_eq(c.only, good_only[_i]);
 }
 END_TEST
@@ -901,10 +905,8 @@ END_TEST
 
 /* ---- shim_config_bytes ---- */
 
-static const struct {
-    const char *classes;
-    uint64_t bytes;
-} bytes_cases[] = {
+/* POOLSHIM_CLASSES values and the bytes of their objects */
+static const struct good bytes_cases[] = {
     {"1:1", 16},
     {"16:1", 16},
     {"17:3", 96},
@@ -917,8 +919,8 @@ static const struct {
 START_TEST(bytes)
 {
     struct shim_config c;
-    ck_assert_int_eq(parse1(&c, "POOLSHIM_CLASSES", bytes_cases[_i].classes), 0);
-    ck_assert_uint_eq(shim_config_bytes(&c), bytes_cases[_i].bytes);
+    ck_assert_int_eq(parse1(&c, "POOLSHIM_CLASSES", bytes_cases[_i].text), 0);
+    ck_assert_uint_eq(shim_config_bytes(&c), bytes_cases[_i].value);
 }
 END_TEST
 
@@ -942,6 +944,25 @@ END_TEST
 
 /* ---- print ---- */
 
+/* What both cases below print of the variables left at their defaults. */
+#define PRINTED_STATS_TO_CHECK                                                             \
+"poolshim: POOLSHIM_STATS=0                # per-class statistics on stderr at "           \
+"exit [default]\n"                                                                         \
+"poolshim: POOLSHIM_PREFAULT=1             # fault the pools' pages in at "                \
+"start-up [default]\n"                                                                     \
+"poolshim: POOLSHIM_MLOCK=0                # lock the pools in memory (a failure "         \
+"is reported, not fatal) [default]\n"                                                      \
+"poolshim: POOLSHIM_HUGEPAGES=0            # 2 MiB pages for the pools: reserved "         \
+"hugetlb pages, else transparent ones [default]\n"                                         \
+"poolshim: POOLSHIM_CHECK=0                # checked mode: detect double and "             \
+"invalid frees, poison freed objects [default]\n"
+
+#define PRINTED_LIVE_WARN                                                                  \
+"poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "                 \
+"poolshim stat PID reads [default]\n"                                                      \
+"poolshim: POOLSHIM_WARN=0                 # one line on stderr the first time "           \
+"each class runs dry [default]\n"
+
 START_TEST(print_defaults)
 {
     struct shim_config c;
@@ -954,16 +975,7 @@ START_TEST(print_defaults)
 "(a request goes to the smallest SIZE >= it), or none [default]\n"
 "poolshim: POOLSHIM_STRICT=0               # NULL and ENOMEM when a class is "
 "empty, instead of the system allocator [default]\n"
-"poolshim: POOLSHIM_STATS=0                # per-class statistics on stderr at "
-"exit [default]\n"
-"poolshim: POOLSHIM_PREFAULT=1             # fault the pools' pages in at "
-"start-up [default]\n"
-"poolshim: POOLSHIM_MLOCK=0                # lock the pools in memory (a failure "
-"is reported, not fatal) [default]\n"
-"poolshim: POOLSHIM_HUGEPAGES=0            # 2 MiB pages for the pools: reserved "
-"hugetlb pages, else transparent ones [default]\n"
-"poolshim: POOLSHIM_CHECK=0                # checked mode: detect double and "
-"invalid frees, poison freed objects [default]\n"
+PRINTED_STATS_TO_CHECK
 "poolshim: POOLSHIM_CACHE=1                # per-thread caches of free objects "
 "[default]\n"
 "poolshim: POOLSHIM_VERBOSE=0              # print the effective configuration "
@@ -984,10 +996,7 @@ START_TEST(print_defaults)
 "of these executable names [default]\n"
 "poolshim: POOLSHIM_LATENCY (unset)        # time every allocator call, "
 "histograms into this file (%p: the pid) [default]\n"
-"poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "
-"poolshim stat PID reads [default]\n"
-"poolshim: POOLSHIM_WARN=0                 # one line on stderr the first time "
-"each class runs dry [default]\n");
+PRINTED_LIVE_WARN);
 }
 END_TEST
 
@@ -1010,16 +1019,7 @@ START_TEST(print_set)
 "(a request goes to the smallest SIZE >= it), or none\n"
 "poolshim: POOLSHIM_STRICT=1               # NULL and ENOMEM when a class is "
 "empty, instead of the system allocator\n"
-"poolshim: POOLSHIM_STATS=0                # per-class statistics on stderr at "
-"exit [default]\n"
-"poolshim: POOLSHIM_PREFAULT=1             # fault the pools' pages in at "
-"start-up [default]\n"
-"poolshim: POOLSHIM_MLOCK=0                # lock the pools in memory (a failure "
-"is reported, not fatal) [default]\n"
-"poolshim: POOLSHIM_HUGEPAGES=0            # 2 MiB pages for the pools: reserved "
-"hugetlb pages, else transparent ones [default]\n"
-"poolshim: POOLSHIM_CHECK=0                # checked mode: detect double and "
-"invalid frees, poison freed objects [default]\n"
+PRINTED_STATS_TO_CHECK
 "poolshim: POOLSHIM_CACHE=0                # per-thread caches of free objects\n"
 "poolshim: POOLSHIM_VERBOSE=0              # print the effective configuration "
 "at start-up [default]\n"
@@ -1039,10 +1039,7 @@ START_TEST(print_set)
 "of these executable names\n"
 "poolshim: POOLSHIM_LATENCY=l.%p           # time every allocator call, "
 "histograms into this file (%p: the pid)\n"
-"poolshim: POOLSHIM_LIVE=1                 # live figures in a file that "
-"poolshim stat PID reads [default]\n"
-"poolshim: POOLSHIM_WARN=0                 # one line on stderr the first time "
-"each class runs dry [default]\n");
+PRINTED_LIVE_WARN);
 }
 END_TEST
 
