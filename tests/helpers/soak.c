@@ -53,11 +53,18 @@ struct queue {
     struct block b[QCAP];
 };
 
-/* Everything a thread counts; summed by main after the join. */
+/* Everything a thread counts; summed by main after the join (through n[]). */
+#define NCOUNTS 13
 struct counts {
-    unsigned long allocs, frees, reallocs, chains, handed, received, kept;
-    unsigned long corrupt, misaligned, not_zero, nulls, small_usable, api;
+    union {
+        struct {
+            unsigned long allocs, frees, reallocs, chains, handed, received, kept;
+            unsigned long corrupt, misaligned, not_zero, nulls, small_usable, api;
+        };
+        unsigned long n[NCOUNTS];
+    };
 };
+_Static_assert(sizeof(struct counts) == NCOUNTS * sizeof(unsigned long), "NCOUNTS counts");
 
 struct worker {
     pthread_t tid;
@@ -440,20 +447,8 @@ int main(int argc, char **argv)
     struct counts sum = {0};
     for (unsigned i = 0; i < THREADS; i++) {
         pthread_join(workers[i].tid, NULL);
-        const struct counts *c = &workers[i].c;
-        sum.allocs += c->allocs;
-        sum.frees += c->frees;
-        sum.reallocs += c->reallocs;
-        sum.chains += c->chains;
-        sum.handed += c->handed;
-        sum.received += c->received;
-        sum.kept += c->kept;
-        sum.corrupt += c->corrupt;
-        sum.misaligned += c->misaligned;
-        sum.not_zero += c->not_zero;
-        sum.nulls += c->nulls;
-        sum.small_usable += c->small_usable;
-        sum.api += c->api;
+        for (unsigned k = 0; k < NCOUNTS; k++)
+            sum.n[k] += workers[i].c.n[k];
     }
     unsigned long queued = 0;
     for (unsigned i = 0; i < THREADS; i++)
