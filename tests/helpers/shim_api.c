@@ -103,6 +103,18 @@ static size_t count_arg(const char *s)
     return n;
 }
 
+/* obj[0..count) taken with alloc(size); how many came from the class of
+ * size (their usable size is size). */
+static size_t take_all(void *(*alloc)(size_t), size_t size, size_t count)
+{
+    size_t pooled = 0;
+    for (size_t i = 0; i < count; i++) {
+        obj[i] = alloc(size);
+        pooled += usable(obj[i]) == size;
+    }
+    return pooled;
+}
+
 /* usable N...: one line "usable N=U" per size, all blocks live at once. */
 static void cmd_usable(int argc, char **argv)
 {
@@ -126,15 +138,9 @@ static void cmd_exhaust(char **argv)
     size_t size = harg(argv[0]), count = count_arg(argv[1]);
     size_t usize = harg(argv[2]), un = harg(argv[3]);
     char eb[32];
-    size_t pooled = 0;
 
     say("pid=%d", (int)getpid());
-    for (size_t i = 0; i < count; i++) {
-        obj[i] = malloc(size);
-        if (obj[i] != NULL && usable(obj[i]) == size)
-            pooled++;
-    }
-    say("pooled=%zu", pooled);
+    say("pooled=%zu", take_all(malloc, size, count));
     errno = 0;
     void *extra = malloc(size);
     int err = errno;
@@ -339,12 +345,7 @@ static void cmd_realloc0(char **argv)
 {
     size_t size = harg(argv[0]), count = count_arg(argv[1]);
     char eb[32];
-    size_t pooled = 0;
-    for (size_t i = 0; i < count; i++) {
-        obj[i] = malloc(size);
-        pooled += usable(obj[i]) == size;
-    }
-    say("pooled=%zu", pooled);
+    say("pooled=%zu", take_all(malloc, size, count));
     void *r = realloc(obj[0], 0);
     say("realloc0_null=%d", r == NULL);
     errno = 0;
@@ -492,10 +493,25 @@ static void cmd_aligned_strict(char **argv)
 
 /* frees SIZE COUNT (strict, one class of COUNT, SIZE a multiple of 16):
  * every way of freeing gives the object back to its class, and keeps errno. */
+/* The class's COUNT objects taken again with alloc, each pooled (its usable
+ * size is the class's), then one more, which strict mode refuses:
+ * "reacquired=N" and "extra=OUTCOME". Frees them all. */
+static void reacquire(void *(*alloc)(size_t), size_t size, size_t count)
+{
+    char eb[32];
+    say("reacquired=%zu", take_all(alloc, size, count));
+    errno = 0;
+    void *extra = alloc(size);
+    int e = errno;
+    say("extra=%s", outcome(extra, e, eb, sizeof eb));
+    free(extra);
+    for (size_t i = 0; i < count; i++)
+        free(obj[i]);
+}
+
 static void cmd_frees(char **argv)
 {
     size_t size = harg(argv[0]), count = count_arg(argv[1]);
-    char eb[32];
     find_frees();
     if (!p_cfree || !p_free_sized || !p_free_aligned_sized)
         fail("not exported: cfree %p free_sized %p free_aligned_sized %p",
@@ -532,20 +548,7 @@ static void cmd_frees(char **argv)
     __libc_free(NULL);
     errno_kept = errno_kept && errno == 4242;
     say("errno_kept=%d", errno_kept);
-
-    size_t again = 0;
-    for (size_t i = 0; i < count; i++) {
-        obj[i] = malloc(size);
-        again += usable(obj[i]) == size;
-    }
-    say("reacquired=%zu", again);
-    errno = 0;
-    void *extra = malloc(size);
-    int e = errno;
-    say("extra=%s", outcome(extra, e, eb, sizeof eb));
-    free(extra);
-    for (size_t i = 0; i < count; i++)
-        free(obj[i]);
+    reacquire(malloc, size, count);
 }
 
 /* aliases SIZE COUNT (strict, one class of COUNT): glibc's __libc_* entry
@@ -553,7 +556,6 @@ static void cmd_frees(char **argv)
 static void cmd_aliases(char **argv)
 {
     size_t size = harg(argv[0]), count = count_arg(argv[1]);
-    char eb[32];
     long page = sysconf(_SC_PAGESIZE);
 
     void *a = __libc_malloc(size);
@@ -579,19 +581,7 @@ static void cmd_aliases(char **argv)
                                   usable(pv) >= (size_t)page);
     __libc_free(v);
     free(pv);
-
-    size_t again = 0;
-    for (size_t i = 0; i < count; i++) {
-        obj[i] = __libc_malloc(size);
-        again += usable(obj[i]) == size;
-    }
-    say("reacquired=%zu", again);
-    errno = 0;
-    void *extra = __libc_malloc(size);
-    int err = errno;
-    say("extra=%s", outcome(extra, err, eb, sizeof eb));
-    for (size_t i = 0; i < count; i++)
-        free(obj[i]);
+    reacquire(__libc_malloc, size, count);
 }
 
 /* env: LD_PRELOAD and every POOLSHIM_* variable, as "NAME=value". */
