@@ -101,10 +101,8 @@ int main(int argc, char **argv)
     }
     /* something for the table to count */
     void *p[8];
-    for (int i = 0; i < 8; i++) {
-        p[i] = malloc(64);
-        escape(p[i]);
-    }
+    for (int i = 0; i < 8; i++)
+        escape(p[i] = malloc(64));
     for (int i = 0; i < 8; i++)
         free(p[i]);
     exit(hout_status());

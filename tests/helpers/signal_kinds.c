@@ -62,10 +62,8 @@ int main(int argc, char **argv)
         return 2;
     }
     void *p[4];
-    for (int i = 0; i < 4; i++) {
-        p[i] = malloc(64);
-        escape(p[i]);
-    }
+    for (int i = 0; i < 4; i++)
+        escape(p[i] = malloc(64));
     /* delivered to this thread before kill() returns */
     if (kill(getpid(), sig) != 0)
         fail("kill: errno %d", errno);
