@@ -51,6 +51,7 @@ struct target {
     char path[4200];
     struct live_look prev;   /* the previous refresh's figures (time 0: none) */
     bool gone;               /* exited while watched */
+    bool listed;             /* found by --all: exiting meanwhile is no error */
 };
 
 static struct target targets[TARGETS_MAX];
@@ -168,7 +169,8 @@ static bool check_process(const struct target *t, unsigned *uid)
     struct stat st;
     snprintf(path, sizeof path, "/proc/%llu", (unsigned long long)t->pid);
     if (stat(path, &st) != 0) {
-        fprintf(stderr, PROG ": pid %llu: no such process\n", (unsigned long long)t->pid);
+        if (!t->listed) /* --all's processes may end between the look and now */
+            fprintf(stderr, PROG ": pid %llu: no such process\n", (unsigned long long)t->pid);
         return false;
     }
     *uid = (unsigned)st.st_uid;
@@ -316,7 +318,8 @@ static int open_target(struct target *t, struct live_file *f)
         return -1;
     }
     if (live_open(f, t->path, err, sizeof err) != 0) {
-        fprintf(stderr, PROG ": %s\n", err);
+        if (!(t->listed && access(t->path, F_OK) != 0)) /* removed at its exit */
+            fprintf(stderr, PROG ": %s\n", err);
         return -1;
     }
     if (t->pid == 0)
@@ -329,7 +332,8 @@ static int open_target(struct target *t, struct live_file *f)
         char what[4400];
         snprintf(what, sizeof what, "no live figures; its file %s was stale (left by an "
                  "earlier program of that pid) and is removed", t->path);
-        complain(t, what);
+        if (!t->listed)
+            complain(t, what);
     } else {
         complain(t, "cannot tell whether its live file is its own (/proc/PID/maps unreadable)");
     }
@@ -394,6 +398,7 @@ static void find_all(void)
                 continue;
             }
             struct target *t = add_target(pid, path);
+            t->listed = true;
             for (unsigned k = 0; k < nold; k++)
                 if (old[k].pid == pid)
                     t->prev = old[k].prev;
@@ -429,7 +434,7 @@ static unsigned refresh(int *status)
         if (t->gone)
             continue;
         if (open_target(t, &f) != 0) {
-            if (t->prev.time_ns == 0)
+            if (t->prev.time_ns == 0 && !t->listed)
                 *status = 1; /* never shown */
             t->gone = true;
             continue;
