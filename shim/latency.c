@@ -38,9 +38,7 @@ static struct {
     bool on;
     const char *spec;                 /* the POOLSHIM_LATENCY value */
     char path[PATH_MAX];              /* spec with %p expanded */
-    int fd;
-    dev_t dev;
-    ino_t ino;
+    struct shim_file file;            /* the file of path */
     struct lat_file_header *h;
     struct lat_slot *slot[LAT_SLOTS_MAX];
     unsigned nslots;
@@ -50,7 +48,7 @@ static struct {
     /* measured once at start, copied into every file (fork children too) */
     double ns_per_tick;
     uint64_t floor_min, floor_p50, fault_min, over_at[LAT_OVER];
-} lat = {.fd = -1, .lock = PTHREAD_MUTEX_INITIALIZER};
+} lat = {.file = SHIM_FILE_NONE, .lock = PTHREAD_MUTEX_INITIALIZER};
 
 /* ---- measuring the timer and the faults ---- */
 
@@ -205,7 +203,7 @@ static int make_room(int fd, off_t off, size_t len)
  * fault later when counting). NULL on failure. */
 static void *map_part(off_t off, size_t len)
 {
-    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, lat.fd, off);
+    char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, lat.file.fd, off);
     if (p == MAP_FAILED)
         return NULL;
     for (size_t i = 0; i < len; i += LAT_PAGE)
@@ -295,39 +293,17 @@ static int create_file(void)
     int fd = create_exclusive();
     if (fd < 0)
         return -1;
-    struct stat st;
-    lat.fd = fd;
-    if (fstat(fd, &st) != 0 || make_room(fd, 0, LAT_HEADER_SIZE) != 0 ||
+    if (!shim_file_keep(&lat.file, fd) || make_room(fd, 0, LAT_HEADER_SIZE) != 0 ||
         (lat.h = map_part(0, LAT_HEADER_SIZE)) == NULL) {
         say_failure("cannot write", errno);
         close(fd);
         unlink(lat.path);
-        lat.fd = -1;
+        lat.file.fd = -1;
         return -1;
     }
-    lat.dev = st.st_dev;
-    lat.ino = st.st_ino;
     lat.nslots = 0;
     fill_header(lat.h);
     return 0;
-}
-
-/* Our descriptor still is our file (a program may close or reuse any
- * descriptor); else the file is opened again by name. */
-static bool fd_ours(void)
-{
-    struct stat st;
-    if (lat.fd >= 0 && fstat(lat.fd, &st) == 0 && st.st_dev == lat.dev && st.st_ino == lat.ino)
-        return true;
-    int fd = open(lat.path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return false;
-    if (fstat(fd, &st) != 0 || st.st_dev != lat.dev || st.st_ino != lat.ino) {
-        close(fd);
-        return false;
-    }
-    lat.fd = fd_above_program(fd); /* the old number, if reused, is the program's: left alone */
-    return true;
 }
 
 /* ---- slots ---- */
@@ -335,11 +311,11 @@ static bool fd_ours(void)
 /* Slot i, made at the end of the file. Under lat.lock. */
 static struct lat_slot *new_slot(unsigned i)
 {
-    if (i >= LAT_SLOTS_MAX || !fd_ours())
+    if (i >= LAT_SLOTS_MAX || shim_file_fd(&lat.file, lat.path) < 0)
         return NULL;
     off_t off = (off_t)LAT_HEADER_SIZE + (off_t)i * (off_t)LAT_SLOT_SIZE;
     struct lat_slot *s = NULL;
-    if (make_room(lat.fd, off, LAT_SLOT_SIZE) != 0 || (s = map_part(off, LAT_SLOT_SIZE)) == NULL)
+    if (make_room(lat.file.fd, off, LAT_SLOT_SIZE) != 0 || (s = map_part(off, LAT_SLOT_SIZE)) == NULL)
         return NULL;
     lat.slot[i] = s;
     lat.nslots = i + 1;
@@ -506,8 +482,7 @@ static void fork_child(void)
         munmap(lat.slot[i], LAT_SLOT_SIZE);
     munmap(lat.h, LAT_HEADER_SIZE);
     lat.h = NULL;
-    close(lat.fd);
-    lat.fd = -1;
+    shim_file_close(&lat.file); /* never a number the program took over */
     memset(&lat_self, 0, sizeof lat_self);
     if (lat.key_made)
         pthread_setspecific(lat.key, NULL);

@@ -33,12 +33,12 @@ struct live_header *live_h;
 
 static struct {
     bool on;
-    int fd;
+    struct shim_file file; /* the file of path */
     char *base;           /* the reserved range: header, then chunks */
     unsigned nchunks;
     char dir[PATH_MAX];
     char path[PATH_MAX];
-} live = {.fd = -1};
+} live = {.file = SHIM_FILE_NONE};
 
 static void say_off(const char *what, const char *path, int err)
 {
@@ -216,18 +216,17 @@ int live_start(const struct shim_config *cfg, char *const *env)
         goto fail;
     }
     sweep();
-    if (!name_file() || (live.fd = create()) < 0) {
+    if (!name_file() || !shim_file_keep(&live.file, create())) {
         say_off("cannot create", live.path, errno);
         goto fail;
     }
     live.base = mmap(NULL, RANGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (live.base == MAP_FAILED || !map_part(live.fd, 0, LIVE_PAGE)) {
+    if (live.base == MAP_FAILED || !map_part(live.file.fd, 0, LIVE_PAGE)) {
         say_off("cannot map", live.path, errno);
         if (live.base != MAP_FAILED)
             munmap(live.base, RANGE);
-        close(live.fd);
+        shim_file_close(&live.file);
         unlink(live.path);
-        live.fd = -1;
         goto fail;
     }
     live_h = (struct live_header *)live.base;
@@ -257,7 +256,9 @@ struct counters_chunk *live_chunk(void)
         return NULL;
     int saved = errno;
     size_t off = (size_t)(1 + i) * LIVE_PAGE;
-    bool ok = map_part(live.fd, off, LIVE_PAGE);
+    /* the program may have closed our descriptor and taken its number */
+    int fd = shim_file_fd(&live.file, live.path);
+    bool ok = fd >= 0 && map_part(fd, off, LIVE_PAGE);
     errno = saved;
     if (!ok)
         return NULL;
@@ -280,18 +281,16 @@ static void keep_private(size_t len)
 
 void live_fork_child(void)
 {
-    int saved = errno, parent_fd = live.fd;
+    int saved = errno;
     size_t len = (size_t)(1 + live.nchunks) * LIVE_PAGE;
-    live.fd = -1;
+    shim_file_close(&live.file); /* the parent's, never a number the program took */
     int fd = name_file() ? create() : -1;
     bool ok = fd >= 0 && fallocate(fd, 0, 0, (off_t)len) == 0 &&
               pwrite(fd, live.base, len, 0) == (ssize_t)len &&
               mmap(live.base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) !=
                   MAP_FAILED;
-    close(parent_fd);
     sweep();
-    if (ok) {
-        live.fd = fd;
+    if (ok && shim_file_keep(&live.file, fd)) {
         memset(&live_h->look, 0, sizeof live_h->look);
         memset(live_h->peak, 0, sizeof live_h->peak);
         identify(live_h);

@@ -697,6 +697,7 @@ static const struct {
     {"close-stderr", true},
     {"reuse", true},         /* fd 2 is still stderr */
     {"reuse-stderr", false}, /* fd 2 is /dev/null now */
+    {"reuse-threads", true}, /* and the live file grows for new threads */
 };
 
 START_TEST(exit_table_never_into_program_files)
@@ -710,15 +711,20 @@ START_TEST(exit_table_never_into_program_files)
     ck_exit(&p, 0);
     if (reuse) {
         char *text = slurp(file);
+        struct stat st;
         ck_assert_msg(text != NULL && strcmp(text, reuse_text()) == 0,
                       "the program's file was written to:\n%s", text ? text : "(unreadable)");
+        ck_assert_msg(stat(file, &st) == 0 && (size_t)st.st_size == strlen(reuse_text()),
+                      "the program's file has %lld bytes, not the %zu it wrote",
+                      (long long)st.st_size, strlen(reuse_text()));
         free(text);
     }
     if (exit_tables[_i].table) {
         struct tu_stats st;
         ck_assert_msg(tu_parse_stats(p.err, &st) == 0 && st.nrows == 2,
                       "no table on stderr: %s", p.err);
-        ck_assert_uint_eq(tu_stats_class(&st, 64)->served, 8);
+        /* 8, and 16 threads' 4 each with reuse-threads */
+        ck_assert_uint_eq(tu_stats_class(&st, 64)->served, _i == 3 ? 72 : 8);
     } else {
         ck_quiet_stderr(&p);
     }

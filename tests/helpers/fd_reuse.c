@@ -7,6 +7,9 @@
  *                                a copy of stderr may have been); write a
  *                                known text through fd 100
  *   fd_reuse reuse-stderr FILE   the same, and fd 2 becomes /dev/null too
+ *   fd_reuse reuse-threads FILE  the same as reuse, then 16 threads allocate
+ *                                (the shim sets up its figures for each: the
+ *                                live file grows for them)
  *   fd_reuse close-stderr        close fd 2 only
  *
  * Then a few pooled allocations, and exit() (the shim's exit report runs).
@@ -16,6 +19,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,17 +87,50 @@ static int reuse(const char *path, bool stderr_too)
     return 0;
 }
 
+static pthread_barrier_t all_in;
+
+/* Each thread allocates, then waits until all have: 16 live at once. */
+static void *allocate(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 4; i++) {
+        void *p = malloc(64);
+        escape(p);
+        free(p);
+    }
+    pthread_barrier_wait(&all_in);
+    return NULL;
+}
+
+/* Threads that start after the program took the shim's descriptor numbers. */
+static int threads(void)
+{
+    pthread_t t[16];
+    pthread_barrier_init(&all_in, NULL, 16);
+    for (int i = 0; i < 16; i++)
+        if (pthread_create(&t[i], NULL, allocate, NULL) != 0) {
+            fail("pthread_create: errno %d", errno);
+            return -1;
+        }
+    for (int i = 0; i < 16; i++)
+        pthread_join(t[i], NULL);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        hout_fd(2, "usage: fd_reuse reuse|reuse-stderr FILE | close-stderr");
+        hout_fd(2, "usage: fd_reuse reuse|reuse-stderr|reuse-threads FILE | close-stderr");
         return 2;
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "close-stderr") == 0) {
         close(2);
-    } else if ((strcmp(cmd, "reuse") == 0 || strcmp(cmd, "reuse-stderr") == 0) && argc == 3) {
+    } else if ((strcmp(cmd, "reuse") == 0 || strcmp(cmd, "reuse-stderr") == 0 ||
+                strcmp(cmd, "reuse-threads") == 0) && argc == 3) {
         if (reuse(argv[2], strcmp(cmd, "reuse-stderr") == 0) != 0)
+            exit(1);
+        if (strcmp(cmd, "reuse-threads") == 0 && threads() != 0)
             exit(1);
     } else {
         hout_fd(2, "fd_reuse: unknown command %s", cmd);
