@@ -180,12 +180,14 @@ static bool walk_cache(struct walk *w, const struct pool_cache *c)
 
 /* Every object below the frontier is either marked free and holds the key
  * (CHECKED: its state byte is 0), or is handed out (CHECKED: state 1; else
- * its bytes are the program's). The limit free checks is frontier * stride. */
+ * its bytes are the program's). The limit free checks is the offset (from
+ * the set's base) of the frontier's object. */
 static bool check_states(struct walk *w)
 {
     const struct pool_class *k = w->k;
     uint32_t frontier = atomic_load(&k->frontier);
-    uint64_t limit = __atomic_load_n(&w->s->limit[w->v - 1], __ATOMIC_RELAXED);
+    uint64_t limit = __atomic_load_n(&w->s->limit[w->v - 1], __ATOMIC_RELAXED) -
+                     (uint64_t)(k->base - w->s->base);
     if (limit != (uint64_t)frontier * k->stride &&
         !(w->lost_ok && limit < (uint64_t)frontier * k->stride)) /* a take cut short */
         return false;

@@ -24,6 +24,8 @@
 
 struct class_plan {
     size_t size, stride, bytes;  /* bytes: count * stride */
+    size_t off, pages;           /* first object's offset in the objects'
+                                    range; the bytes of pages it commits */
     uint32_t count, rounds, nmags;
     size_t loose_off, ids_off, mag_off, state_off, store_end; /* in the store */
 };
@@ -65,6 +67,23 @@ static int spec_cmp(const void *a, const void *b)
     const struct pool_class_spec *x = a, *y = b;
     return (x->size > y->size) - (x->size < y->size);
 }
+
+/* Class i's first object is the first multiple of its stride at or above
+ * its slice's start (i << shift): then an offset from the set's base is an
+ * object start exactly when the stride divides it, which free tests on the
+ * offset itself (classes_internal.h). The slice has room for the padding,
+ * which only a stride that is not a power of two needs. */
+static size_t start_pad_max(size_t stride)
+{
+    return (stride & (stride - 1)) != 0 ? stride - POOL_GRANULE : 0;
+}
+
+/* The divisibility test by multiply (x * magic <= magic - 1, magic =
+ * ceil(2^64 / d)) is exact for x < 2^64 / d; offsets stay below the span,
+ * at most POOL_CLASSES_MAX slices of twice POOL_CLASS_BYTES_MAX. */
+_Static_assert((unsigned __int128)POOL_CLASSES_MAX * 2 * POOL_CLASS_BYTES_MAX *
+               POOL_CLASS_SIZE_MAX < (unsigned __int128)1 << 64,
+               "a set's offsets are in the range where the multiply tests divisibility");
 
 static unsigned ceil_log2(uint64_t v)
 {
@@ -116,15 +135,20 @@ static bool make_plan(struct plan *p, const struct pool_class_spec *spec,
         struct class_plan *k = &p->k[i];
         if (!plan_class(k, &sorted[i], i ? p->k[i - 1].stride : 0, flags, &store))
             return false;
-        size_t bytes = mem_round_up(k->bytes, page);
+        size_t bytes = mem_round_up(k->bytes + start_pad_max(k->stride), page);
         slice = bytes > slice ? bytes : slice;
-        p->objects += bytes;
         size_t from, to;
         hot_range(k, page, &from, &to);
         p->store_hot += to - from;
     }
     p->shift = ceil_log2(slice);
     p->span = n << p->shift;
+    for (size_t i = 0; i < n; i++) {
+        struct class_plan *k = &p->k[i];
+        k->off = (((i << p->shift) + k->stride - 1) / k->stride) * k->stride;
+        k->pages = mem_round_up(k->off + k->bytes, page) - (k->off & ~(page - 1));
+        p->objects += k->pages;
+    }
     p->store = mem_round_up(store, page);
     if (p->store_hot > p->store) /* neighbouring classes share pages */
         p->store_hot = p->store;
@@ -178,7 +202,7 @@ static void init_class(struct pool_classes *s, unsigned i,
 {
     struct pool_class *k = &s->cls[i];
     char *store = s->store;
-    k->base = s->base + ((size_t)i << s->shift);
+    k->base = s->base + kp->off;
     k->size = kp->size;
     k->stride = kp->stride;
     k->count = kp->count;
@@ -192,7 +216,7 @@ static void init_class(struct pool_classes *s, unsigned i,
     k->nmags = kp->nmags;
     k->mag = (void **)(store + kp->mag_off);
     k->state = s->flags & POOL_CLASSES_CHECKED ? (uint8_t *)store + kp->state_off : NULL;
-    s->limit[i] = 0;
+    s->limit[i] = kp->off; /* nothing handed out yet */
     s->magic[i] = k->magic;
     s->magic1[i] = k->magic - 1;
     depot_init_empty(&k->loose, k->count, store + kp->loose_off);
@@ -208,17 +232,17 @@ static void init_class(struct pool_classes *s, unsigned i,
 }
 
 /* Commit class i's objects; lock and fault them in as asked. */
-static int commit_class(struct pool_classes *s, unsigned i, int *mlock_errno)
+static int commit_class(struct pool_classes *s, unsigned i, size_t pages, int *mlock_errno)
 {
     struct pool_class *k = &s->cls[i];
-    size_t bytes = mem_round_up(k->bytes, mem_page_size());
-    if (mem_commit(k->base, bytes) != 0)
+    char *from = (char *)((uintptr_t)k->base & ~(mem_page_size() - 1));
+    if (mem_commit(from, pages) != 0)
         return -1;
     if (s->flags & POOL_CLASSES_CHECKED)
         memset(k->base, POOL_POISON, k->bytes);
     else if (s->flags & POOL_CLASSES_PREFAULT)
-        mem_prefault(k->base, bytes);
-    if ((s->flags & POOL_CLASSES_MLOCK) && mem_lock(k->base, bytes) != 0 &&
+        mem_prefault(from, pages);
+    if ((s->flags & POOL_CLASSES_MLOCK) && mem_lock(from, pages) != 0 &&
         mlock_errno != NULL && *mlock_errno == 0)
         *mlock_errno = errno;
     return 0;
@@ -282,7 +306,6 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     s->nclasses = (unsigned)n;
     s->flags = flags;
     s->max_size = p.k[n - 1].size;
-    s->slice_mask = ((uintptr_t)1 << p.shift) - 1;
     s->key = mem_random_key();
     s->name = "pool";
     pthread_mutex_init(&s->lock, NULL);
@@ -290,7 +313,7 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     fill_tables(s, &p);
     for (unsigned i = 0; i < n; i++) {
         init_class(s, i, &p.k[i]);
-        if (commit_class(s, i, mlock_errno) != 0) {
+        if (commit_class(s, i, p.k[i].pages, mlock_errno) != 0) {
             pool_classes_destroy(s);
             errno = ENOMEM;
             return NULL;
@@ -333,7 +356,7 @@ int pool_classes_owner(const struct pool_classes *s, const void *ptr)
     if (off >= s->span)
         return POOL_NOT_OURS;
     const struct pool_class *k = &s->cls[off >> s->shift];
-    uint64_t o = off & (((uintptr_t)1 << s->shift) - 1);
+    uint64_t o = (uintptr_t)ptr - (uintptr_t)k->base; /* the padding: huge */
     if (o >= k->bytes || o * k->magic > k->magic - 1)
         return POOL_INTERIOR;
     return (int)(off >> s->shift);
@@ -346,7 +369,7 @@ int pool_which(struct pool_classes *s, const void *p)
         return c;
     const struct pool_class *k = &s->cls[c];
     uint64_t o = (uint64_t)((const char *)p - k->base);
-    if (o >= __atomic_load_n(&s->limit[c], __ATOMIC_RELAXED))
+    if ((uint64_t)((const char *)p - s->base) >= __atomic_load_n(&s->limit[c], __ATOMIC_RELAXED))
         return POOL_FREED; /* never handed out */
     if (k->state != NULL) {
         uint32_t idx = (uint32_t)(((unsigned __int128)k->magic * o) >> 64);

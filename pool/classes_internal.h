@@ -2,8 +2,9 @@
  * fast paths: for pool/ and for the shim, never installed.
  *
  * Memory. Class i's objects live in the slice [base + (i << shift), ...) of
- * one reserved range, `stride` bytes apart, so that a pointer's class is a
- * shift of its offset and "is it an object start" a multiply (no header, and
+ * one reserved range, `stride` bytes apart from the first multiple of the
+ * stride in the slice, so that a pointer's class is a shift of its offset
+ * and "is it an object start" a multiply of that offset (no header, and
  * nothing the fast paths read lies outside the set's first lines, the
  * thread's cache and the object itself). Beside the objects, per class,
  * magazines (arrays of `rounds` object pointers) and the depot: a lock-free
@@ -130,13 +131,14 @@ struct pool_classes {
     uintptr_t span;       /* nclasses << shift; 0 for the empty set */
     uint64_t key;         /* in a free object's first 8 bytes; never 0 */
     size_t max_size;      /* largest class size */
-    uintptr_t slice_mask; /* (1 << shift) - 1 */
     unsigned shift;
     unsigned nclasses;
-    /* per class, what free checks: offset o within the slice is an object
-     * start handed out at least once when o < limit (frontier * stride,
-     * growing as the frontier does; written with atomic stores, read plain
-     * by the fast path) and o * magic <= magic - 1 */
+    /* per class, what free checks: offset o from base, in class k's slice,
+     * is an object start handed out at least once when o < limit[k] (the
+     * offset of the frontier's object, growing as the frontier does; written
+     * with atomic stores, read plain by the fast path) and the stride divides
+     * o: o * magic[k] <= magic1[k] (each class starts at a multiple of its
+     * stride, classes.c) */
     uint64_t limit[POOL_CLASSES_MAX];
     uint64_t magic[POOL_CLASSES_MAX];
     uint64_t magic1[POOL_CLASSES_MAX];  /* magic - 1 */
@@ -204,8 +206,7 @@ static inline int pool_fast_put(const struct pool_classes *s,
     if (__builtin_expect(off >= s->span, 0))
         return POOL_FAST_NOT_OURS;
     size_t k = off >> s->shift;
-    uint64_t o = off & s->slice_mask;
-    if (__builtin_expect(o >= POOL_GROWING(s->limit[k]) || o * s->magic[k] > s->magic1[k], 0))
+    if (__builtin_expect(off >= POOL_GROWING(s->limit[k]) || off * s->magic[k] > s->magic1[k], 0))
         return POOL_FAST_SLOW; /* not an object start, or never handed out */
     uint64_t key = s->key;
     if (__builtin_expect(*(uint64_t *)p == key, 0))

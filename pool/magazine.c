@@ -83,7 +83,7 @@ static uint32_t take_new(struct pool_classes *s, struct pool_class *k)
                                                     memory_order_relaxed,
                                                     memory_order_relaxed));
     uint64_t *limit = &s->limit[k - s->cls];
-    uint64_t want = (uint64_t)(f + 1) * k->stride, had = __atomic_load_n(limit, __ATOMIC_RELAXED);
+    uint64_t want = (uint64_t)(k->base - s->base) + (uint64_t)(f + 1) * k->stride, had = __atomic_load_n(limit, __ATOMIC_RELAXED);
     while (had < want && !__atomic_compare_exchange_n(limit, &had, want, true,
                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;

@@ -283,7 +283,8 @@ START_TEST(owner_from_address)
         count[c] = stats(s, (int)c).capacity;
         obj[c] = take_all_sorted(s, NULL, (int)c, count[c]);
     }
-    /* class i starts at base + i * region, region a power of two */
+    /* class i's slice starts at base + i * region, region a power of two, and
+     * its first object is the first multiple of its stride (from base) there */
     uintptr_t base = (uintptr_t)obj[0][0];
     uintptr_t region = (uintptr_t)obj[1][0] - base;
     ck_assert_uint_eq(region & (region - 1), 0);
@@ -292,8 +293,12 @@ START_TEST(owner_from_address)
 
     for (unsigned c = 0; c < nc; c++) {
         size_t size = pool_classes_size(s, (int)c), stride = stride_of(size);
-        char *first = obj[c][0];
-        ck_assert_uint_eq((uintptr_t)first, base + c * region);
+        char *first = obj[c][0], *slice = (char *)(base + c * region);
+        ck_assert_uint_eq((uintptr_t)first - base, (c * region + stride - 1) / stride * stride);
+        if (c > 0 && (stride & (stride - 1)))
+            ck_assert_ptr_ne(first, slice); /* 100's stride 112 here */
+        for (char *pad = slice; pad < first; pad += 8) /* the padding */
+            ck_assert_int_eq(pool_classes_owner(s, pad), POOL_INTERIOR);
         for (size_t i = 0; i < count[c]; i++) {
             char *o = obj[c][i];
             ck_assert_ptr_eq(o, first + i * stride);
@@ -306,9 +311,9 @@ START_TEST(owner_from_address)
         }
         /* the unused tail of the class's region */
         char *tail = first + count[c] * stride;
-        ck_assert_uint_lt((uintptr_t)tail, (uintptr_t)first + region);
+        ck_assert_uint_lt((uintptr_t)tail, (uintptr_t)slice + region);
         ck_assert_int_eq(pool_classes_owner(s, tail), POOL_INTERIOR);
-        ck_assert_int_eq(pool_classes_owner(s, first + region - 1), POOL_INTERIOR);
+        ck_assert_int_eq(pool_classes_owner(s, slice + region - 1), POOL_INTERIOR);
     }
     ck_assert_int_eq(pool_classes_owner(s, (char *)base - 1), POOL_NOT_OURS);
     ck_assert_int_eq(pool_classes_owner(s, (char *)base - region), POOL_NOT_OURS);
