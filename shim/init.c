@@ -26,7 +26,7 @@
 extern char **environ;
 
 static struct pool_classes no_pools; /* all zero: no class, no range */
-struct shim shim = {.route = &no_pools};
+struct shim shim = {.route = &no_pools, .free_other = shim_free_slow};
 
 /* After an error has been reported: SHIM_OFF, or with POOLSHIM_ON_ERROR=abort
  * the end of the process, before main, with a status a service manager
@@ -283,8 +283,10 @@ static int start_pools(const struct shim_config *cfg, char **env)
     if (cfg->stats_signal != 0)
         stats_install_signal(cfg->stats_signal);
     __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
-    if (!shim.timing) /* timed: the fast paths keep the empty route */
+    if (!shim.timing) { /* timed: the fast paths keep the empty route */
+        __atomic_store_n(&shim.free_other, real.free, __ATOMIC_RELAXED);
         __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
+    }
     return SHIM_ON;
 }
 

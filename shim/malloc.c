@@ -250,7 +250,7 @@ __attribute__((noinline)) static void *malloc_timed(size_t n)
 
 static void free_timed(void *p);
 
-__attribute__((noinline)) static void free_slow(void *p)
+__attribute__((noinline)) void shim_free_slow(void *p)
 {
     if (timed()) {
         free_timed(p);
@@ -283,14 +283,13 @@ __attribute__((always_inline)) static inline void free_fast(struct pool_classes 
         t->ctr->freed[v]++;
         return;
     }
-    if (likely(r == POOL_FAST_NOT_OURS) &&
-        likely(__atomic_load_n(&s->span, __ATOMIC_RELAXED) != 0) && !boot_owns(p)) {
-        /* not ours, with the shim on (the empty set has span 0); glibc's
-         * free keeps errno itself (since 2.33) */
-        real.free(p);
+    if (likely(r == POOL_FAST_NOT_OURS) && !boot_owns(p)) {
+        /* the real free once on (glibc's free keeps errno itself, since
+         * 2.33), else the slow path */
+        __atomic_load_n(&shim.free_other, __ATOMIC_RELAXED)(p);
         return;
     }
-    free_slow(p);
+    shim_free_slow(p);
 }
 
 SHIM_HIDDEN void shim_free(void *p)
@@ -305,7 +304,7 @@ __attribute__((noinline)) static void free_timed(void *p)
     if (s != NULL)
         free_fast(s, p);
     else
-        free_slow(p);
+        shim_free_slow(p);
     uint64_t t1 = lat_now();
     timing_end(in_pools(s, p) ? LAT_FREE_POOL : LAT_FREE_OTHER, t0, t1);
 }

@@ -45,6 +45,10 @@ struct shim {
      * every call takes the slow path; with the timing mode on it stays so, and
      * the slow paths time the same work (malloc.c). */
     struct pool_classes *route;
+    /* Where free sends a pointer outside the route's range and the bootstrap
+     * arena: the real free once the route is the pool set, before that
+     * shim_free_slow (which then decides). */
+    void (*free_other)(void *);
     struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;
     bool profiling;             /* state PROFILE */
@@ -60,6 +64,7 @@ extern struct shim shim SHIM_HIDDEN;
  * are) ---- */
 void *shim_malloc(size_t n) SHIM_HIDDEN;
 void shim_free(void *p) SHIM_HIDDEN;
+void shim_free_slow(void *p) SHIM_HIDDEN; /* every case, the shim in any state */
 void shim_free_sized(void *p, size_t size) SHIM_HIDDEN;
 void shim_free_aligned_sized(void *p, size_t align, size_t size) SHIM_HIDDEN;
 void *shim_calloc(size_t n, size_t size) SHIM_HIDDEN;
