@@ -139,6 +139,14 @@ static void counting_free(void *p)
     saved.free(p);
 }
 
+/* free's fast path calls shim.free_other, the real free once on */
+static void set_real_free(void (*f)(void *))
+{
+    if (shim.free_other == real.free)
+        shim.free_other = f;
+    real.free = f;
+}
+
 /* From now on the real allocator fails every call (every_nth == 0) or
  * every Nth one; its free counts the blocks it gets back. */
 static void break_real(unsigned every_nth)
@@ -154,7 +162,8 @@ static void break_real(unsigned every_nth)
     real.aligned_alloc = bad_aligned_alloc;
     real.valloc = bad_valloc;
     real.pvalloc = bad_pvalloc;
-    real.free = counting_free;
+    real.free = saved.free;
+    set_real_free(counting_free);
 }
 
 /* The real allocator as it was, only its free counts the blocks. */
@@ -162,11 +171,12 @@ static void count_frees(void)
 {
     saved = real;
     frees = 0;
-    real.free = counting_free;
+    set_real_free(counting_free);
 }
 
 static void mend_real(void)
 {
+    set_real_free(saved.free);
     real = saved;
 }
 
