@@ -345,6 +345,12 @@ void pool_classes_set_name(struct pool_classes *s, const char *name)
 
 /* ---- sizes and pointers ---- */
 
+void pool_classes_set_key_(struct pool_classes *s, uint64_t key)
+{
+    POOL_ASSERT(key != 0);
+    s->key = key;
+}
+
 int pool_classes_lookup(const struct pool_classes *s, size_t n)
 {
     return (int)pool_fast_class(s, n) - 1;

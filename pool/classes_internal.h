@@ -66,6 +66,11 @@ _Noreturn void pool_assert_fail_(const char *expr, const char *file, int line);
 #define POOL_ASSERT(x) ((void)0)
 #endif
 
+/* An empty asm on the class index in free's fast path: without it gcc 12
+ * copies the index to another register before it forms the address of the
+ * class's figures (one instruction more, for nothing). */
+#define POOL_PIN_INDEX(k) __asm__("" : "+r"(k))
+
 /* A word that other threads only ever grow with atomic stores, and that a
  * fast path may read a little late (it then takes the slow path, which reads
  * it again under ordering): read plain, so that the compiler can fold it into
@@ -198,17 +203,20 @@ enum { POOL_FAST_DONE = 1, POOL_FAST_SLOW = 0, POOL_FAST_NOT_OURS = -1 };
  * to its class + 1; POOL_FAST_SLOW when pool_put_slow() must decide (the
  * magazine is full, c is not attached, p is not an object start, or p holds
  * the key: a double free, almost surely); POOL_FAST_NOT_OURS when p lies
- * outside the set's range. */
-static inline int pool_fast_put(const struct pool_classes *s,
-                                struct pool_cache *c, void *p, size_t *v)
+ * outside the set's range. `key` is s->key: a caller that knows it without a
+ * load (the shim's set has its own address for key, pool_classes_set_key_)
+ * passes it so. */
+static inline int pool_fast_put_keyed(const struct pool_classes *s, struct pool_cache *c,
+                                      void *p, uint64_t key, size_t *v)
 {
     uintptr_t off = (uintptr_t)p - (uintptr_t)s->base;
     if (__builtin_expect(off >= s->span, 0))
         return POOL_FAST_NOT_OURS;
     size_t k = off >> s->shift;
+    POOL_PIN_INDEX(k);
     if (__builtin_expect(off >= POOL_GROWING(s->limit[k]) || off * s->magic[k] > s->magic1[k], 0))
         return POOL_FAST_SLOW; /* not an object start, or never handed out */
-    uint64_t key = s->key;
+    POOL_ASSERT(key == s->key);
     if (__builtin_expect(*(uint64_t *)p == key, 0))
         return POOL_FAST_SLOW;
     void **sp = c->sp_cls[k];
@@ -224,6 +232,20 @@ static inline int pool_fast_put(const struct pool_classes *s,
     *v = k + 1;
     return POOL_FAST_DONE;
 }
+
+static inline int pool_fast_put(const struct pool_classes *s,
+                                struct pool_cache *c, void *p, size_t *v)
+{
+    return pool_fast_put_keyed(s, c, p, s->key, v);
+}
+
+/* Give s the key `key` (not 0) instead of its random one: only before any
+ * object of s is handed out. The shim gives its set the set's own address,
+ * which free then has in a register; the set is never shown to the program,
+ * so that its data holds that value only by design, never by chance (and a
+ * put that finds the key still looks the object up before it calls it a
+ * double free). */
+void pool_classes_set_key_(struct pool_classes *s, uint64_t key);
 
 /* What p is: its class + 1 when it is a handed-out object start;
  * POOL_NOT_OURS, POOL_INTERIOR, or POOL_FREED (an object start that is free:

@@ -259,6 +259,7 @@ static int start_pools(const struct shim_config *cfg, char **env)
         report_reserve_failure(cfg, env, errno);
         return give_up(env);
     }
+    pool_classes_set_key_(set, (uintptr_t)set); /* free has it in a register */
     if (mlock_err != 0) {
         report_mlock_failure(cfg, env, mlock_err);
         if (cfg->on_error == SHIM_ON_ERROR_ABORT)

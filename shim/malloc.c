@@ -278,7 +278,7 @@ __attribute__((always_inline)) static inline void free_fast(struct pool_classes 
 {
     struct shim_thread *t = &shim_self;
     size_t v;
-    int r = pool_fast_put(s, &t->cache, p, &v);
+    int r = pool_fast_put_keyed(s, &t->cache, p, (uintptr_t)s, &v);
     if (likely(r == POOL_FAST_DONE)) {
         t->ctr->freed[v]++;
         return;
