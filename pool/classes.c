@@ -478,7 +478,7 @@ void *pool_classes_get(struct pool_classes *s, struct pool_cache *c, int cls)
     unsigned v = (unsigned)cls + 1;
     c = cache_for(s, c);
     void *p;
-    if (c != NULL && pool_fast_get(s, c, v, &p))
+    if (c != NULL && (pool_fast_get(s, c, v, &p) || pool_swap_get(c, v, &p)))
         return p;
     return pool_get_slow(s, c, v);
 }
@@ -487,9 +487,10 @@ void pool_classes_put(struct pool_classes *s, struct pool_cache *c, void *ptr)
 {
     c = cache_for(s, c);
     size_t v;
-    if (c != NULL && pool_fast_put(s, c, ptr, &v) == POOL_FAST_DONE)
+    int r = c != NULL ? pool_fast_put(s, c, ptr, &v) : POOL_FAST_SLOW;
+    if (r == POOL_FAST_DONE || (r == POOL_FAST_FULL && pool_swap_put(s, c, ptr, (unsigned)v)))
         return;
-    int r = pool_put_slow(s, c, ptr);
+    r = pool_put_slow(s, c, ptr);
     if (r <= 0)
         pool_misuse(s, "pool_classes_put()", ptr, r);
 }

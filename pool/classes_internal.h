@@ -35,9 +35,9 @@
  *   mags_born == |full| + |empty| + magazines held (loaded or previous) by
  *                caches: each magazine ever used is in exactly one place
  *   every free object below the frontier holds the key (CHECKED: its state
- *   byte is 0, and every other byte is the poison); objects above it were
- *   never handed out, and a get takes them one at a time, so that no
- *   magazine ever holds one
+ *   byte is 0, and every other byte is the poison); objects at or above it
+ *   were never handed out and are in no magazine (a cache takes them in a
+ *   batch, the frontier moved past them and their keys written first)
  */
 #ifndef POOL_CLASSES_INTERNAL_H
 #define POOL_CLASSES_INTERNAL_H
@@ -197,13 +197,15 @@ static inline bool pool_fast_get(const struct pool_classes *s,
     return true;
 }
 
-enum { POOL_FAST_DONE = 1, POOL_FAST_SLOW = 0, POOL_FAST_NOT_OURS = -1 };
+enum { POOL_FAST_FULL = 2, POOL_FAST_DONE = 1, POOL_FAST_SLOW = 0, POOL_FAST_NOT_OURS = -1 };
 
 /* Give p back into c's loaded magazine. Returns POOL_FAST_DONE, with *v set
- * to its class + 1; POOL_FAST_SLOW when pool_put_slow() must decide (the
- * magazine is full, c is not attached, p is not an object start, or p holds
- * the key: a double free, almost surely); POOL_FAST_NOT_OURS when p lies
- * outside the set's range. `key` is s->key: a caller that knows it without a
+ * to its class + 1; POOL_FAST_FULL, with *v set, when p may go back but the
+ * loaded magazine is full (or c is not attached): pool_swap_put() next, then
+ * pool_put_slow() if that fails; POOL_FAST_SLOW when pool_put_slow() must
+ * decide (p is not an object start handed out, or it holds the key: a double
+ * free, almost surely); POOL_FAST_NOT_OURS when p lies outside the set's
+ * range. `key` is s->key: a caller that knows it without a
  * load (the shim's set has its own address for key, pool_classes_set_key_)
  * passes it so. */
 static inline int pool_fast_put_keyed(const struct pool_classes *s, struct pool_cache *c,
@@ -220,8 +222,10 @@ static inline int pool_fast_put_keyed(const struct pool_classes *s, struct pool_
     if (__builtin_expect(*(uint64_t *)p == key, 0))
         return POOL_FAST_SLOW;
     void **sp = c->sp_cls[k];
-    if (__builtin_expect(sp == c->hi_cls[k], 0))
-        return POOL_FAST_SLOW;
+    if (__builtin_expect(sp == c->hi_cls[k], 0)) {
+        *v = k + 1;
+        return POOL_FAST_FULL;
+    }
     POOL_ASSERT(sp >= c->lo[k + 1]);
     *(uint64_t *)p = key;
     *sp = p;
@@ -238,6 +242,17 @@ static inline int pool_fast_put(const struct pool_classes *s,
 {
     return pool_fast_put_keyed(s, c, p, s->key, v);
 }
+
+/* The cheap half of the slow paths, for the fast paths' misses that a swap
+ * of c's two magazines settles (a random walk of gets and puts crosses that
+ * edge far more often than it reaches the depot): get takes an object of
+ * class v into *p when the loaded magazine of c is empty and the previous one
+ * full; put gives p (of class v, which pool_fast_put checked and found
+ * POOL_FAST_FULL) back when the loaded one is full and the previous one
+ * empty. false, having changed nothing, in every other case (then the full
+ * slow path). c belongs to the calling thread. */
+bool pool_swap_get(struct pool_cache *c, unsigned v, void **p);
+bool pool_swap_put(const struct pool_classes *s, struct pool_cache *c, void *p, unsigned v);
 
 /* Give s the key `key` (not 0) instead of its random one: only before any
  * object of s is handed out. The shim gives its set the set's own address,

@@ -9,7 +9,11 @@
  * one (put). A magazine changes hands by its id (one compare-and-swap on a
  * lock-free stack), never by copying. So after each trade a thread has a
  * magazine's worth of slack both ways, and a random walk of gets and puts
- * reaches the depot only after a net `rounds` of either.
+ * reaches the depot only after a net `rounds` of either. A swap, which that
+ * walk needs each time it crosses the edge between the two magazines, has a
+ * path of its own (pool_swap_get, pool_swap_put) that skips the rest. When
+ * the depot has nothing, a cache takes never-used objects from the frontier
+ * a page's worth at a time (fill_new).
  *
  * fork: another thread may have been anywhere in these paths when the
  * process forked; the child takes back what that thread's cache holds (see
@@ -68,26 +72,64 @@ static void note_peak(struct pool_class *k)
         ;
 }
 
-/* The index of an object never handed out, from the frontier, or
- * UINT32_MAX when there is none left. Objects leave the frontier one at a
- * time, straight to the caller (never into a magazine, where a free of a
- * pointer never handed out could not be told from a real one), and the
- * class's limit, which free checks, grows with it. */
-static uint32_t take_new(struct pool_classes *s, struct pool_class *k)
+/* The class's limit, which free checks, up to object f (a frontier that a
+ * take just moved): the offset of f from the set's base. */
+static void grow_limit(struct pool_classes *s, const struct pool_class *k, uint32_t f)
 {
-    uint32_t f = atomic_load_explicit(&k->frontier, memory_order_relaxed);
-    do {
-        if (f == k->count)
-            return UINT32_MAX;
-    } while (!atomic_compare_exchange_weak_explicit(&k->frontier, &f, f + 1,
-                                                    memory_order_relaxed,
-                                                    memory_order_relaxed));
     uint64_t *limit = &s->limit[k - s->cls];
-    uint64_t want = (uint64_t)(k->base - s->base) + (uint64_t)(f + 1) * k->stride, had = __atomic_load_n(limit, __ATOMIC_RELAXED);
+    uint64_t want = (uint64_t)(k->base - s->base) + (uint64_t)f * k->stride;
+    uint64_t had = __atomic_load_n(limit, __ATOMIC_RELAXED);
     while (had < want && !__atomic_compare_exchange_n(limit, &had, want, true,
                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
-    return f;
+}
+
+/* Move the frontier past up to `want` objects: at least one, and only those
+ * whose start lies on the page of the first (so that no page is touched
+ * before a program would touch it), and at most an eighth of those left (so
+ * that a cache that takes more than it needs leaves most of a small class to
+ * the other threads). Their first index in *first, how many as the result,
+ * 0 when none is left. */
+static uint32_t take_new_run(struct pool_classes *s, struct pool_class *k, uint32_t want,
+                             uint32_t *first)
+{
+    size_t page = mem_page_size();
+    uint32_t f = atomic_load_explicit(&k->frontier, memory_order_relaxed), n;
+    do {
+        if (f == k->count)
+            return 0;
+        uintptr_t at = (uintptr_t)obj_at(k, f), end = (at & ~(page - 1)) + page;
+        n = (uint32_t)((end - at + k->stride - 1) / k->stride);
+        uint32_t share = (k->count - f) / 8;
+        n = n < want ? n : want;
+        n = n < share ? n : share > 0 ? share : 1;
+    } while (!atomic_compare_exchange_weak_explicit(&k->frontier, &f, f + n,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    grow_limit(s, k, f + n);
+    *first = f;
+    return n;
+}
+
+/* The index of an object never handed out, from the frontier, or
+ * UINT32_MAX when there is none left: for the caller itself. */
+static uint32_t take_new(struct pool_classes *s, struct pool_class *k)
+{
+    uint32_t f;
+    return take_new_run(s, k, 1, &f) == 1 ? f : UINT32_MAX;
+}
+
+/* Up to want never-used objects into r, for a magazine: free objects from
+ * now on, so their keys are written (a free of one of them, which the
+ * program never got, is then a double free, as it is for any free object). */
+static uint32_t fill_new(struct pool_classes *s, struct pool_class *k, void **r, uint32_t want)
+{
+    uint32_t f, n = take_new_run(s, k, want, &f);
+    for (uint32_t i = 0; i < n; i++) { /* the lowest on top: handed out in order */
+        r[i] = obj_at(k, f + n - 1 - i);
+        *(uint64_t *)r[i] = s->key;
+    }
+    return n;
 }
 
 /* An empty magazine: from the empty stack, else one never used; NONE when
@@ -185,6 +227,30 @@ static void swap(struct pool_cache *c, unsigned v, const struct pool_class *k)
     set_prev(c, v, cur, cur != NONE && had == k->rounds);
 }
 
+/* ---- the swaps alone ---- */
+
+bool pool_swap_get(struct pool_cache *c, unsigned v, void **p)
+{
+    if (c->prev[v] == 0 || !c->prev_full[v])
+        return false; /* (a cache not attached has no previous magazine) */
+    POOL_ASSERT(c->set != NULL && v >= 1 && v <= c->set->nclasses);
+    swap(c, v, &c->set->cls[v - 1]);
+    return pool_fast_get(c->set, c, v, p);
+}
+
+bool pool_swap_put(const struct pool_classes *s, struct pool_cache *c, void *p, unsigned v)
+{
+    if (c->prev[v] == 0 || c->prev_full[v])
+        return false;
+    POOL_ASSERT(c->set == s && v >= 1 && v <= s->nclasses);
+    swap(c, v, &s->cls[v - 1]);
+    *(uint64_t *)p = s->key;
+    *c->sp[v] = p;
+    ordered(); /* p in place before the stack grows over it (fork) */
+    c->sp[v]++;
+    return true;
+}
+
 /* ---- get ---- */
 
 static void *take_loaded(const struct pool_classes *s, struct pool_cache *c,
@@ -217,8 +283,8 @@ static void *get_cached(struct pool_classes *s, struct pool_cache *c,
         note_peak(k);
         return take_loaded(s, c, v);
     }
-    /* No full magazine in the depot: fill one from the loose objects (the
-     * caller takes never-used ones one at a time). */
+    /* No full magazine in the depot: fill one from the loose objects, else
+     * from the frontier. */
     if (c->cur[v] == 0) {
         if (c->prev[v] != 0) {
             swap(c, v, k); /* the previous one is empty */
@@ -230,6 +296,8 @@ static void *get_cached(struct pool_classes *s, struct pool_cache *c,
         }
     }
     uint32_t n = fill(k, c->lo[v], k->rounds);
+    if (n == 0)
+        n = fill_new(s, k, c->lo[v], k->rounds);
     if (n == 0)
         return NULL;
     c->exchanges[v]++;

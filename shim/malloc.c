@@ -210,6 +210,21 @@ __attribute__((noinline)) static void *malloc_slow(size_t n)
     return real_ready() ? counted(real.malloc(n)) : early_alloc(n, MALLOC_ALIGN);
 }
 
+/* The fast path's miss that a swap of the thread's two magazines settles;
+ * else the slow path. (Out of line, with the fast path's own arguments, so
+ * that the fast path stays as short as it was.) */
+__attribute__((noinline)) static void *malloc_swap(struct pool_classes *s, size_t n)
+{
+    struct shim_thread *t = &shim_self;
+    unsigned v = pool_fast_class(s, n);
+    void *p;
+    if (pool_swap_get(&t->cache, v, &p)) {
+        t->ctr->served[v]++;
+        return p;
+    }
+    return malloc_slow(n);
+}
+
 /* The fast path through set s: route() for the call itself, the real set
  * when the timing mode runs it. */
 __attribute__((always_inline)) static inline void *malloc_fast(struct pool_classes *s,
@@ -226,6 +241,7 @@ __attribute__((always_inline)) static inline void *malloc_fast(struct pool_class
             __asm__("" : "+r"(p));
             return p;
         }
+        return malloc_swap(s, n);
     } else if (likely(t->cache.set == s)) { /* no class, and the shim is on */
         t->ctr->uncovered++;
         return real.malloc(n);
@@ -274,6 +290,19 @@ __attribute__((noinline)) void shim_free_slow(void *p)
     }
 }
 
+/* free's miss with the loaded magazine full, p checked: a swap, else the
+ * slow path. */
+__attribute__((noinline)) static void free_swap(struct pool_classes *s, void *p)
+{
+    struct shim_thread *t = &shim_self;
+    unsigned v = (unsigned)(((uintptr_t)p - (uintptr_t)s->base) >> s->shift) + 1;
+    if (pool_swap_put(s, &t->cache, p, v)) {
+        t->ctr->freed[v]++;
+        return;
+    }
+    shim_free_slow(p);
+}
+
 __attribute__((always_inline)) static inline void free_fast(struct pool_classes *s, void *p)
 {
     struct shim_thread *t = &shim_self;
@@ -281,6 +310,10 @@ __attribute__((always_inline)) static inline void free_fast(struct pool_classes 
     int r = pool_fast_put_keyed(s, &t->cache, p, (uintptr_t)s, &v);
     if (likely(r == POOL_FAST_DONE)) {
         t->ctr->freed[v]++;
+        return;
+    }
+    if (r == POOL_FAST_FULL) {
+        free_swap(s, p);
         return;
     }
     if (likely(r == POOL_FAST_NOT_OURS) && !boot_owns(p)) {

@@ -662,6 +662,96 @@ START_TEST(magazines_absorb_a_walk_at_the_edge)
 }
 END_TEST
 
+/* A cache that finds the depot empty takes never-used objects a page at a
+ * time (at most an eighth of those left): the next cache starts after them.
+ * Those it holds but never handed out are free objects: a put of one is a
+ * double free, as is a put of one the frontier never reached. */
+START_TEST(frontier_taken_a_page_at_a_time)
+{
+    static const size_t counts[] = {1024, 64};
+    size_t count = counts[_i], page = tu_page_size(), stride = 64;
+    size_t run = page / stride < count / 8 ? page / stride : count / 8;
+    const struct pool_class_spec spec[] = {{64, count}};
+    struct pool_classes *s = create(spec, 1, 0);
+    ck_assert_uint_ge(stats(s, 0).rounds, run);
+    struct pool_cache *a = pool_cache_create(), *b = pool_cache_create();
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    char *x = pool_classes_get(s, a, 0), *y = pool_classes_get(s, b, 0);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_eq(y, x + run * stride); /* a holds x's run */
+    size_t left = count - run, run_b = page / stride < left / 8 ? page / stride : left / 8;
+    ck_assert_int_eq(pool_which(s, x), 1);
+    ck_assert_int_eq(pool_which(s, y), 1);
+    ck_assert_int_eq(pool_which(s, x + stride), POOL_FREED);          /* in a's magazine */
+    ck_assert_int_eq(pool_which(s, y + stride), POOL_FREED);          /* in b's */
+    ck_assert_int_eq(pool_which(s, y + run_b * stride), POOL_FREED);  /* never reached */
+    ck_assert_int_eq(pool_which(s, x + 8), POOL_INTERIOR);
+    ck_assert_uint_eq(pool_classes_available(s, 0), count - 2);
+    ck_assert(pool_classes_check(s));
+    /* a's run serves a's next gets, in address order, without another trip */
+    uint64_t ex = stats(s, 0).exchanges;
+    for (size_t i = 1; i < run; i++)
+        ck_assert_ptr_eq(pool_classes_get(s, a, 0), x + i * stride);
+    ck_assert_uint_eq(stats(s, 0).exchanges, ex);
+    pool_cache_destroy(a);
+    pool_cache_destroy(b);
+    ck_assert_uint_eq(pool_classes_available(s, 0), count - run - 1);
+    pool_classes_destroy(s);
+}
+END_TEST
+
+/* The swap paths alone: a cache whose loaded magazine is empty (get) or full
+ * (put) and whose previous one helps swaps them, without the depot; else
+ * they refuse and change nothing. */
+START_TEST(swaps_without_the_depot)
+{
+    enum { COUNT = 8192 };
+    const struct pool_class_spec spec[] = {{64, COUNT}};
+    struct pool_classes *s = create(spec, 1, 0);
+    size_t rounds = stats(s, 0).rounds, v = 0;
+    ck_assert_uint_eq(rounds, 256);
+    struct pool_cache *c = pool_cache_create();
+    ck_assert_ptr_nonnull(c);
+    void **obj = calloc(2 * rounds, sizeof *obj), *p;
+    ck_assert_ptr_nonnull(obj);
+    /* whole pages from the frontier: the loaded magazine ends empty, and
+     * there is no previous one */
+    for (size_t i = 0; i < 2 * rounds; i++)
+        ck_assert_ptr_nonnull(obj[i] = pool_classes_get(s, c, 0));
+    for (size_t i = 0; i < rounds; i++)
+        ck_assert_int_eq(pool_fast_put(s, c, obj[i], &v), POOL_FAST_DONE);
+    ck_assert_int_eq(pool_fast_put(s, c, obj[rounds], &v), POOL_FAST_FULL);
+    ck_assert_uint_eq(v, 1);
+    ck_assert(!pool_swap_put(s, c, obj[rounds], 1)); /* no previous magazine */
+    ck_assert(!pool_swap_get(c, 1, &p));
+    uint64_t ex = stats(s, 0).exchanges;
+    ck_assert_int_eq(pool_put_slow(s, c, obj[rounds]), 1); /* an empty one, from the depot */
+    ck_assert_uint_eq(stats(s, 0).exchanges, ex + 1);
+    /* loaded: obj[rounds]; previous: full */
+    ck_assert(pool_fast_get(s, c, 1, &p));
+    ck_assert_ptr_eq(p, obj[rounds]);
+    ck_assert(!pool_fast_get(s, c, 1, &p));
+    ck_assert(pool_swap_get(c, 1, &p));
+    ck_assert_ptr_eq(p, obj[rounds - 1]);
+    ck_assert(!pool_swap_get(c, 1, &p)); /* the previous one is empty now */
+    ck_assert_int_eq(pool_fast_put(s, c, obj[rounds - 1], &v), POOL_FAST_DONE);
+    ck_assert_int_eq(pool_fast_put(s, c, obj[rounds], &v), POOL_FAST_FULL);
+    ck_assert(pool_swap_put(s, c, obj[rounds], 1));
+    ck_assert_int_eq(pool_which(s, obj[rounds]), POOL_FREED);
+    ck_assert(pool_fast_get(s, c, 1, &p));
+    ck_assert_ptr_eq(p, obj[rounds]);
+    ck_assert_uint_eq(stats(s, 0).exchanges, ex + 1); /* the swaps went nowhere */
+    ck_assert_uint_eq(pool_classes_available(s, 0), COUNT - rounds);
+    put_all(s, c, obj + rounds, rounds);
+    ck_assert_uint_eq(pool_classes_available(s, 0), COUNT);
+    ck_assert(pool_classes_check(s));
+    pool_cache_destroy(c);
+    free(obj);
+    pool_classes_destroy(s);
+}
+END_TEST
+
 /* Objects go through magazines whole: a thread that frees what another
  * allocated returns full magazines, and the other takes them back, with
  * every object handed out once at a time. */
@@ -813,7 +903,12 @@ START_TEST(zeroed_set_fits_nothing)
     struct pool_classes *s = create(lookup_spec, N_ELEMS(lookup_spec), 0);
     void *o = pool_classes_get(s, NULL, 0);
     ck_assert(!pool_fast_get(s, &cache, pool_fast_class(s, 16), &p));
-    ck_assert_int_eq(pool_fast_put(s, &cache, o, &v), POOL_FAST_SLOW);
+    ck_assert(!pool_swap_get(&cache, pool_fast_class(s, 16), &p));
+    ck_assert_int_eq(pool_fast_put(s, &cache, o, &v), POOL_FAST_FULL);
+    ck_assert_uint_eq(v, 1);
+    ck_assert(!pool_swap_put(s, &cache, o, 1));
+    static const struct pool_cache zeroed;
+    ck_assert(memcmp(&cache, &zeroed, sizeof cache) == 0);
     pool_classes_put(s, NULL, o);
     pool_classes_destroy(s);
 }
@@ -1093,7 +1188,8 @@ static void classes_cases(Suite *s)
               cache_on_nocache_set_stays_uncached);
     tcase_add_loop_test(tc, cache_bounded, 0, (int)N_ELEMS(bounded_counts));
     tcase_add_loop_test(tc, magazines_absorb_a_walk_at_the_edge, 0, 2);
-    add_tests(tc, magazines_travel_between_caches, objects_untouched,
+    tcase_add_loop_test(tc, frontier_taken_a_page_at_a_time, 0, 2);
+    add_tests(tc, swaps_without_the_depot, magazines_travel_between_caches, objects_untouched,
               fork_child_takes_back_other_caches, check_catches_a_broken_free_object,
               zeroed_set_fits_nothing);
 
