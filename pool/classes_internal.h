@@ -14,7 +14,7 @@
  * written per object at creation).
  *
  * Double frees. A free object's first 8 bytes hold the set's key (a random
- * 64-bit value); get clears them, put checks and writes them. A put that finds
+ * 64-bit value, or what pool_classes_set_key_ gave it); get clears them, put checks and writes them. A put that finds
  * the key is almost surely a double free: the slow path then looks for the
  * object among the free ones (pool_object_is_free_) and aborts when it is
  * there, else (the program's own data equal to the key, once in 2^64) goes
