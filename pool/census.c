@@ -14,11 +14,11 @@
 static uint32_t cached(const struct pool_cache *c, unsigned v, uint32_t rounds)
 {
     uint32_t n = 0;
-    if (__atomic_load_n(&c->cur[v], __ATOMIC_RELAXED) != 0)
+    if (__atomic_load_n(&c->mags[v].cur, __ATOMIC_RELAXED) != 0)
         n += (uint32_t)(__atomic_load_n(&c->sp[v], __ATOMIC_RELAXED) -
                         __atomic_load_n(&c->lo[v], __ATOMIC_RELAXED));
-    if (__atomic_load_n(&c->prev[v], __ATOMIC_RELAXED) != 0 &&
-        __atomic_load_n(&c->prev_full[v], __ATOMIC_RELAXED))
+    if (__atomic_load_n(&c->mags[v].prev, __ATOMIC_RELAXED) != 0 &&
+        __atomic_load_n(&c->mags[v].prev_full, __ATOMIC_RELAXED))
         n += rounds;
     return n;
 }
@@ -33,8 +33,8 @@ static void stats_locked(struct pool_classes *s, unsigned i,
     size_t available = pool_depot_objects_(k);
     for (struct pool_cache *c = s->caches; c != NULL; c = c->next_cache) {
         available += cached(c, v, k->rounds);
-        misses += __atomic_load_n(&c->misses[v], __ATOMIC_RELAXED);
-        exchanges += __atomic_load_n(&c->exchanges[v], __ATOMIC_RELAXED);
+        misses += __atomic_load_n(&c->mags[v].misses, __ATOMIC_RELAXED);
+        exchanges += __atomic_load_n(&c->mags[v].exchanges, __ATOMIC_RELAXED);
     }
     out->size = k->size;
     out->stride = k->stride;
@@ -161,8 +161,8 @@ static bool walk_cache(struct walk *w, const struct pool_cache *c)
 {
     unsigned v = w->v;
     const struct pool_class *k = w->k;
-    if (c->cur[v] != 0) {
-        uint32_t m = c->cur[v] - 1;
+    if (c->mags[v].cur != 0) {
+        uint32_t m = c->mags[v].cur - 1;
         void **r = k->mag + (size_t)m * k->rounds;
         if (c->lo[v] != r || c->hi[v] != r + k->rounds || c->sp[v] < c->lo[v] ||
             c->sp[v] > c->hi[v] || !mark_mag(w, m) ||
@@ -172,8 +172,8 @@ static bool walk_cache(struct walk *w, const struct pool_cache *c)
         return false; /* a child's own thread may have forked from a signal
                          handler halfway through loading a magazine */
     }
-    if (c->prev[v] != 0 && (!mark_mag(w, c->prev[v] - 1) ||
-                            !mark_rounds(w, c->prev[v] - 1, c->prev_full[v] ? k->rounds : 0)))
+    if (c->mags[v].prev != 0 && (!mark_mag(w, c->mags[v].prev - 1) ||
+                            !mark_rounds(w, c->mags[v].prev - 1, c->mags[v].prev_full ? k->rounds : 0)))
         return false;
     return true;
 }
@@ -263,19 +263,21 @@ static bool cache_class_ok(const struct pool_classes *s, const struct pool_cache
 {
     const struct pool_class *k = &s->cls[v - 1];
     uint32_t born = atomic_load(&k->mags_born), n = 0;
-    if (c->cur[v] != 0) {
-        void **r = k->mag + (size_t)(c->cur[v] - 1) * k->rounds;
-        if (c->cur[v] > born || c->lo[v] != r || c->hi[v] != r + k->rounds ||
-            c->sp[v] < c->lo[v] || c->sp[v] > c->hi[v])
+    if (c->mags[v].cur != 0) {
+        void **r = k->mag + (size_t)(c->mags[v].cur - 1) * k->rounds;
+        if (c->mags[v].cur > born || c->lo[v] != r || c->hi[v] != r + k->rounds ||
+            c->sp[v] < c->lo[v] || c->sp[v] > c->hi[v] || c->mags[v].rounds != k->rounds)
             return false;
         for (void **q = c->lo[v]; q < c->sp[v]; q++)
             seen[n++] = *q;
     }
-    if (c->prev[v] != 0) {
-        if (c->prev[v] > born || c->prev[v] == c->cur[v])
+    if (c->mags[v].prev != 0) {
+        if (c->mags[v].prev > born || c->mags[v].prev == c->mags[v].cur)
             return false;
-        void **r = k->mag + (size_t)(c->prev[v] - 1) * k->rounds;
-        for (uint32_t j = 0; c->prev_full[v] && j < k->rounds; j++)
+        void **r = k->mag + (size_t)(c->mags[v].prev - 1) * k->rounds;
+        if (c->mags[v].prev_lo != r || c->mags[v].rounds != k->rounds)
+            return false; /* what a swap uses without the class */
+        for (uint32_t j = 0; c->mags[v].prev_full && j < k->rounds; j++)
             seen[n++] = r[j];
     }
     qsort(seen, n, sizeof *seen, cmp_ptr);
@@ -333,14 +335,14 @@ bool pool_object_is_free_(struct pool_classes *s, unsigned v, const void *p)
     bool found = on_stack(k, &k->loose, false, p, idx) || on_stack(k, &k->full, true, p, idx);
     pthread_mutex_lock(&s->lock);
     for (const struct pool_cache *c = s->caches; c != NULL && !found; c = c->next_cache) {
-        if (__atomic_load_n(&c->cur[v], __ATOMIC_RELAXED) != 0) {
+        if (__atomic_load_n(&c->mags[v].cur, __ATOMIC_RELAXED) != 0) {
             void **lo = __atomic_load_n(&c->lo[v], __ATOMIC_RELAXED);
             void **sp = __atomic_load_n(&c->sp[v], __ATOMIC_RELAXED);
             found = lo != NULL && sp >= lo && sp - lo <= k->rounds &&
                     in_rounds(lo, (uint32_t)(sp - lo), p);
         }
-        uint32_t prev = __atomic_load_n(&c->prev[v], __ATOMIC_RELAXED);
-        if (prev != 0 && !found && __atomic_load_n(&c->prev_full[v], __ATOMIC_RELAXED))
+        uint32_t prev = __atomic_load_n(&c->mags[v].prev, __ATOMIC_RELAXED);
+        if (prev != 0 && !found && __atomic_load_n(&c->mags[v].prev_full, __ATOMIC_RELAXED))
             found = in_rounds(k->mag + (size_t)(prev - 1) * k->rounds, k->rounds, p);
     }
     pthread_mutex_unlock(&s->lock);

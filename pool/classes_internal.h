@@ -120,11 +120,17 @@ struct pool_cache {
         void **hi[POOL_V_MAX];
         struct { void **hi_none_, **hi_cls[POOL_CLASSES_MAX]; };
     };
-    uint32_t cur[POOL_V_MAX];   /* loaded magazine id + 1, or 0 */
-    uint32_t prev[POOL_V_MAX];  /* previous magazine id + 1, or 0 */
-    bool prev_full[POOL_V_MAX];
-    uint64_t misses[POOL_V_MAX];
-    uint64_t exchanges[POOL_V_MAX];
+    /* what only the slow paths read, one record per class: a swap or a
+     * trade with the depot touches one line of it, not one per field */
+    struct pool_cache_mags {
+        void **prev_lo;         /* the previous magazine's rounds, or NULL */
+        uint32_t cur;           /* loaded magazine id + 1, or 0 */
+        uint32_t prev;          /* previous magazine id + 1, or 0 */
+        uint32_t rounds;        /* the class's, once a magazine was loaded */
+        bool prev_full;
+        uint64_t misses;
+        uint64_t exchanges;
+    } mags[POOL_V_MAX];
     struct pool_classes *set;   /* attached to; NULL when not attached */
     struct pool_cache *prev_cache, *next_cache;
     bool heap;                  /* from pool_cache_create() */
@@ -305,7 +311,7 @@ void pool_cache_forget_(struct pool_cache *c);
 /* Figures that a cache keeps for its thread. */
 static inline uint64_t pool_cache_exchanges(const struct pool_cache *c, unsigned v)
 {
-    return c->exchanges[v];
+    return c->mags[v].exchanges;
 }
 
 static inline size_t pool_class_size_v(const struct pool_classes *s, unsigned v)

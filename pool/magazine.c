@@ -185,53 +185,67 @@ static void give_back(struct pool_class *k, uint32_t m, uint32_t n)
  * and set last by load(): a cache whose cur is set has valid pointers. */
 static uint32_t unload(struct pool_cache *c, unsigned v)
 {
-    uint32_t m = c->cur[v] - 1;
-    c->cur[v] = 0;
+    uint32_t m = c->mags[v].cur - 1;
+    c->mags[v].cur = 0;
     ordered();
     c->sp[v] = c->lo[v] = c->hi[v] = NULL;
     return m;
 }
 
+/* Load the magazine m, whose rounds are r (`rounds` of them), holding n. */
+static void load_at(struct pool_cache *c, unsigned v, void **r, uint32_t rounds,
+                    uint32_t m, uint32_t n)
+{
+    c->lo[v] = r;
+    c->hi[v] = r + rounds;
+    c->sp[v] = r + n;
+    c->mags[v].rounds = rounds;
+    ordered();
+    c->mags[v].cur = m + 1;
+}
+
 static void load(struct pool_cache *c, unsigned v, const struct pool_class *k,
                  uint32_t m, uint32_t n)
 {
-    void **r = rounds_of(k, m);
-    c->lo[v] = r;
-    c->hi[v] = r + k->rounds;
-    c->sp[v] = r + n;
-    ordered();
-    c->cur[v] = m + 1;
+    load_at(c, v, rounds_of(k, m), k->rounds, m, n);
 }
 
 static uint32_t held(const struct pool_cache *c, unsigned v)
 {
-    return c->cur[v] ? (uint32_t)(c->sp[v] - c->lo[v]) : 0;
+    return c->mags[v].cur ? (uint32_t)(c->sp[v] - c->lo[v]) : 0;
 }
 
-/* Set the previous magazine (id m, or NONE), full or empty. */
-static void set_prev(struct pool_cache *c, unsigned v, uint32_t m, bool full)
+/* Set the previous magazine (id m, whose rounds are r; or NONE), full or
+ * empty. */
+static void set_prev(struct pool_cache *c, unsigned v, uint32_t m, void **r, bool full)
 {
-    c->prev_full[v] = full;
+    c->mags[v].prev_full = full;
+    c->mags[v].prev_lo = m == NONE ? NULL : r;
     ordered();
-    c->prev[v] = m == NONE ? 0 : m + 1;
+    c->mags[v].prev = m == NONE ? 0 : m + 1;
 }
 
-/* Make the previous magazine the loaded one and the other way round. */
+/* Make the previous magazine the loaded one and the other way round. All
+ * it needs is in the cache's own record of the class (not the class). */
 static void swap(struct pool_cache *c, unsigned v, const struct pool_class *k)
 {
-    uint32_t prev = c->prev[v] - 1, n = c->prev_full[v] ? k->rounds : 0;
-    uint32_t had = held(c, v), cur = c->cur[v] ? unload(c, v) : NONE;
-    c->prev[v] = 0;
+    struct pool_cache_mags *g = &c->mags[v];
+    (void)k;
+    POOL_ASSERT(g->rounds == k->rounds && g->prev_lo == rounds_of(k, g->prev - 1));
+    uint32_t rounds = g->rounds, prev = g->prev - 1, n = g->prev_full ? rounds : 0;
+    void **prev_lo = g->prev_lo, **lo = c->lo[v];
+    uint32_t had = held(c, v), cur = g->cur ? unload(c, v) : NONE;
+    g->prev = 0;
     ordered();
-    load(c, v, k, prev, n);
-    set_prev(c, v, cur, cur != NONE && had == k->rounds);
+    load_at(c, v, prev_lo, rounds, prev, n);
+    set_prev(c, v, cur, lo, cur != NONE && had == rounds);
 }
 
 /* ---- the swaps alone ---- */
 
 bool pool_swap_get(struct pool_cache *c, unsigned v, void **p)
 {
-    if (c->prev[v] == 0 || !c->prev_full[v])
+    if (c->mags[v].prev == 0 || !c->mags[v].prev_full)
         return false; /* (a cache not attached has no previous magazine) */
     POOL_ASSERT(c->set != NULL && v >= 1 && v <= c->set->nclasses);
     swap(c, v, &c->set->cls[v - 1]);
@@ -240,7 +254,7 @@ bool pool_swap_get(struct pool_cache *c, unsigned v, void **p)
 
 bool pool_swap_put(const struct pool_classes *s, struct pool_cache *c, void *p, unsigned v)
 {
-    if (c->prev[v] == 0 || c->prev_full[v])
+    if (c->mags[v].prev == 0 || c->mags[v].prev_full)
         return false;
     POOL_ASSERT(c->set == s && v >= 1 && v <= s->nclasses);
     swap(c, v, &s->cls[v - 1]);
@@ -267,17 +281,21 @@ static void *get_cached(struct pool_classes *s, struct pool_cache *c,
 {
     if (held(c, v) != 0)
         return take_loaded(s, c, v);
-    if (c->prev[v] != 0 && c->prev_full[v]) {
+    if (c->mags[v].prev != 0 && c->mags[v].prev_full) {
         swap(c, v, k);
         return take_loaded(s, c, v);
     }
     uint32_t m;
+    /* what note_peak will read, on its way while the pop's lines come */
+    __builtin_prefetch(&k->frontier);
+    __builtin_prefetch(&k->loose);
     if (depot_pop(&k->full, &m, 1) == 1) {
-        c->exchanges[v]++;
-        uint32_t old = c->cur[v] ? unload(c, v) : NONE;
+        c->mags[v].exchanges++;
+        void **old_lo = c->lo[v];
+        uint32_t old = c->mags[v].cur ? unload(c, v) : NONE;
         load(c, v, k, m, k->rounds);
-        if (old != NONE && c->prev[v] == 0)
-            set_prev(c, v, old, false);
+        if (old != NONE && c->mags[v].prev == 0)
+            set_prev(c, v, old, old_lo, false);
         else if (old != NONE)
             depot_push(&k->empty, &old, 1);
         note_peak(k);
@@ -285,8 +303,8 @@ static void *get_cached(struct pool_classes *s, struct pool_cache *c,
     }
     /* No full magazine in the depot: fill one from the loose objects, else
      * from the frontier. */
-    if (c->cur[v] == 0) {
-        if (c->prev[v] != 0) {
+    if (c->mags[v].cur == 0) {
+        if (c->mags[v].prev != 0) {
             swap(c, v, k); /* the previous one is empty */
         } else {
             uint32_t e = mag_get_empty(k);
@@ -300,7 +318,7 @@ static void *get_cached(struct pool_classes *s, struct pool_cache *c,
         n = fill_new(s, k, c->lo[v], k->rounds);
     if (n == 0)
         return NULL;
-    c->exchanges[v]++;
+    c->mags[v].exchanges++;
     c->sp[v] = c->lo[v] + n;
     note_peak(k);
     return take_loaded(s, c, v);
@@ -365,7 +383,7 @@ void *pool_get_slow(struct pool_classes *s, struct pool_cache *c, unsigned v)
     if (p != NULL)
         return p;
     if (c != NULL)
-        c->misses[v]++;
+        c->mags[v].misses++;
     else
         atomic_fetch_add_explicit(&k->misses, 1, memory_order_relaxed);
     return NULL;
@@ -377,16 +395,16 @@ void *pool_get_slow(struct pool_classes *s, struct pool_cache *c, unsigned v)
  * one full magazine's objects go loose, and it serves as the empty one. */
 static bool make_room(struct pool_cache *c, unsigned v, struct pool_class *k)
 {
-    if (c->prev[v] != 0 && c->prev_full[v]) {
-        uint32_t m = c->prev[v] - 1;
-        c->prev[v] = 0;
+    if (c->mags[v].prev != 0 && c->mags[v].prev_full) {
+        uint32_t m = c->mags[v].prev - 1;
+        c->mags[v].prev = 0;
         ordered();
         spill(k, rounds_of(k, m), k->rounds);
-        set_prev(c, v, m, false);
+        set_prev(c, v, m, rounds_of(k, m), false);
         swap(c, v, k);
         return true;
     }
-    if (c->cur[v] != 0) {
+    if (c->mags[v].cur != 0) {
         uint32_t m = unload(c, v);
         spill(k, rounds_of(k, m), k->rounds);
         load(c, v, k, m, 0);
@@ -399,13 +417,13 @@ static bool make_room(struct pool_cache *c, unsigned v, struct pool_class *k)
 static void put_cached(struct pool_cache *c, unsigned v, struct pool_class *k,
                        void *p)
 {
-    if (c->cur[v] != 0 && c->sp[v] != c->hi[v])
+    if (c->mags[v].cur != 0 && c->sp[v] != c->hi[v])
         goto push;
-    if (c->prev[v] != 0 && !c->prev_full[v]) {
+    if (c->mags[v].prev != 0 && !c->mags[v].prev_full) {
         swap(c, v, k);
         goto push;
     }
-    c->exchanges[v]++;
+    c->mags[v].exchanges++;
     uint32_t m = mag_get_empty(k);
     if (m == NONE) {
         if (!make_room(c, v, k)) {
@@ -414,16 +432,17 @@ static void put_cached(struct pool_cache *c, unsigned v, struct pool_class *k,
         }
         goto push;
     }
-    if (c->prev[v] != 0) { /* full: to the depot */
-        uint32_t old = c->prev[v] - 1;
-        c->prev[v] = 0;
+    if (c->mags[v].prev != 0) { /* full: to the depot */
+        uint32_t old = c->mags[v].prev - 1;
+        c->mags[v].prev = 0;
         ordered();
         depot_push(&k->full, &old, 1);
     }
-    uint32_t cur = c->cur[v] ? unload(c, v) : NONE;
+    void **cur_lo = c->lo[v];
+    uint32_t cur = c->mags[v].cur ? unload(c, v) : NONE;
     load(c, v, k, m, 0);
     if (cur != NONE)
-        set_prev(c, v, cur, true);
+        set_prev(c, v, cur, cur_lo, true);
 push:
     *c->sp[v] = p;
     c->sp[v]++;
@@ -508,20 +527,20 @@ static void drain(struct pool_classes *s, struct pool_cache *c)
 {
     for (unsigned v = 1; v <= s->nclasses; v++) {
         struct pool_class *k = &s->cls[v - 1];
-        if (c->cur[v] != 0) {
+        if (c->mags[v].cur != 0) {
             uint32_t n = held(c, v), m = unload(c, v);
             ordered();
             give_back(k, m, n);
         }
-        if (c->prev[v] != 0) {
-            uint32_t m = c->prev[v] - 1, n = c->prev_full[v] ? k->rounds : 0;
-            c->prev[v] = 0;
+        if (c->mags[v].prev != 0) {
+            uint32_t m = c->mags[v].prev - 1, n = c->mags[v].prev_full ? k->rounds : 0;
+            c->mags[v].prev = 0;
             ordered();
             give_back(k, m, n);
         }
-        atomic_fetch_add_explicit(&k->misses, c->misses[v], memory_order_relaxed);
-        atomic_fetch_add_explicit(&k->exchanges, c->exchanges[v], memory_order_relaxed);
-        c->misses[v] = c->exchanges[v] = 0;
+        atomic_fetch_add_explicit(&k->misses, c->mags[v].misses, memory_order_relaxed);
+        atomic_fetch_add_explicit(&k->exchanges, c->mags[v].exchanges, memory_order_relaxed);
+        c->mags[v].misses = c->mags[v].exchanges = 0;
     }
 }
 
@@ -584,7 +603,7 @@ void pool_classes_fork_child(struct pool_classes *s, struct pool_cache *self)
         }
         uint32_t out = k->count - pool_depot_objects_(k);
         if (self != NULL && self->set == s)
-            self->misses[v] = self->exchanges[v] = 0;
+            self->mags[v].misses = self->mags[v].exchanges = 0;
         atomic_store_explicit(&k->misses, 0, memory_order_relaxed);
         atomic_store_explicit(&k->exchanges, 0, memory_order_relaxed);
         atomic_store_explicit(&k->peak_out, out, memory_order_relaxed);

@@ -30,6 +30,7 @@
 #define RANGE ((size_t)(1 + LIVE_CHUNKS_MAX) * LIVE_PAGE)
 
 struct live_header *live_h;
+uint32_t live_peak_noted[POOL_V_MAX];
 
 static struct {
     bool on;
@@ -211,6 +212,7 @@ static void describe(struct live_header *h, const struct shim_config *cfg)
 int live_start(const struct shim_config *cfg, char *const *env)
 {
     int saved = errno;
+    memset(live_peak_noted, 0, sizeof live_peak_noted); /* its page, now, not in a call */
     if (!choose_dir(env)) {
         say_off("no private tmpfs directory for it:", live.dir, errno);
         goto fail;
@@ -282,6 +284,7 @@ static void keep_private(size_t len)
 void live_fork_child(void)
 {
     int saved = errno;
+    memset(live_peak_noted, 0, sizeof live_peak_noted); /* the child's peaks start again */
     size_t len = (size_t)(1 + live.nchunks) * LIVE_PAGE;
     shim_file_close(&live.file); /* the parent's, never a number the program took */
     int fd = name_file() ? create() : -1;

@@ -109,12 +109,19 @@ bool live_on(void);
 struct counters_shared *live_shared(void);
 struct counters_chunk *live_chunk(void);
 
-/* Publish class v's peak out (read from the pool set on a slow path). */
+/* Publish class v's peak out (read from the pool set on a slow path). The
+ * file's page is touched only when the peak grows past what this process
+ * last wrote there (live_peak_noted, in its own memory): a trade with the
+ * depot does not pay for a cold line and TLB entry to learn nothing. */
 extern struct live_header *live_h; /* NULL while off */
+extern uint32_t live_peak_noted[]; /* [POOL_V_MAX] */
 static inline void live_note_peak(unsigned v, uint32_t peak)
 {
     struct live_header *h = live_h;
-    if (h != NULL && peak > h->peak[v])
+    if (h == NULL || peak <= __atomic_load_n(&live_peak_noted[v], __ATOMIC_RELAXED))
+        return;
+    __atomic_store_n(&live_peak_noted[v], peak, __ATOMIC_RELAXED);
+    if (peak > h->peak[v])
         h->peak[v] = peak;
 }
 
