@@ -279,12 +279,11 @@ static void *take_loaded(const struct pool_classes *s, struct pool_cache *c,
 static void *get_cached(struct pool_classes *s, struct pool_cache *c,
                         unsigned v, struct pool_class *k)
 {
+    void *p;
     if (held(c, v) != 0)
         return take_loaded(s, c, v);
-    if (c->mags[v].prev != 0 && c->mags[v].prev_full) {
-        swap(c, v, k);
-        return take_loaded(s, c, v);
-    }
+    if (pool_swap_get(c, v, &p))
+        return p;
     uint32_t m;
     /* what note_peak will read, on its way while the pop's lines come */
     __builtin_prefetch(&k->frontier);
