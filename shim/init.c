@@ -285,7 +285,7 @@ static int start_pools(const struct shim_config *cfg, char **env)
         stats_install_signal(cfg->stats_signal);
     __atomic_store_n(&shim.set, set, __ATOMIC_RELEASE);
     if (!shim.timing) { /* timed: the fast paths keep the empty route */
-        __atomic_store_n(&shim.free_other, real.free, __ATOMIC_RELAXED);
+        boot_free_other();
         __atomic_store_n(&shim.route, set, __ATOMIC_RELEASE);
     }
     return SHIM_ON;

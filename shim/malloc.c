@@ -316,9 +316,9 @@ __attribute__((always_inline)) static inline void free_fast(struct pool_classes 
         free_swap(s, p);
         return;
     }
-    if (likely(r == POOL_FAST_NOT_OURS) && !boot_owns(p)) {
+    if (likely(r == POOL_FAST_NOT_OURS)) {
         /* the real free once on (glibc's free keeps errno itself, since
-         * 2.33), else the slow path */
+         * 2.33), else the slow path; the bootstrap arena's blocks: shim.h */
         __atomic_load_n(&shim.free_other, __ATOMIC_RELAXED)(p);
         return;
     }

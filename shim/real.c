@@ -54,6 +54,27 @@ bool real_resolve(void)
 _Alignas(4096) char boot_arena[BOOT_BYTES];
 static _Atomic size_t boot_used;
 
+/* The real free, which must never see the arena's blocks. */
+static void free_unless_boot(void *p)
+{
+    if (!boot_owns(p))
+        real.free(p); /* glibc's free keeps errno itself (since 2.33) */
+}
+
+void boot_free_other(void)
+{
+    /* Most processes never use the arena (glibc's dlsym allocates nothing
+     * since 2.34): free then sends a pointer outside the pools straight to
+     * the real free. A block taken from the arena after the first load of
+     * boot_used, by a thread that had found the real allocator missing just
+     * before it came, is seen either here or by boot_alloc (each stores,
+     * then loads what the other stores: sequentially consistent). */
+    void (*f)(void *) = atomic_load(&boot_used) != 0 ? free_unless_boot : real.free;
+    __atomic_store_n(&shim.free_other, f, __ATOMIC_SEQ_CST);
+    if (atomic_load(&boot_used) != 0)
+        __atomic_store_n(&shim.free_other, free_unless_boot, __ATOMIC_SEQ_CST);
+}
+
 void *boot_alloc(size_t size, size_t align)
 {
     if (align < BOOT_HEADER)
@@ -67,6 +88,10 @@ void *boot_alloc(size_t size, size_t align)
         if (end > BOOT_BYTES)
             return NULL;
     } while (!atomic_compare_exchange_weak(&boot_used, &used, end));
+    /* a block taken while (or just after) the shim came on: free's pointer
+     * for blocks outside the pools must look out for it (boot_free_other) */
+    if (__atomic_load_n(&shim.free_other, __ATOMIC_SEQ_CST) != shim_free_slow)
+        __atomic_store_n(&shim.free_other, free_unless_boot, __ATOMIC_SEQ_CST);
     memcpy(boot_arena + start - BOOT_HEADER, &size, sizeof size);
     return boot_arena + start; /* static storage: already zero */
 }

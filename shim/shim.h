@@ -45,9 +45,10 @@ struct shim {
      * every call takes the slow path; with the timing mode on it stays so, and
      * the slow paths time the same work (malloc.c). */
     struct pool_classes *route;
-    /* Where free sends a pointer outside the route's range and the bootstrap
-     * arena: the real free once the route is the pool set, before that
-     * shim_free_slow (which then decides). */
+    /* Where free sends a pointer outside the route's range: before the
+     * route is the pool set shim_free_slow (which then decides), after it the
+     * real free, or a function that ignores the bootstrap arena's blocks
+     * once the arena has given any (boot_free_other). */
     void (*free_other)(void *);
     struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;
@@ -104,6 +105,8 @@ bool real_ready(void) SHIM_HIDDEN;
 extern char boot_arena[BOOT_BYTES] SHIM_HIDDEN;
 void *boot_alloc(size_t size, size_t align) SHIM_HIDDEN;
 size_t boot_usable(const void *p) SHIM_HIDDEN;
+/* Point shim.free_other past the slow path: when the shim comes on. */
+void boot_free_other(void) SHIM_HIDDEN;
 
 static inline bool boot_owns(const void *p)
 {

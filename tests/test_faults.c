@@ -829,6 +829,35 @@ START_TEST(boot_through_shim)
 }
 END_TEST
 
+/* A process whose arena gave nothing sends free's foreign pointers straight
+ * to the real free; a block the arena gives once the shim is on (a thread
+ * that found the real allocator missing a moment before) makes free look out
+ * for the arena's blocks from then on. */
+START_TEST(boot_block_after_start)
+{
+    start("64:2", false);
+    ck_assert(shim.free_other == real.free);
+    count_frees();
+    char *b = boot_alloc(100, 16);
+    ck_assert(boot_owns(b));
+    ck_assert(shim.free_other != real.free);
+    fill(b, 100, 7);
+    shim_free(b); /* ignored: never the real free's */
+    ck_assert(intact(b, 100, 7));
+    ck_assert_uint_eq(frees, 0);
+    void *big = shim_malloc(100000);
+    ck_assert_ptr_nonnull(big);
+    shim_free(big);
+    ck_assert_uint_eq(frees, 1);
+    void *pooled = shim_malloc(64);
+    ck_assert_int_ge(owner(pooled), 0);
+    shim_free(pooled);
+    ck_assert_uint_eq(frees, 1);
+    ck_assert_uint_eq(available(64), 2);
+    mend_real();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 
 static void faults_cases(Suite *s)
@@ -848,7 +877,7 @@ static void faults_cases(Suite *s)
     tcase_add_loop_test(t, stats_signal_chains_to_earlier_handler, 0, 2);
 
     add_tcase(s, "bootstrap", 0, TC_PLAIN, boot_blocks, boot_exhausts,
-              boot_zero_at_the_end_is_owned, boot_through_shim);
+              boot_zero_at_the_end_is_owned, boot_through_shim, boot_block_after_start);
 }
 
 /* each case starts its own shim: never share one process (CK_FORK=no) */
