@@ -68,7 +68,9 @@ _Noreturn void pool_assert_fail_(const char *expr, const char *file, int line);
 
 /* An empty asm on the class index in free's fast path: without it gcc 12
  * copies the index to another register before it forms the address of the
- * class's figures (one instruction more, for nothing). */
+ * class's figures, and once more between two of them, so that it cannot
+ * keep that address in a register of its own (a lea) instead of indexing
+ * each figure (one instruction more each time, for nothing). */
 #define POOL_PIN_INDEX(k) __asm__("" : "+r"(k))
 
 /* A word that other threads only ever grow with atomic stores, and that a
@@ -222,8 +224,11 @@ static inline int pool_fast_put_keyed(const struct pool_classes *s, struct pool_
         return POOL_FAST_NOT_OURS;
     size_t k = off >> s->shift;
     POOL_PIN_INDEX(k);
-    if (__builtin_expect(off >= POOL_GROWING(s->limit[k]) || off * s->magic[k] > s->magic1[k], 0))
-        return POOL_FAST_SLOW; /* not an object start, or never handed out */
+    if (__builtin_expect(off >= POOL_GROWING(s->limit[k]), 0))
+        return POOL_FAST_SLOW; /* never handed out */
+    POOL_PIN_INDEX(k);
+    if (__builtin_expect(off * s->magic[k] > s->magic1[k], 0))
+        return POOL_FAST_SLOW; /* not an object start */
     POOL_ASSERT(key == s->key);
     if (__builtin_expect(*(uint64_t *)p == key, 0))
         return POOL_FAST_SLOW;
