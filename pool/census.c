@@ -180,8 +180,9 @@ static bool walk_cache(struct walk *w, const struct pool_cache *c)
 
 /* Every object below the frontier is either marked free and holds the key
  * (CHECKED: its state byte is 0), or is handed out (CHECKED: state 1; else
- * its bytes are the program's). The limit free checks is the offset (from
- * the set's base) of the frontier's object. */
+ * its bytes are the program's). The limit the slow paths check is the
+ * offset (from the set's base) of the frontier's object, the fast path's
+ * mlimit that times magic. */
 static bool check_states(struct walk *w)
 {
     const struct pool_class *k = w->k;
@@ -190,6 +191,10 @@ static bool check_states(struct walk *w)
                      (uint64_t)(k->base - w->s->base);
     if (limit != (uint64_t)frontier * k->stride &&
         !(w->lost_ok && limit < (uint64_t)frontier * k->stride)) /* a take cut short */
+        return false;
+    uint64_t mlimit = __atomic_load_n(&w->s->mlimit[w->v - 1], __ATOMIC_RELAXED);
+    uint64_t mwant = (limit + (uint64_t)(k->base - w->s->base)) * k->magic;
+    if (mlimit != mwant && !(w->lost_ok && mlimit < mwant)) /* grown by half */
         return false;
     for (uint32_t i = 0; i < frontier; i++) {
         const char *p = k->base + (size_t)i * k->stride;

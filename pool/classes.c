@@ -79,8 +79,11 @@ static size_t start_pad_max(size_t stride)
 }
 
 /* The divisibility test by multiply (x * magic <= magic - 1, magic =
- * ceil(2^64 / d)) is exact for x < 2^64 / d; offsets stay below the span,
- * at most POOL_CLASSES_MAX slices of twice POOL_CLASS_BYTES_MAX. */
+ * floor(2^64 / d) + 1) is exact for x * d < 2^64, and so is free's test
+ * against mlimit (classes_internal.h): for x = j * d + r, x * magic = j * e
+ * + r * magic (mod 2^64, e = magic * d - 2^64 <= d), which does not wrap
+ * when r >= 1, and j * e <= x < magic. Offsets stay below the span, at most
+ * POOL_CLASSES_MAX slices of twice POOL_CLASS_BYTES_MAX. */
 _Static_assert((unsigned __int128)POOL_CLASSES_MAX * 2 * POOL_CLASS_BYTES_MAX *
                POOL_CLASS_SIZE_MAX < (unsigned __int128)1 << 64,
                "a set's offsets are in the range where the multiply tests divisibility");
@@ -207,7 +210,8 @@ static void init_class(struct pool_classes *s, unsigned i,
     k->stride = kp->stride;
     k->count = kp->count;
     k->bytes = kp->bytes;
-    k->magic = UINT64_MAX / k->stride + 1;
+    /* floor(2^64 / stride) + 1: for a power of two too (e >= 1) */
+    k->magic = (uint64_t)(((unsigned __int128)1 << 64) / k->stride) + 1;
     size_t a = k->stride & -k->stride, slice = (size_t)1 << s->shift;
     if (slice > POOL_CLASS_SIZE_MAX)
         slice = POOL_CLASS_SIZE_MAX;
@@ -218,7 +222,7 @@ static void init_class(struct pool_classes *s, unsigned i,
     k->state = s->flags & POOL_CLASSES_CHECKED ? (uint8_t *)store + kp->state_off : NULL;
     s->limit[i] = kp->off; /* nothing handed out yet */
     s->magic[i] = k->magic;
-    s->magic1[i] = k->magic - 1;
+    s->mlimit[i] = kp->off * k->magic;
     depot_init_empty(&k->loose, k->count, store + kp->loose_off);
     /* one array of links serves both stacks: an id is on one of them */
     depot_init_empty(&k->full, k->nmags, store + kp->ids_off);

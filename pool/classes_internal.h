@@ -68,9 +68,7 @@ _Noreturn void pool_assert_fail_(const char *expr, const char *file, int line);
 
 /* An empty asm on the class index in free's fast path: without it gcc 12
  * copies the index to another register before it forms the address of the
- * class's figures, and once more between two of them, so that it cannot
- * keep that address in a register of its own (a lea) instead of indexing
- * each figure (one instruction more each time, for nothing). */
+ * class's figures (one instruction more, for nothing). */
 #define POOL_PIN_INDEX(k) __asm__("" : "+r"(k))
 
 /* A word that other threads only ever grow with atomic stores, and that a
@@ -147,14 +145,19 @@ struct pool_classes {
     unsigned shift;
     unsigned nclasses;
     /* per class, what free checks: offset o from base, in class k's slice,
-     * is an object start handed out at least once when o < limit[k] (the
-     * offset of the frontier's object, growing as the frontier does; written
-     * with atomic stores, read plain by the fast path) and the stride divides
-     * o: o * magic[k] <= magic1[k] (each class starts at a multiple of its
-     * stride, classes.c) */
+     * is an object start handed out at least once when the stride divides o
+     * (each class starts at a multiple of its stride, classes.c) and o <
+     * limit[k], the offset of the frontier's object (growing as the frontier
+     * does; written with atomic stores). With magic[k] = floor(2^64 / stride)
+     * + 1, o * magic[k] (mod 2^64) is j * e for o = j * stride (e = magic *
+     * stride - 2^64, 1 <= e <= stride: growing with j) and at least magic[k]
+     * otherwise (above any j * e: classes.c asserts the range), so that
+     *   o * magic[k] < mlimit[k] = limit[k] * magic[k]
+     * is the whole test, one multiply and one comparison; the fast path reads
+     * mlimit plain, the slow paths limit. */
     uint64_t limit[POOL_CLASSES_MAX];
     uint64_t magic[POOL_CLASSES_MAX];
-    uint64_t magic1[POOL_CLASSES_MAX];  /* magic - 1 */
+    uint64_t mlimit[POOL_CLASSES_MAX];
     uint8_t small[POOL_SMALL_MAX + 1]; /* n -> v, 0: none */
     uint32_t sizes[POOL_CLASSES_MAX];  /* cls[i].size, packed for lookup */
     unsigned flags;
@@ -224,11 +227,8 @@ static inline int pool_fast_put_keyed(const struct pool_classes *s, struct pool_
         return POOL_FAST_NOT_OURS;
     size_t k = off >> s->shift;
     POOL_PIN_INDEX(k);
-    if (__builtin_expect(off >= POOL_GROWING(s->limit[k]), 0))
-        return POOL_FAST_SLOW; /* never handed out */
-    POOL_PIN_INDEX(k);
-    if (__builtin_expect(off * s->magic[k] > s->magic1[k], 0))
-        return POOL_FAST_SLOW; /* not an object start */
+    if (__builtin_expect(off * s->magic[k] >= POOL_GROWING(s->mlimit[k]), 0))
+        return POOL_FAST_SLOW; /* not an object start, or never handed out */
     POOL_ASSERT(key == s->key);
     if (__builtin_expect(*(uint64_t *)p == key, 0))
         return POOL_FAST_SLOW;

@@ -74,14 +74,20 @@ static void note_peak(struct pool_class *k)
 
 /* The class's limit, which free checks, up to object f (a frontier that a
  * take just moved): the offset of f from the set's base. */
-static void grow_limit(struct pool_classes *s, const struct pool_class *k, uint32_t f)
+static void grow_to(uint64_t *limit, uint64_t want)
 {
-    uint64_t *limit = &s->limit[k - s->cls];
-    uint64_t want = (uint64_t)(k->base - s->base) + (uint64_t)f * k->stride;
     uint64_t had = __atomic_load_n(limit, __ATOMIC_RELAXED);
     while (had < want && !__atomic_compare_exchange_n(limit, &had, want, true,
                                                       __ATOMIC_RELAXED, __ATOMIC_RELAXED))
         ;
+}
+
+static void grow_limit(struct pool_classes *s, const struct pool_class *k, uint32_t f)
+{
+    size_t i = (size_t)(k - s->cls);
+    uint64_t want = (uint64_t)(k->base - s->base) + (uint64_t)f * k->stride;
+    grow_to(&s->limit[i], want);
+    grow_to(&s->mlimit[i], want * k->magic); /* grows with want: classes_internal.h */
 }
 
 /* Move the frontier past up to `want` objects: at least one, and only those

@@ -273,6 +273,80 @@ END_TEST
 
 static const struct pool_class_spec own_spec[] = {{100, 5}, {48, 10}, {4096, 3}, {64, 8}};
 
+/* free's fast test (one multiply, one comparison with mlimit) says "an
+ * object start, handed out at least once" exactly, for strides that are
+ * powers of two and strides that are not, up to the largest class: every
+ * offset around each class's first objects, its frontier, its last object
+ * and its padding, then random offsets over the whole span, against the
+ * definition. A zeroed cache is not attached: a pointer that passes the
+ * checks comes back POOL_FAST_FULL, and nothing is written. */
+static const struct pool_class_spec fast_spec[] = {
+    {16, 40}, {48, 30}, {64, 20}, {100, 20}, {1000, 9}, {4096, 5}, {POOL_CLASS_SIZE_MAX, 3}};
+
+static int fast_expected(const struct pool_classes *s, uintptr_t off)
+{
+    const struct pool_class *k = &s->cls[off >> s->shift];
+    uintptr_t first = (uintptr_t)(k->base - s->base);
+    if (off < first || (off - first) % k->stride != 0)
+        return POOL_FAST_SLOW; /* the padding, or inside an object */
+    uintptr_t i = (off - first) / k->stride;
+    if (i >= atomic_load(&k->frontier))
+        return POOL_FAST_SLOW; /* never handed out, or past the last */
+    return *(const uint64_t *)(s->base + off) == s->key ? POOL_FAST_SLOW : POOL_FAST_FULL;
+}
+
+static void fast_agrees(struct pool_classes *s, uintptr_t off, unsigned *passed)
+{
+    struct pool_cache c;
+    memset(&c, 0, sizeof c);
+    size_t v = 0;
+    int want = fast_expected(s, off);
+    int got = pool_fast_put(s, &c, s->base + off, &v);
+    ck_assert_msg(got == want, "offset %#lx (class %lu): %d, not %d", (unsigned long)off,
+                  (unsigned long)(off >> s->shift), got, want);
+    if (got == POOL_FAST_FULL) {
+        ck_assert_uint_eq(v, (off >> s->shift) + 1);
+        (*passed)++;
+    }
+}
+
+START_TEST(fast_put_checks_exactly)
+{
+    struct pool_classes *s = create(fast_spec, N_ELEMS(fast_spec), POOL_CLASSES_NOCACHE);
+    unsigned nc = pool_classes_count(s), passed = 0, out = 0;
+    for (unsigned c = 0; c < nc; c++) { /* about half handed out, two back */
+        const struct pool_class *k = &s->cls[c];
+        void *held[64];
+        unsigned n = (k->count + 1) / 2;
+        for (unsigned i = 0; i < n; i++)
+            ck_assert_ptr_nonnull(held[i] = pool_classes_get(s, NULL, (int)c));
+        pool_classes_put(s, NULL, held[0]);
+        pool_classes_put(s, NULL, held[n - 1]);
+        out += n - 2;
+    }
+    for (unsigned c = 0; c < nc; c++) {
+        const struct pool_class *k = &s->cls[c];
+        uintptr_t slice = (uintptr_t)c << s->shift, first = (uintptr_t)(k->base - s->base);
+        uintptr_t f = first + (uintptr_t)atomic_load(&k->frontier) * k->stride;
+        uintptr_t last = first + (uintptr_t)(k->count - 1) * k->stride;
+        uintptr_t around[] = {slice, first, f - k->stride, f, last, last + k->stride};
+        for (size_t a = 0; a < N_ELEMS(around); a++)
+            for (uintptr_t o = around[a] < 256 + slice ? slice : around[a] - 256;
+                 o < around[a] + 256 && o < s->span; o++)
+                fast_agrees(s, o, &passed);
+        for (uintptr_t o = slice; o < first; o += 8) /* the padding */
+            fast_agrees(s, o, &passed);
+        for (unsigned i = 0; i < k->count; i++) /* every object start */
+            fast_agrees(s, first + (uintptr_t)i * k->stride, &passed);
+    }
+    ck_assert_uint_ge(passed, out); /* each held object at least once */
+    uint64_t seed = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 200000; i++)
+        fast_agrees(s, tu_xorshift64(&seed) % s->span, &passed);
+    pool_classes_destroy(s);
+}
+END_TEST
+
 START_TEST(owner_from_address)
 {
     struct pool_classes *s = create(own_spec, N_ELEMS(own_spec), POOL_CLASSES_NOCACHE);
@@ -1180,7 +1254,7 @@ static void classes_cases(Suite *s)
     tcase_add_loop_test(tc, create_rejects_bad_spec, 0, (int)N_ELEMS(bad_specs));
     add_tests(tc, create_destroy_leaks_nothing, footprint_is_what_create_reserves);
 
-    add_tcase(s, "layout", 0, TC_PLAIN, owner_from_address, alignment);
+    add_tcase(s, "layout", 0, TC_PLAIN, owner_from_address, fast_put_checks_exactly, alignment);
 
     tc = add_tcase(s, "get_put", 0, TC_PLAIN);
     tcase_add_loop_test(tc, exhaust_and_stats, 0, MODES);
