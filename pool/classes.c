@@ -34,7 +34,7 @@ struct plan {
     size_t n;
     struct class_plan k[POOL_CLASSES_MAX];
     unsigned shift;
-    size_t span, objects, store, meta, lut_len;
+    size_t span, objects, store, meta, fits;
     size_t store_hot; /* the magazines' part of the store, which PREFAULT
                          faults in (the loose links are written only when a
                          thread's leftovers go back one by one) */
@@ -155,8 +155,8 @@ static bool make_plan(struct plan *p, const struct pool_class_spec *spec,
     p->store = mem_round_up(store, page);
     if (p->store_hot > p->store) /* neighbouring classes share pages */
         p->store_hot = p->store;
-    p->lut_len = POOL_GRANULES(p->k[n - 1].size) + 1;
-    p->meta = mem_round_up(sizeof(struct pool_classes) + p->lut_len, page);
+    p->fits = p->k[n - 1].size + 1;
+    p->meta = mem_round_up(sizeof(struct pool_classes) + p->fits, page);
     return true;
 }
 
@@ -183,20 +183,11 @@ int pool_classes_footprint(const struct pool_class_spec *spec, size_t n,
 
 static void fill_tables(struct pool_classes *s, const struct plan *p)
 {
-    size_t n = p->n;
-    /* lut[g]: the first class that can hold the smallest size of granule g,
-     * (g - 1) * POOL_GRANULE + 1; the one comparison in lookup then settles
-     * the rest, since no two strides share a granule. */
-    for (size_t g = 0, c = 0; g < p->lut_len; g++) {
-        size_t low = g == 0 ? 0 : (g - 1) * POOL_GRANULE + 1;
-        while (c + 1 < n && p->k[c].size < low)
+    /* classes are sorted by size: the first that holds m serves it */
+    for (size_t m = 0, c = 0; m < p->fits; m++) {
+        while (p->k[c].size < m)
             c++;
-        s->lut[g] = (uint8_t)c;
-    }
-    for (size_t m = 0, c = 0; m <= POOL_SMALL_MAX; m++) {
-        while (c < n && p->k[c].size < (m ? m : 1))
-            c++;
-        s->small[m] = (uint8_t)(c < n ? c + 1 : 0);
+        s->size_v[m] = (uint8_t)(c + 1);
     }
 }
 
@@ -232,7 +223,6 @@ static void init_class(struct pool_classes *s, unsigned i,
     atomic_init(&k->peak_out, 0);
     atomic_init(&k->misses, 0);
     atomic_init(&k->exchanges, 0);
-    s->sizes[i] = (uint32_t)k->size;
 }
 
 /* Commit class i's objects; lock and fault them in as asked. */
@@ -309,7 +299,7 @@ struct pool_classes *pool_classes_create(const struct pool_class_spec *spec,
     s->shift = p.shift;
     s->nclasses = (unsigned)n;
     s->flags = flags;
-    s->max_size = p.k[n - 1].size;
+    s->fits = p.fits;
     s->key = mem_random_key();
     s->name = "pool";
     pthread_mutex_init(&s->lock, NULL);

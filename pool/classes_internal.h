@@ -48,11 +48,6 @@
 #include "pool/classes.h"
 #include "pool/depot.h"
 
-#define POOL_SMALL_MAX 1024 /* sizes found by the direct table */
-#define POOL_GRANULE_SHIFT 4 /* 1 << POOL_GRANULE_SHIFT == POOL_GRANULE */
-_Static_assert(1 << POOL_GRANULE_SHIFT == POOL_GRANULE, "POOL_GRANULE_SHIFT is POOL_GRANULE's");
-/* The granules n bytes take (n rounded up to POOL_GRANULE, in granules). */
-#define POOL_GRANULES(n) (((n) + POOL_GRANULE - 1) >> POOL_GRANULE_SHIFT)
 #define POOL_V_MAX (POOL_CLASSES_MAX + 1) /* class + 1, and 0 */
 #define POOL_POISON 0xdb    /* CHECKED: the byte free objects are filled with */
 
@@ -141,7 +136,8 @@ struct pool_classes {
     char *base;           /* class i starts at base + (i << shift) */
     uintptr_t span;       /* nclasses << shift; 0 for the empty set */
     uint64_t key;         /* in a free object's first 8 bytes; never 0 */
-    size_t max_size;      /* largest class size */
+    size_t fits;          /* the largest class size + 1: every size below
+                             it has a class (0 for the empty set) */
     unsigned shift;
     unsigned nclasses;
     /* per class, what free checks: offset o from base, in class k's slice,
@@ -158,14 +154,12 @@ struct pool_classes {
     uint64_t limit[POOL_CLASSES_MAX];
     uint64_t magic[POOL_CLASSES_MAX];
     uint64_t mlimit[POOL_CLASSES_MAX];
-    uint8_t small[POOL_SMALL_MAX + 1]; /* n -> v, 0: none */
-    uint32_t sizes[POOL_CLASSES_MAX];  /* cls[i].size, packed for lookup */
     unsigned flags;
     unsigned huge;        /* with POOL_CLASSES_HUGEPAGES: the objects' pages,
                              an enum mem_huge (pool/mem.h) */
     const char *name;     /* prefix of the messages printed before an abort */
     struct pool_class cls[POOL_CLASSES_MAX];
-    size_t meta_bytes;    /* the mapping that holds this struct and lut */
+    size_t meta_bytes;    /* the mapping that holds this struct and size_v */
     size_t store_bytes;   /* the reservation of links and magazines */
     void *store;
     bool forked;          /* a fork's child: what other threads (or this
@@ -174,7 +168,11 @@ struct pool_classes {
                              lost or half-moved, which check() allows */
     pthread_mutex_t lock; /* guards the list of attached caches */
     struct pool_cache *caches;
-    uint8_t lut[];        /* POOL_GRANULES(n) -> the first class index that may fit */
+    uint8_t size_v[];     /* n -> the class + 1 that serves n, for n < fits: one
+                             byte per size up to the largest class (at most 1
+                             MiB; malloc's lookup is one comparison and one
+                             load, and so is its way out for a size no class
+                             covers) */
 };
 
 /* ---- the fast pair, for callers that manage their own cache ---- */
@@ -182,12 +180,7 @@ struct pool_classes {
 /* The class + 1 serving n bytes, or 0 when no class does. */
 static inline unsigned pool_fast_class(const struct pool_classes *s, size_t n)
 {
-    if (__builtin_expect(n <= POOL_SMALL_MAX, 1))
-        return s->small[n];
-    if (n > s->max_size)
-        return 0;
-    unsigned c = s->lut[POOL_GRANULES(n)];
-    return c + 1 + (n > s->sizes[c]);
+    return __builtin_expect(n < s->fits, 1) ? s->size_v[n] : 0;
 }
 
 /* Take an object of class v from the loaded magazine of c into *p: false

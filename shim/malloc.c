@@ -231,8 +231,8 @@ __attribute__((always_inline)) static inline void *malloc_fast(struct pool_class
                                                                size_t n)
 {
     struct shim_thread *t = &shim_self;
-    if (likely(n <= POOL_SMALL_MAX || n <= s->max_size)) {
-        unsigned v = pool_fast_class(s, n);
+    if (likely(n < s->fits)) {
+        unsigned v = s->size_v[n];
         void *p;
         if (likely(pool_fast_get(s, &t->cache, v, &p))) {
             t->ctr->served[v]++;
