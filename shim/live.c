@@ -39,6 +39,7 @@ static struct {
     unsigned nchunks;
     char dir[PATH_MAX];
     char path[PATH_MAX];
+    uint64_t ns;          /* our pid namespace (live.h) */
 } live = {.file = SHIM_FILE_NONE};
 
 static void say_off(const char *what, const char *path, int err)
@@ -88,24 +89,17 @@ static bool choose_dir(char *const *env)
     return live_dir_shm(live.dir, sizeof live.dir, getuid()) && make_dir(live.dir);
 }
 
-/* dir/PID.live into live.path */
+/* dir/PID-NS.live into live.path (a fork child may be in a namespace of
+ * its own: its parent unshared one) */
 static bool name_file(void)
 {
-    return live_path(live.path, sizeof live.path, live.dir, (uint64_t)getpid());
+    live.ns = live_pid_ns(0);
+    return live_path(live.path, sizeof live.path, live.dir, (uint64_t)getpid(), live.ns);
 }
 
-/* The pid a live file's name gives ("1234.live"), or 0. */
-static pid_t pid_of_name(const char *name)
-{
-    uint64_t pid = 0;
-    const char *p = name;
-    for (; *p >= '0' && *p <= '9' && pid < (1u << 30); p++)
-        pid = pid * 10 + (uint64_t)(*p - '0');
-    return p != name && strcmp(p, LIVE_SUFFIX) == 0 ? (pid_t)pid : 0;
-}
-
-/* Remove the files of processes that are gone (they ended with _exit, a
- * crash or a kill: no exit handler ran), so that a program that forks
+/* Remove the files of processes of our pid namespace that are gone (they
+ * ended with _exit, a crash or a kill: no exit handler ran; the pids of
+ * other namespaces mean nothing here), so that a program that forks
  * children which _exit leaves no trail. At most SWEEP_MAX entries are
  * looked at per call: the cost is bounded, the directory stays small.
  * getdents64 directly: opendir would allocate. */
@@ -125,8 +119,9 @@ static void sweep(void)
             unsigned char type;
             char name[];
         } *d = (void *)(buf + off);
-        pid_t pid = pid_of_name(d->name);
-        if (pid > 0 && pid != getpid() && kill(pid, 0) != 0 && errno == ESRCH)
+        uint64_t pid, ns;
+        if (live_parse_name(d->name, &pid, &ns) && ns == live.ns &&
+            (pid_t)pid != getpid() && kill((pid_t)pid, 0) != 0 && errno == ESRCH)
             unlinkat(dfd, d->name, 0);
         off += d->reclen;
     }
@@ -217,8 +212,9 @@ int live_start(const struct shim_config *cfg, char *const *env)
         say_off("no private tmpfs directory for it:", live.dir, errno);
         goto fail;
     }
+    bool named = name_file();
     sweep();
-    if (!name_file() || !shim_file_keep(&live.file, create())) {
+    if (!named || !shim_file_keep(&live.file, create())) {
         say_off("cannot create", live.path, errno);
         goto fail;
     }

@@ -3,11 +3,17 @@
  * tools/poolshim-stat).
  *
  * Each process with the shim on (POOLSHIM_LIVE=1, the default) keeps one
- * file, named by its pid, in a directory of its user's only:
- *   $XDG_RUNTIME_DIR/poolshim/PID.live      when that is a tmpfs of the user
- *   /dev/shm/poolshim-UID/PID.live          otherwise
+ * file, named by its pid and its pid namespace, in a directory of its
+ * user's only:
+ *   $XDG_RUNTIME_DIR/poolshim/PID-NS.live   when that is a tmpfs of the user
+ *   /dev/shm/poolshim-UID/PID-NS.live       otherwise
  * (directory mode 0700, file mode 0600, both owned by the user; a tmpfs, so
- * that writing into the mapping never waits for a disk). The process maps
+ * that writing into the mapping never waits for a disk). NS is the inode
+ * number of /proc/self/ns/pid (0 when /proc cannot tell): processes of
+ * different pid namespaces that share the directory (the containers of one
+ * pod share /dev/shm, and each may be pid 1) never take, sweep or remove
+ * each other's files; readers and sweeps leave other namespaces' files
+ * alone, since their pids mean nothing here. The process maps
  * the file shared and the shim's per-thread counters (counters.h) live in
  * it: the fast paths count there as they would in anonymous memory, with
  * plain stores into the thread's own block, no atomic, no shared line. A
@@ -23,7 +29,7 @@
  * A file costs one page per process plus one per COUNTERS_CHUNK_BLOCKS
  * threads alive at once (a chunk's blocks are reused).
  *
- * Life: made at start-up (an older file of the same pid, left by a program
+ * Life: made at start-up (an older file of the same name, left by a program
  * this process exec'd from, is replaced), removed at exit. A fork child gets
  * a file of its own, its pages remapped in place. _exit, a crash or an exec
  * into a program without the shim leave the file behind: it is stale when
@@ -173,7 +179,13 @@ bool live_dir_shm(char *out, size_t cap, unsigned uid);
 /* Field 22 of a /proc/PID/stat file: the process's start time in clock
  * ticks after boot; 0 when it cannot be read. */
 uint64_t live_start_ticks(const char *stat_path);
-/* "DIR/PID.live" into out[cap]; false when it does not fit. */
-bool live_path(char *out, size_t cap, const char *dir, uint64_t pid);
+/* The pid namespace of process pid (0: the caller's), the inode number of
+ * /proc/PID/ns/pid; 0 when it cannot be read. */
+uint64_t live_pid_ns(uint64_t pid);
+/* "DIR/PID-NS.live" into out[cap]; false when it does not fit. */
+bool live_path(char *out, size_t cap, const char *dir, uint64_t pid, uint64_t ns);
+/* The pid (> 0) and namespace a live file's name gives: false when name is
+ * not one ("PID-NS.live", both decimal, no leading zero in PID). */
+bool live_parse_name(const char *name, uint64_t *pid, uint64_t *ns);
 
 #endif

@@ -33,6 +33,29 @@ static bool join(char *out, size_t cap, const char *a, const char *b)
     return true;
 }
 
+/* A decimal number at *p (at most 19 digits, no leading zero unless it is
+ * 0), p moved past it; false when there is none. */
+static bool parse_u64(const char **p, uint64_t *out)
+{
+    const char *s = *p;
+    uint64_t v = 0;
+    int n = 0;
+    for (; *s >= '0' && *s <= '9' && n < 20; s++, n++)
+        v = v * 10 + (uint64_t)(*s - '0');
+    if (n == 0 || n > 19 || (n > 1 && **p == '0'))
+        return false;
+    *p = s;
+    *out = v;
+    return true;
+}
+
+bool live_parse_name(const char *name, uint64_t *pid, uint64_t *ns)
+{
+    const char *p = name;
+    return parse_u64(&p, pid) && *pid > 0 && *pid < (1u << 30) && *p++ == '-' &&
+           parse_u64(&p, ns) && strcmp(p, LIVE_SUFFIX) == 0;
+}
+
 bool live_dir_xdg(char *out, size_t cap, const char *xdg)
 {
     return join(out, cap, xdg, "/poolshim");
@@ -46,11 +69,26 @@ bool live_dir_shm(char *out, size_t cap, unsigned uid)
     return join(out, cap, rb_cstr(&b), "");
 }
 
-bool live_path(char *out, size_t cap, const char *dir, uint64_t pid)
+uint64_t live_pid_ns(uint64_t pid)
+{
+    struct rbuf b = {0};
+    rb_str(&b, "/proc/");
+    if (pid == 0)
+        rb_str(&b, "self");
+    else
+        rb_u64(&b, pid);
+    rb_str(&b, "/ns/pid");
+    struct stat st;
+    return stat(rb_cstr(&b), &st) == 0 ? (uint64_t)st.st_ino : 0;
+}
+
+bool live_path(char *out, size_t cap, const char *dir, uint64_t pid, uint64_t ns)
 {
     struct rbuf b = {0};
     rb_char(&b, '/');
     rb_u64(&b, pid);
+    rb_char(&b, '-');
+    rb_u64(&b, ns);
     rb_str(&b, LIVE_SUFFIX);
     char name[64];
     memcpy(name, b.buf, b.len);

@@ -173,7 +173,7 @@ static const char *file_of(pid_t pid)
     static int turn;
     ck_assert(live_dir_shm(dir, sizeof dir, (unsigned)getuid()));
     char *out = path[turn++ & 1];
-    ck_assert(live_path(out, sizeof path[0], dir, (uint64_t)pid));
+    ck_assert(live_path(out, sizeof path[0], dir, (uint64_t)pid, live_pid_ns(0)));
     return out;
 }
 
@@ -485,6 +485,66 @@ START_TEST(stat_stale_file_removed)
 }
 END_TEST
 
+/* Processes of another pid namespace sharing the directory (the containers
+ * of one pod share /dev/shm; each may be pid 1): their files carry their
+ * namespace, and neither a starting shim's sweep nor --all touches them,
+ * while the stale files of this namespace still go. */
+START_TEST(stat_other_namespace_left_alone)
+{
+    uint64_t own = live_pid_ns(0);
+    ck_assert_uint_ne(own, 0); /* /proc is there in the tests */
+    pid_t dead = dead_pid();
+    char dir[4096], other[4200];
+    ck_assert(live_dir_shm(dir, sizeof dir, (unsigned)getuid()));
+    mkdir(dir, 0700);
+    ck_assert(live_path(other, sizeof other, dir, (uint64_t)dead, own + 1));
+    struct live_header h;
+    fake_header(&h, dead);
+    write_fake(other, &h, LIVE_PAGE);
+    write_fake(file_of(dead), &h, LIVE_PAGE);
+    struct tu_proc p;
+    run_shim(&p, NOVARS, LIST("/bin/true")); /* its start-up sweeps */
+    ck_exit(&p, 0);
+    tu_proc_free(&p);
+    ck_assert_msg(access(file_of(dead), F_OK) != 0, "stale file of %d left", (int)dead);
+    ck_assert_msg(access(other, F_OK) == 0, "another namespace's file swept");
+
+    write_fake(file_of(dead), &h, LIVE_PAGE);
+    run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
+    ck_assert(access(file_of(dead), F_OK) != 0);
+    ck_assert_msg(access(other, F_OK) == 0, "--all removed another namespace's file");
+    char want[64];
+    snprintf(want, sizeof want, "\"pid\":%d,", (int)dead);
+    ck_assert(strstr(p.out, want) == NULL);
+    tu_proc_free(&p);
+    unlink(other);
+}
+END_TEST
+
+/* What a live file's name says, and what is not one. */
+START_TEST(live_names)
+{
+    char path[64];
+    ck_assert(live_path(path, sizeof path, "/d", 1234, 4026531836u));
+    ck_assert_str_eq(path, "/d/1234-4026531836.live");
+    ck_assert(!live_path(path, 16, "/d", 1234, 4026531836u)); /* does not fit */
+    uint64_t pid = 0, ns = 0;
+    ck_assert(live_parse_name("1234-4026531836.live", &pid, &ns));
+    ck_assert_uint_eq(pid, 1234);
+    ck_assert_uint_eq(ns, 4026531836u);
+    ck_assert(live_parse_name("1-0.live", &pid, &ns));
+    ck_assert_uint_eq(pid, 1);
+    ck_assert_uint_eq(ns, 0);
+    static const char *const bad[] = {
+        "1234.live", "0-1.live", "01-1.live", "1234-01.live", "1234-.live", "-1.live",
+        "1234-1x.live", "1234-1.liv", "1234-1.live.tmp", "1073741824-1.live",
+        "1234-99999999999999999999.live", "x1234-1.live", "", ".live",
+    };
+    for (size_t i = 0; i < N(bad); i++)
+        ck_assert_msg(!live_parse_name(bad[i], &pid, &ns), "'%s' taken for a live file", bad[i]);
+}
+END_TEST
+
 /* A process that exec'd a program without the shim keeps its pid and its
  * start time, and no longer maps its file: stale, removed. */
 START_TEST(stat_after_exec_without_shim)
@@ -628,7 +688,8 @@ static void live_cases(Suite *s)
               stat_live_off);
 
     TCase *tc = add_tcase(s, "bad input", 30, TC_SCRATCH, stat_dead_pid, stat_no_shim,
-                          stat_other_user, stat_stale_file_removed, stat_after_exec_without_shim);
+                          stat_other_user, stat_stale_file_removed, stat_after_exec_without_shim,
+                          stat_other_namespace_left_alone, live_names);
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
     add_tests(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));

@@ -137,6 +137,11 @@ static int find_file(struct target *t, unsigned uid)
         n++;
     if (live_dir_shm(dirs[n], sizeof dirs[n], uid))
         n++;
+    /* the file carries the target's pid namespace; /proc may hide it (then
+     * this tool's, the usual case anyway) */
+    uint64_t ns = live_pid_ns(t->pid);
+    if (ns == 0)
+        ns = live_pid_ns(0);
     for (int via_root = 0; via_root < 2; via_root++)
         for (unsigned i = 0; i < n; i++) {
             char dir[4150];
@@ -145,7 +150,7 @@ static int find_file(struct target *t, unsigned uid)
                          dirs[i]);
             else
                 snprintf(dir, sizeof dir, "%.4095s", dirs[i]);
-            if (live_path(t->path, sizeof t->path, dir, t->pid) && access(t->path, F_OK) == 0)
+            if (live_path(t->path, sizeof t->path, dir, t->pid, ns) && access(t->path, F_OK) == 0)
                 return 0;
         }
     return -1;
@@ -354,14 +359,15 @@ static struct target *add_target(uint64_t pid, const char *path)
     return t;
 }
 
-/* The pid a live file's name gives ("1234.live"), or 0. */
+/* The pid a live file's name gives, when the file is of this pid namespace
+ * (another's pids mean nothing here: its files are left alone), or 0. */
 static uint64_t pid_of_name(const char *name)
 {
-    char *end;
-    if (name[0] < '1' || name[0] > '9')
-        return 0;
-    unsigned long long pid = strtoull(name, &end, 10);
-    return strcmp(end, LIVE_SUFFIX) == 0 && pid < (1u << 30) ? pid : 0;
+    static uint64_t own_ns = UINT64_MAX;
+    if (own_ns == UINT64_MAX)
+        own_ns = live_pid_ns(0);
+    uint64_t pid, ns;
+    return live_parse_name(name, &pid, &ns) && ns == own_ns ? pid : 0;
 }
 
 /* --all: the live files of this user's directories, stale ones removed
