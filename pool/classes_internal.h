@@ -4,9 +4,10 @@
  * Memory. Class i's objects live in the slice [base + (i << shift), ...) of
  * one reserved range, `stride` bytes apart from the first multiple of the
  * stride in the slice, so that a pointer's class is a shift of its offset
- * and "is it an object start" a multiply of that offset (no header, and
- * nothing the fast paths read lies outside the set's first lines, the
- * thread's cache and the object itself). Beside the objects, per class,
+ * and "is it an object start handed out" a multiply of that offset and one
+ * comparison (no header, and nothing the fast paths read lies outside the
+ * set's first lines, its size table, the thread's cache and the object
+ * itself). Beside the objects, per class,
  * magazines (arrays of `rounds` object pointers) and the depot: a lock-free
  * stack of full magazines, one of empty magazines, a stack of loose free
  * objects, and a frontier below which objects have been handed out at least
@@ -14,8 +15,9 @@
  * written per object at creation).
  *
  * Double frees. A free object's first 8 bytes hold the set's key (a random
- * 64-bit value, or what pool_classes_set_key_ gave it); get clears them, put checks and writes them. A put that finds
- * the key is almost surely a double free: the slow path then looks for the
+ * 64-bit value, or what pool_classes_set_key_ gave it); get clears them,
+ * put checks and writes them. A put that finds the key is almost surely a
+ * double free: the slow path then looks for the
  * object among the free ones (pool_object_is_free_) and aborts when it is
  * there, else (the program's own data equal to the key, once in 2^64) goes
  * on. Only the object's own cache line is touched, the one the program
