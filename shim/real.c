@@ -54,25 +54,53 @@ bool real_resolve(void)
 _Alignas(4096) char boot_arena[BOOT_BYTES];
 static _Atomic size_t boot_used;
 
-/* The real free, which must never see the arena's blocks. */
+/* shim.free_other moves through these values, each change one CAS:
+ *   shim_free_slow    until the shim is on
+ *   free_slow_boot    the same, after the arena gave a block (only while
+ *                     the shim was coming on: no CAS can make it real.free)
+ *   real.free         on, and the arena never gave a block: most processes
+ *                     (glibc's dlsym allocates nothing since 2.34)
+ *   free_unless_boot  on, and the arena gave a block: the final value
+ * Start-up moves it from the first two (boot_free_other); a block taken from
+ * the arena moves it from the first and the third before it is returned
+ * (boot_taken), so that no free of an arena block can reach the real free,
+ * whichever thread gets there first. */
 static void free_unless_boot(void *p)
 {
     if (!boot_owns(p))
         real.free(p); /* glibc's free keeps errno itself (since 2.33) */
 }
 
+static void free_slow_boot(void *p)
+{
+    shim_free_slow(p);
+}
+
+typedef void free_fn(void *);
+
+static bool move_free_other(free_fn *from, free_fn *to)
+{
+    return __atomic_compare_exchange_n(&shim.free_other, &from, to, false, __ATOMIC_SEQ_CST,
+                                       __ATOMIC_SEQ_CST);
+}
+
 void boot_free_other(void)
 {
-    /* Most processes never use the arena (glibc's dlsym allocates nothing
-     * since 2.34): free then sends a pointer outside the pools straight to
-     * the real free. A block taken from the arena after the first load of
-     * boot_used, by a thread that had found the real allocator missing just
-     * before it came, is seen either here or by boot_alloc (each stores,
-     * then loads what the other stores: sequentially consistent). */
-    void (*f)(void *) = atomic_load(&boot_used) != 0 ? free_unless_boot : real.free;
-    __atomic_store_n(&shim.free_other, f, __ATOMIC_SEQ_CST);
-    if (atomic_load(&boot_used) != 0)
-        __atomic_store_n(&shim.free_other, free_unless_boot, __ATOMIC_SEQ_CST);
+    free_fn *want = atomic_load(&boot_used) != 0 ? free_unless_boot : real.free;
+    if (!move_free_other(shim_free_slow, want)) /* a block came meanwhile */
+        move_free_other(free_slow_boot, free_unless_boot);
+}
+
+static void boot_taken(void)
+{
+    for (;;) {
+        free_fn *cur = __atomic_load_n(&shim.free_other, __ATOMIC_SEQ_CST);
+        free_fn *next = cur == shim_free_slow ? free_slow_boot
+                        : cur == real.free    ? free_unless_boot
+                                              : NULL;
+        if (next == NULL || move_free_other(cur, next))
+            return;
+    }
 }
 
 void *boot_alloc(size_t size, size_t align)
@@ -88,10 +116,7 @@ void *boot_alloc(size_t size, size_t align)
         if (end > BOOT_BYTES)
             return NULL;
     } while (!atomic_compare_exchange_weak(&boot_used, &used, end));
-    /* a block taken while (or just after) the shim came on: free's pointer
-     * for blocks outside the pools must look out for it (boot_free_other) */
-    if (__atomic_load_n(&shim.free_other, __ATOMIC_SEQ_CST) != shim_free_slow)
-        __atomic_store_n(&shim.free_other, free_unless_boot, __ATOMIC_SEQ_CST);
+    boot_taken();
     memcpy(boot_arena + start - BOOT_HEADER, &size, sizeof size);
     return boot_arena + start; /* static storage: already zero */
 }

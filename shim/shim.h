@@ -46,9 +46,9 @@ struct shim {
      * the slow paths time the same work (malloc.c). */
     struct pool_classes *route;
     /* Where free sends a pointer outside the route's range: before the
-     * route is the pool set shim_free_slow (which then decides), after it the
+     * route is the pool set the slow path (which then decides), after it the
      * real free, or a function that ignores the bootstrap arena's blocks
-     * once the arena has given any (boot_free_other). */
+     * when the arena has given any (real.c). */
     void (*free_other)(void *);
     struct pool_classes *set;   /* non-NULL only when ON */
     bool strict;

@@ -858,6 +858,28 @@ START_TEST(boot_block_after_start)
 }
 END_TEST
 
+/* A block the arena gave before start-up (while dlsym ran, on an older
+ * glibc): free looks out for the arena's blocks once the shim is on. */
+START_TEST(boot_block_before_start)
+{
+    char *b = boot_alloc(64, 16);
+    ck_assert(boot_owns(b));
+    fill(b, 64, 9);
+    start("64:2", false);
+    ck_assert(shim.free_other != real.free);
+    ck_assert(shim.free_other != shim_free_slow);
+    count_frees();
+    shim_free(b); /* ignored: never the real free's */
+    ck_assert(intact(b, 64, 9));
+    ck_assert_uint_eq(frees, 0);
+    void *big = shim_malloc(100000);
+    ck_assert_ptr_nonnull(big);
+    shim_free(big);
+    ck_assert_uint_eq(frees, 1);
+    mend_real();
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 
 static void faults_cases(Suite *s)
@@ -877,7 +899,8 @@ static void faults_cases(Suite *s)
     tcase_add_loop_test(t, stats_signal_chains_to_earlier_handler, 0, 2);
 
     add_tcase(s, "bootstrap", 0, TC_PLAIN, boot_blocks, boot_exhausts,
-              boot_zero_at_the_end_is_owned, boot_through_shim, boot_block_after_start);
+              boot_zero_at_the_end_is_owned, boot_through_shim, boot_block_after_start,
+              boot_block_before_start);
 }
 
 /* each case starts its own shim: never share one process (CK_FORK=no) */
