@@ -249,7 +249,14 @@ __attribute__((always_inline)) static inline void *malloc_fast(struct pool_class
     return malloc_slow(n);
 }
 
-SHIM_HIDDEN void *shim_malloc(size_t n)
+/* malloc and free start on a cache line (ENTRY_ALIGN). Where the linker
+ * happened to put them decided the speed of a malloc(64)+free loop on this
+ * project's 2-CPU Xeon, same instructions: 6.5-7.6 ns a pair in 8
+ * alternated runs at 16-byte alignment against 4.9-5.3 ns (6 runs of 8;
+ * 6.6-6.8 in the other 2) at 64, and tcmalloc's 5.4-5.7. */
+#define ENTRY_ALIGN __attribute__((aligned(64)))
+
+ENTRY_ALIGN SHIM_HIDDEN void *shim_malloc(size_t n)
 {
     return malloc_fast(route(), n);
 }
@@ -325,7 +332,7 @@ __attribute__((always_inline)) static inline void free_fast(struct pool_classes 
     shim_free_slow(p);
 }
 
-SHIM_HIDDEN void shim_free(void *p)
+ENTRY_ALIGN SHIM_HIDDEN void shim_free(void *p)
 {
     free_fast(route(), p);
 }
