@@ -72,8 +72,7 @@ static void note_peak(struct pool_class *k)
         ;
 }
 
-/* The class's limit, which free checks, up to object f (a frontier that a
- * take just moved): the offset of f from the set's base. */
+/* *limit raised to want, unless another thread raised it further. */
 static void grow_to(uint64_t *limit, uint64_t want)
 {
     uint64_t had = __atomic_load_n(limit, __ATOMIC_RELAXED);
@@ -82,6 +81,9 @@ static void grow_to(uint64_t *limit, uint64_t want)
         ;
 }
 
+/* The class's limits, which free checks, up to object f (a frontier that a
+ * take just moved): the offset of f from the set's base, and that times the
+ * class's magic. */
 static void grow_limit(struct pool_classes *s, const struct pool_class *k, uint32_t f)
 {
     size_t i = (size_t)(k - s->cls);
