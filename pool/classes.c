@@ -263,8 +263,17 @@ static struct pool_classes *reserve(const struct plan *p, unsigned flags)
     if (align > POOL_CLASS_SIZE_MAX)
         align = POOL_CLASS_SIZE_MAX;
     enum mem_huge huge = MEM_HUGE_NONE;
-    s->base = (flags & POOL_CLASSES_HUGEPAGES) ? mem_reserve_huge(p->span, align, &huge)
-                                               : mem_reserve(p->span, align);
+    if (flags & POOL_CLASSES_HUGEPAGES) {
+        /* hugetlb pages for the objects, not for the padding and the rest
+         * of each slice (a slice has the largest class's room) */
+        struct mem_run used[POOL_CLASSES_MAX];
+        for (size_t i = 0; i < p->n; i++)
+            used[i] = (struct mem_run){p->k[i].off, p->k[i].bytes};
+        s->base = mem_reserve_huge(p->span, align, used, p->n, &huge);
+        s->huge_bytes = mem_huge_need(p->span, used, p->n);
+    } else {
+        s->base = mem_reserve(p->span, align);
+    }
     s->huge = huge;
     s->store = mem_reserve(p->store, page);
     if (s->base == NULL || s->store == NULL || mem_commit(s->store, p->store) != 0)

@@ -159,6 +159,7 @@ struct pool_classes {
     unsigned flags;
     unsigned huge;        /* with POOL_CLASSES_HUGEPAGES: the objects' pages,
                              an enum mem_huge (pool/mem.h) */
+    size_t huge_bytes;    /* and the hugetlb pages they take, or would */
     const char *name;     /* prefix of the messages printed before an abort */
     struct pool_class cls[POOL_CLASSES_MAX];
     size_t meta_bytes;    /* the mapping that holds this struct and size_v */

@@ -184,7 +184,99 @@ static bool thp_usable(void)
     return mode[0] != '\0' && strcmp(mode, "never") != 0;
 }
 
-void *mem_reserve_huge(size_t bytes, size_t align, enum mem_huge *how)
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define HUGETLB_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB)
+#define RW (PROT_READ | PROT_WRITE)
+
+/* The n-th 2 MiB-aligned run of used[] (rounded out to whole huge pages,
+ * clipped to bytes, overlapping and touching runs merged) into *off and
+ * *len; false past the last. used[] is ascending. */
+static bool huge_run(size_t bytes, const struct mem_run *used, size_t nused, size_t n,
+                     size_t *off, size_t *len)
+{
+    size_t i = 0, k = 0;
+    while (i < nused) {
+        size_t lo = used[i].off & ~(MEM_HUGE_PAGE - 1);
+        size_t hi = mem_round_up(used[i].off + used[i].len, MEM_HUGE_PAGE);
+        for (i++; i < nused && (used[i].off & ~(MEM_HUGE_PAGE - 1)) <= hi; i++) {
+            size_t end = mem_round_up(used[i].off + used[i].len, MEM_HUGE_PAGE);
+            hi = end > hi ? end : hi;
+        }
+        if (lo >= bytes)
+            break;
+        if (hi > lo && k++ == n) {
+            *off = lo;
+            *len = (hi < bytes ? hi : bytes) - lo;
+            return true;
+        }
+    }
+    return false;
+}
+
+size_t mem_huge_need(size_t bytes, const struct mem_run *used, size_t nused)
+{
+    bytes = mem_round_up(bytes, MEM_HUGE_PAGE);
+    if (nused == 0)
+        return bytes;
+    size_t total = 0, off, len;
+    for (size_t n = 0; huge_run(bytes, used, nused, n, &off, &len); n++)
+        total += len;
+    return total;
+}
+
+/* Replace [p, p + len) of our own reservation with hugetlb pages, without
+ * ever mapping over anything that is not ours: the range is unmapped first,
+ * then mapped where nothing is (MAP_FIXED_NOREPLACE). On failure the range
+ * holds an inaccessible reservation again and true goes to *intact, unless
+ * another thread's mapping took the hole in between (false). */
+static bool hugetlb_at(char *p, size_t len, bool *intact)
+{
+    *intact = true;
+    munmap(p, len);
+    char *q = mmap(p, len, RW, HUGETLB_FLAGS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (q == p)
+        return true;
+    if (q != MAP_FAILED) /* a kernel before 4.17 took the address as a hint */
+        munmap(q, len);
+    q = mmap(p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+             -1, 0);
+    if (q != p) {
+        if (q != MAP_FAILED)
+            munmap(q, len);
+        *intact = false;
+    }
+    return false;
+}
+
+/* hugetlb pages for the runs of used[] only, in an inaccessible reservation
+ * of bytes at align; NULL when they cannot all be had (nothing kept). */
+static char *hugetlb_runs(size_t bytes, size_t align, const struct mem_run *used, size_t nused)
+{
+    char *base = map_aligned(bytes, align, mem_page_size(), PROT_NONE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
+    if (base == NULL)
+        return NULL;
+    size_t off, len;
+    for (size_t n = 0; huge_run(bytes, used, nused, n, &off, &len); n++) {
+        bool intact;
+        if (hugetlb_at(base + off, len, &intact))
+            continue;
+        if (intact) {
+            munmap(base, bytes);
+        } else { /* all of it but the hole someone else's mapping is in */
+            munmap(base, off);
+            munmap(base + off + len, bytes - off - len);
+        }
+        return NULL;
+    }
+    return base;
+}
+
+void *mem_reserve_huge(size_t bytes, size_t align, const struct mem_run *used, size_t nused,
+                       enum mem_huge *how)
 {
     *how = MEM_HUGE_NONE;
     if (align < MEM_HUGE_PAGE)
@@ -194,10 +286,12 @@ void *mem_reserve_huge(size_t bytes, size_t align, enum mem_huge *how)
         return NULL;
     }
     bytes = mem_round_up(bytes, MEM_HUGE_PAGE);
-    int rw = PROT_READ | PROT_WRITE, anon = MAP_PRIVATE | MAP_ANONYMOUS;
+    int rw = RW, anon = MAP_PRIVATE | MAP_ANONYMOUS;
     /* No MAP_NORESERVE here: without a reservation, a fault that finds no
      * free hugetlb page would be a SIGBUS instead of this fallback. */
-    char *p = map_aligned(bytes, align, MEM_HUGE_PAGE, rw, anon | MAP_HUGETLB | MAP_HUGE_2MB);
+    char *p = mem_huge_need(bytes, used, nused) == bytes
+                  ? map_aligned(bytes, align, MEM_HUGE_PAGE, rw, HUGETLB_FLAGS)
+                  : hugetlb_runs(bytes, align, used, nused);
     if (p != NULL) {
         *how = MEM_HUGE_HUGETLB;
         return p;

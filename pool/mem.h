@@ -47,19 +47,27 @@ enum mem_huge {
                        * one, else ordinary pages, silently */
 };
 
+/* A part of a range that will be used: [off, off + len). */
+struct mem_run {
+    size_t off, len;
+};
+
 /* Reserve `bytes` (rounded up to MEM_HUGE_PAGE) aligned to `align` (a power
  * of two; at least MEM_HUGE_PAGE is used), backed by 2 MiB pages where the
  * kernel gives them: reserved hugetlb pages first, when enough of them are
  * free; else ordinary memory marked for transparent huge pages, when THP is
  * not "never"; else ordinary memory. *how (never NULL) tells which.
  *
- * Unlike mem_reserve(), the whole range comes back readable and writable:
+ * used[0 .. nused - 1] (ascending; none: all of it) are the parts that will
+ * be used: hugetlb pages are reserved for them only, rounded out to whole
+ * 2 MiB pages (mem_huge_need() bytes of them), and the rest of the range is
+ * inaccessible. Otherwise the whole range comes back readable and writable:
  * a hugetlb mapping cannot be split at 4 KiB boundaries, and transparent huge
  * pages need whole 2 MiB runs of one protection. mem_commit() on any part of
- * it succeeds and changes nothing; mem_prefault() and mem_lock() work as on
- * any range (with MEM_HUGE_HUGETLB they fault or lock whole 2 MiB pages).
- * Memory is only used where touched, but by 2 MiB at a time where a huge
- * page backs it.
+ * a used run succeeds and changes nothing; mem_prefault() and mem_lock() work
+ * as on any range (with MEM_HUGE_HUGETLB they fault or lock whole 2 MiB
+ * pages). Memory is only used where touched, but by 2 MiB at a time where a
+ * huge page backs it.
  *
  * Caveat of MEM_HUGE_HUGETLB (the kernel's, documented in hugetlbpage.rst):
  * after fork, the first write to each such page by the parent or the child
@@ -69,7 +77,11 @@ enum mem_huge {
  * NULL with errno ENOMEM (bytes + align overflow, or no address space even
  * for ordinary pages); never fails because huge pages are missing. Give the
  * range back with mem_release_huge(), not mem_release(). Thread-safe. */
-void *mem_reserve_huge(size_t bytes, size_t align, enum mem_huge *how);
+void *mem_reserve_huge(size_t bytes, size_t align, const struct mem_run *used, size_t nused,
+                       enum mem_huge *how);
+
+/* The bytes of hugetlb pages mem_reserve_huge() asks for with these runs. */
+size_t mem_huge_need(size_t bytes, const struct mem_run *used, size_t nused);
 
 /* Give back a range from mem_reserve_huge(); bytes as given to it. */
 void mem_release_huge(void *p, size_t bytes);

@@ -221,7 +221,7 @@ static void report_hugepages(const struct shim_config *cfg, const struct pool_cl
     switch ((enum mem_huge)set->huge) {
     case MEM_HUGE_HUGETLB:
         rb_str(&b, "the pools are on hugetlb pages (");
-        rb_u64(&b, mem_round_up(set->span, MEM_HUGE_PAGE) / MEM_HUGE_PAGE);
+        rb_u64(&b, set->huge_bytes / MEM_HUGE_PAGE);
         rb_str(&b, " reserved pages of 2 MiB)\n");
         break;
     case MEM_HUGE_THP:
@@ -230,7 +230,7 @@ static void report_hugepages(const struct shim_config *cfg, const struct pool_cl
         break;
     default:
         rb_str(&b, "no 2 MiB pages for the pools (");
-        mem_huge_explain(&b, set->span);
+        mem_huge_explain(&b, set->huge_bytes);
         rb_str(&b, "); the pools use ");
         rb_u64(&b, mem_page_size() / 1024);
         rb_str(&b, " KiB pages, everything else is on\n");

@@ -131,6 +131,25 @@ START_TEST(hugetlb_when_reserved)
 }
 END_TEST
 
+/* hugetlb pages for the objects only: six small classes and one of four
+ * 1 MiB objects make 7 slices of 4 MiB (14 pages, more than the case's 12
+ * free), whose objects take 8 pages; verbose says how many. */
+START_TEST(hugetlb_for_objects_only)
+{
+    long avail;
+    ck_skip_if("hugetlb_for_objects_only", hu_hugetlb_unready(&avail));
+    ck_assert_int_lt(avail, 14);
+    struct tu_proc p;
+    run_helper(&p, "POOLSHIM_CLASSES=16:1,32:1,48:1,64:1000,80:1,96:1,1m:4",
+               "POOLSHIM_VERBOSE=1");
+    ck_kv(&p, "kernel_page_kb", "2048");
+    ck_assert_msg(strstr(p.err, "the pools are on hugetlb pages (8 reserved pages of 2 MiB)"),
+                  "stderr: %s", p.err);
+    tu_proc_free(&p);
+    ck_assert_int_eq(hu_hugetlb_available(), avail);
+}
+END_TEST
+
 /* Neither kind: the pools work on ordinary pages, and one line says why
  * with the figures this system has. */
 START_TEST(neither_says_why)
@@ -171,7 +190,7 @@ static void hugepages_cases(Suite *s)
     add_tests(tc, verbose_says_which, bad_value, neither_says_why);
     TCase *root = add_tcase(s, "hugetlb", 30, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hu_hugetlb_setup, hu_hugetlb_restore);
-    add_tests(root, hugetlb_when_reserved);
+    add_tests(root, hugetlb_when_reserved, hugetlb_for_objects_only);
 }
 
 TU_SUITE("hugepages", hugepages_cases, TU_SHIM);

@@ -78,7 +78,7 @@ static enum mem_huge reserve_use_release(size_t bytes, size_t align)
 {
     enum mem_huge how = (enum mem_huge)-1;
     long avail = hu_hugetlb_available();
-    char *p = mem_reserve_huge(bytes, align, &how);
+    char *p = mem_reserve_huge(bytes, align, NULL, 0, &how);
     ck_assert_msg(p != NULL, "mem_reserve_huge(%zu, %zu): %s", bytes, align, strerror(errno));
     size_t want_align = align > MEM_HUGE_PAGE ? align : MEM_HUGE_PAGE;
     ck_assert_msg(((uintptr_t)p & (want_align - 1)) == 0, "%p not %zu-aligned", (void *)p,
@@ -116,11 +116,11 @@ START_TEST(reserve_huge_overflow)
 {
     enum mem_huge how = MEM_HUGE_THP;
     errno = 0;
-    ck_assert_ptr_null(mem_reserve_huge(SIZE_MAX - MIB, 0, &how));
+    ck_assert_ptr_null(mem_reserve_huge(SIZE_MAX - MIB, 0, NULL, 0, &how));
     ck_assert_int_eq(errno, ENOMEM);
     ck_assert_int_eq(how, MEM_HUGE_NONE);
     errno = 0;
-    ck_assert_ptr_null(mem_reserve_huge(0, 0, &how));
+    ck_assert_ptr_null(mem_reserve_huge(0, 0, NULL, 0, &how));
     ck_assert_int_eq(errno, ENOMEM);
 }
 END_TEST
@@ -131,7 +131,7 @@ START_TEST(reserve_huge_prefault_lock)
 {
     enum mem_huge how;
     size_t bytes = 4 * MIB;
-    char *p = mem_reserve_huge(bytes, 0, &how);
+    char *p = mem_reserve_huge(bytes, 0, NULL, 0, &how);
     ck_assert_ptr_nonnull(p);
     memset(p, 0x33, 4096);
     mem_prefault(p, bytes);
@@ -191,7 +191,7 @@ START_TEST(hugetlb_when_reserved)
     for (int i = 0; i < 2; i++) {
         enum mem_huge how;
         size_t align = i == 0 ? 0 : 16 * MIB;
-        char *p = mem_reserve_huge(7 * MIB, align, &how);
+        char *p = mem_reserve_huge(7 * MIB, align, NULL, 0, &how);
         ck_assert_ptr_nonnull(p);
         ck_assert_int_eq(how, MEM_HUGE_HUGETLB);
         ck_assert_int_eq(hu_hugetlb_available(), avail - 4);
@@ -246,15 +246,85 @@ START_TEST(thp_always_gives_thp)
 }
 END_TEST
 
+/* What hugetlb would take for runs: each rounded out to whole 2 MiB pages,
+ * overlapping and touching ones once, nothing past the range; no runs: all. */
+START_TEST(huge_need_of_runs)
+{
+    const struct mem_run one[] = {{100, 4096}, {32 * MIB + 100, 3 * MIB}};
+    ck_assert_uint_eq(mem_huge_need(64 * MIB, one, 2), 6 * MIB);
+    const struct mem_run touching[] = {{0, MIB}, {MIB + MIB / 2, MIB}, {4 * MIB, 1}};
+    ck_assert_uint_eq(mem_huge_need(64 * MIB, touching, 3), 6 * MIB);
+    const struct mem_run past[] = {{60 * MIB, 8 * MIB}, {70 * MIB, MIB}};
+    ck_assert_uint_eq(mem_huge_need(64 * MIB, past, 2), 4 * MIB);
+    const struct mem_run empty[] = {{2 * MIB, 0}};
+    ck_assert_uint_eq(mem_huge_need(64 * MIB, empty, 1), 0);
+    ck_assert_uint_eq(mem_huge_need(7 * MIB, NULL, 0), 8 * MIB);
+}
+END_TEST
+
+/* whether the kernel can read [p, p + 1): write(2) from an inaccessible
+ * address fails with EFAULT instead of a signal */
+static bool readable(const char *p)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    ssize_t n = write(fd[1], p, 1);
+    int err = errno;
+    close(fd[0]);
+    close(fd[1]);
+    ck_assert(n == 1 || err == EFAULT);
+    return n == 1;
+}
+
+/* hugetlb pages for the used runs only: a range of 64 MiB (32 pages, more
+ * than are free) whose runs take 3 gets them, the rest inaccessible; runs
+ * that need more than are free get transparent pages or none, and nothing
+ * stays reserved. */
+START_TEST(hugetlb_for_runs_only)
+{
+    long avail;
+    ck_skip_if("hugetlb_for_runs_only", hu_hugetlb_unready(&avail));
+    ck_assert_int_lt(avail, 32);
+    const struct mem_run used[] = {{100, 4096}, {32 * MIB + 100, 3 * MIB}};
+    enum mem_huge how;
+    char *p = mem_reserve_huge(64 * MIB, 0, used, 2, &how);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_eq(how, MEM_HUGE_HUGETLB);
+    ck_assert_int_eq(hu_hugetlb_available(), avail - 3);
+    memset(p, 1, 2 * MIB);
+    memset(p + 32 * MIB, 2, 4 * MIB);
+    ck_assert(mapped(p + 32 * MIB, MIB));
+    struct hu_block blk;
+    ck_assert(hu_smaps_of(p + 32 * MIB, &blk));
+    ck_assert_int_eq(blk.kernel_page_kb, 2048);
+    ck_assert_int_eq(mem_commit(p + mem_page_size(), mem_page_size()), 0);
+    ck_assert(readable(p + 2 * MIB - 1) && readable(p + 36 * MIB - 1));
+    ck_assert(!readable(p + 2 * MIB) && !readable(p + 31 * MIB) && !readable(p + 36 * MIB) &&
+              !readable(p + 64 * MIB - 1));
+    mem_release_huge(p, 64 * MIB);
+    ck_assert_int_eq(hu_hugetlb_available(), avail);
+    ck_assert(!mapped(p, mem_page_size()) && !mapped(p + 32 * MIB, mem_page_size()));
+
+    const struct mem_run many[] = {{0, (size_t)(avail + 1) * MEM_HUGE_PAGE}};
+    p = mem_reserve_huge(64 * MIB, 0, many, 1, &how);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_int_ne(how, MEM_HUGE_HUGETLB);
+    ck_assert_int_eq(hu_hugetlb_available(), avail);
+    mem_release_huge(p, 64 * MIB);
+}
+END_TEST
+
 static void mem_cases(Suite *s)
 {
     TCase *tc = add_tcase(s, "huge", 0, TC_PLAIN);
     tcase_add_loop_test(tc, reserve_huge_shapes, 0, N(shapes));
-    add_tests(tc, reserve_huge_overflow, reserve_huge_prefault_lock, explain_line, names);
+    add_tests(tc, reserve_huge_overflow, reserve_huge_prefault_lock, explain_line, names,
+              huge_need_of_runs);
     /* root only (they say SKIP otherwise) */
     TCase *root = add_tcase(s, "huge-root", 0, TC_PLAIN);
     tcase_add_unchecked_fixture(root, hu_hugetlb_setup, hu_hugetlb_restore);
-    add_tests(root, hugetlb_when_reserved, thp_never_gives_none, thp_always_gives_thp);
+    add_tests(root, hugetlb_when_reserved, hugetlb_for_runs_only, thp_never_gives_none,
+              thp_always_gives_thp);
 }
 
 TU_SUITE("mem", mem_cases, 0);
