@@ -160,11 +160,13 @@ void live_close(struct live_file *f);
  * at most a few times). Cannot fail. */
 void live_sum(const struct live_file *f, struct shim_counters *out);
 
-/* Whether the file still belongs to a running process: its pid exists, has
- * the start time of the header, and maps this file. ESRCH: no such
- * process; ESTALE: the pid is another process, or no longer maps the file;
- * EACCES: cannot tell (another user's process). */
-int live_alive(const struct live_file *f, const char *path);
+/* Whether the file still belongs to a running process: process pid (as
+ * this reader sees it: the header's pid is the one the process sees, which
+ * differs when it runs in a pid namespace of its own) exists, has the start
+ * time of the header, and maps this file. ESRCH: no such process; ESTALE:
+ * the pid is another process, or no longer maps the file; EACCES: cannot
+ * tell (another user's process). */
+int live_alive(const struct live_file *f, uint64_t pid);
 
 /* Record a look (figures and time) for the rates of the next reader. Write
  * errors are ignored (a read-only file keeps no looks). */

@@ -285,10 +285,8 @@ static int maps_inode(uint64_t pid, ino_t ino)
     return n < 0 && !found ? -1 : found;
 }
 
-int live_alive(const struct live_file *f, const char *path)
+int live_alive(const struct live_file *f, uint64_t pid)
 {
-    (void)path;
-    uint64_t pid = f->h->pid;
     if (pid == 0 || pid > (1u << 30))
         return ESTALE;
     if (kill((pid_t)pid, 0) != 0)

@@ -81,7 +81,18 @@ static const char *bg_do(struct bg *b, const char *cmd, const char *want_prefix)
 
 /* Start live_hold under the shim with vars (its stderr goes to a file) and
  * have it do `first`, which it answers "ok". */
+static void bg_start_argv(struct bg *b, const char *const *vars, const char *first,
+                          const char *const *argv);
+
 static void bg_start(struct bg *b, const char *const *vars, const char *first)
+{
+    bg_start_argv(b, vars, first, NULL);
+}
+
+/* bg_start with the helper run by argv (NULL: live_hold itself; else the
+ * helper's path is appended to argv) */
+static void bg_start_argv(struct bg *b, const char *const *vars, const char *first,
+                          const char *const *argv)
 {
     memset(b, 0, sizeof *b);
     snprintf(b->err_path, sizeof b->err_path, "%s/stderr", make_tmp());
@@ -101,7 +112,17 @@ static void bg_start(struct bg *b, const char *const *vars, const char *first)
         dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(err, 2);
-        execve(helper, (char *const[]){(char *)helper, NULL}, env.var);
+        if (argv == NULL) {
+            execve(helper, (char *const[]){(char *)helper, NULL}, env.var);
+        } else {
+            char *args[16];
+            size_t n = 0;
+            for (; argv[n] != NULL && n < 14; n++)
+                args[n] = (char *)argv[n];
+            args[n++] = (char *)helper;
+            args[n] = NULL;
+            execve(args[0], args, env.var);
+        }
         _exit(127);
     }
     tu_env_free(&env);
@@ -521,6 +542,57 @@ START_TEST(stat_other_namespace_left_alone)
 }
 END_TEST
 
+/* From outside its pid namespace (a container's process seen from the
+ * host): `poolshim stat HOSTPID` finds the file the process named by the pid
+ * it sees, and says both pids; --all, which lists this namespace's, leaves
+ * the file alone. Root only (unshare --pid). */
+START_TEST(stat_from_outside_the_namespace)
+{
+    if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0)
+        ck_skip("stat_from_outside_the_namespace", "needs root and unshare(1)");
+    struct bg b;
+    bg_start_argv(&b, LIST(CLASSES), "alloc 64 30",
+                  LIST("/usr/bin/unshare", "--pid", "--fork", "--kill-child"));
+    char path[64], kids[64] = "";
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)b.pid, (int)b.pid);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_ptr_nonnull(fgets(kids, sizeof kids, f));
+    fclose(f);
+    pid_t inner = (pid_t)atoi(kids);
+    ck_assert_int_gt(inner, 1);
+    uint64_t ns = live_pid_ns((uint64_t)inner);
+    ck_assert_uint_ne(ns, live_pid_ns(0));
+    char dir[4096], file[4200];
+    ck_assert(live_dir_shm(dir, sizeof dir, (unsigned)getuid()));
+    ck_assert(live_path(file, sizeof file, dir, 1, ns));
+    ck_assert_msg(access(file, F_OK) == 0, "no %s", file);
+
+    struct tu_proc p;
+    stat_json(&p, inner);
+    ck_clean(&p);
+    ck_assert_int_eq(jnum(p.out, 0, "pid"), inner);
+    ck_assert_int_eq(jnum(p.out, 0, "pid_in_namespace"), 1);
+    ck_assert_msg(strstr(p.out, "\"program\":\"live_hold\"") != NULL, "%s", p.out);
+    ck_assert_int_ge(jnum(p.out, 64, "in_use"), 30);
+    tu_proc_free(&p);
+    char arg[32], want[96];
+    snprintf(arg, sizeof arg, "%d", (int)inner);
+    run_plain(&p, NOVARS, LIST(stat_tool(), arg));
+    ck_clean(&p);
+    snprintf(want, sizeof want, "poolshim: live_hold (pid %d; 1 in its pid namespace), ", (int)inner);
+    ck_assert_msg(strncmp(p.out, want, strlen(want)) == 0, "%s", p.out);
+    tu_proc_free(&p);
+
+    run_plain(&p, NOVARS, LIST(stat_tool(), "--json", "--all"));
+    ck_assert(access(file, F_OK) == 0);
+    ck_assert(strstr(p.out, "pid_in_namespace") == NULL);
+    tu_proc_free(&p);
+    bg_end_ok(&b);
+    ck_assert_msg(access(file, F_OK) != 0, "%s left after exit", file);
+}
+END_TEST
+
 /* What a live file's name says, and what is not one. */
 START_TEST(live_names)
 {
@@ -689,7 +761,8 @@ static void live_cases(Suite *s)
 
     TCase *tc = add_tcase(s, "bad input", 30, TC_SCRATCH, stat_dead_pid, stat_no_shim,
                           stat_other_user, stat_stale_file_removed, stat_after_exec_without_shim,
-                          stat_other_namespace_left_alone, live_names);
+                          stat_other_namespace_left_alone, stat_from_outside_the_namespace,
+                          live_names);
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
     add_tests(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));

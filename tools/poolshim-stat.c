@@ -48,6 +48,8 @@
 
 struct target {
     uint64_t pid;            /* 0 with --file */
+    uint64_t own_pid;        /* the pid it sees itself as: pid, unless it runs
+                                in a pid namespace of its own */
     char path[4200];
     struct live_look prev;   /* the previous refresh's figures (time 0: none) */
     bool gone;               /* exited while watched */
@@ -128,6 +130,27 @@ static bool proc_xdg(uint64_t pid, char *out, size_t cap)
     return false;
 }
 
+/* The pid process pid sees itself as: the last of the NSpid line of its
+ * status (one pid per nested pid namespace), or pid when there is none. */
+static uint64_t innermost_pid(uint64_t pid)
+{
+    char buf[4096];
+    ssize_t n = read_proc(pid, "status", buf, sizeof buf);
+    const char *line = n > 0 ? strstr(buf, "\nNSpid:") : NULL;
+    if (line == NULL)
+        return pid;
+    uint64_t last = pid;
+    for (const char *p = line + 7; *p != '\0' && *p != '\n';) {
+        char *end;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p)
+            break;
+        last = v;
+        p = end;
+    }
+    return last;
+}
+
 /* The live file of pid into t->path: 0, or -1 when there is none. */
 static int find_file(struct target *t, unsigned uid)
 {
@@ -137,11 +160,13 @@ static int find_file(struct target *t, unsigned uid)
         n++;
     if (live_dir_shm(dirs[n], sizeof dirs[n], uid))
         n++;
-    /* the file carries the target's pid namespace; /proc may hide it (then
-     * this tool's, the usual case anyway) */
+    /* the file carries the target's pid namespace and the pid it sees
+     * itself as (another than ours when it runs in a container of its own);
+     * /proc may hide the namespace: then this tool's, the usual case */
     uint64_t ns = live_pid_ns(t->pid);
     if (ns == 0)
         ns = live_pid_ns(0);
+    t->own_pid = ns == live_pid_ns(0) ? t->pid : innermost_pid(t->pid);
     for (int via_root = 0; via_root < 2; via_root++)
         for (unsigned i = 0; i < n; i++) {
             char dir[4150];
@@ -150,7 +175,8 @@ static int find_file(struct target *t, unsigned uid)
                          dirs[i]);
             else
                 snprintf(dir, sizeof dir, "%.4095s", dirs[i]);
-            if (live_path(t->path, sizeof t->path, dir, t->pid, ns) && access(t->path, F_OK) == 0)
+            if (live_path(t->path, sizeof t->path, dir, t->own_pid, ns) &&
+                access(t->path, F_OK) == 0)
                 return 0;
         }
     return -1;
@@ -194,6 +220,8 @@ static bool check_process(const struct target *t, unsigned *uid)
 /* The figures of one look, and the rates against an earlier one. */
 struct view {
     const struct live_header *h;
+    uint64_t pid;                 /* as this tool sees it: h->pid, unless the
+                                     process has a pid namespace of its own */
     struct shim_counters now;
     uint64_t time_ns;
     const struct live_look *base; /* what rates are against */
@@ -226,8 +254,11 @@ static void print_text(const struct view *v)
     iso_time(v->time_ns, when, sizeof when);
     uint64_t up = v->time_ns > h->start_ns ? (v->time_ns - h->start_ns) / 1000000000u : 0;
     bool strict = h->flags & LIVE_STRICT;
-    printf("poolshim: %s (pid %llu), up %lluh%02llum%02llus, at %s\n", h->program,
-           (unsigned long long)h->pid, (unsigned long long)(up / 3600),
+    char ns_pid[64] = "";
+    if (v->pid != h->pid)
+        snprintf(ns_pid, sizeof ns_pid, "; %llu in its pid namespace", (unsigned long long)h->pid);
+    printf("poolshim: %s (pid %llu%s), up %lluh%02llum%02llus, at %s\n", h->program,
+           (unsigned long long)v->pid, ns_pid, (unsigned long long)(up / 3600),
            (unsigned long long)(up / 60 % 60), (unsigned long long)(up % 60), when);
     printf("poolshim: POOLSHIM_CLASSES=%s strict=%d cache=%d check=%d mlock=%d prefault=%d "
            "on_error=%s\n", h->classes_text, strict, !!(h->flags & LIVE_CACHE),
@@ -253,8 +284,10 @@ static void print_json(const struct view *v)
     const struct live_header *h = v->h;
     char when[32];
     iso_time(v->time_ns, when, sizeof when);
-    printf("{\"version\":%u,\"pid\":%llu,\"program\":", LIVE_VERSION,
-           (unsigned long long)h->pid);
+    printf("{\"version\":%u,\"pid\":%llu,", LIVE_VERSION, (unsigned long long)v->pid);
+    if (v->pid != h->pid)
+        printf("\"pid_in_namespace\":%llu,", (unsigned long long)h->pid);
+    printf("\"program\":");
     json_string(h->program);
     printf(",\"time\":\"%s\",\"uptime_s\":%.3f,\"strict\":%s,\"config\":{\"classes\":",
            when, v->time_ns > h->start_ns ? (double)(v->time_ns - h->start_ns) / 1e9 : 0.0,
@@ -283,7 +316,8 @@ static void print_json(const struct view *v)
 static void show(struct target *t, struct live_file *f)
 {
     static const struct live_look none;
-    struct view v = {.h = f->h, .time_ns = now_ns(), .base = &none};
+    struct view v = {.h = f->h, .pid = t->pid != 0 ? t->pid : f->h->pid, .time_ns = now_ns(),
+                     .base = &none};
     live_sum(f, &v.now);
     struct live_look file_look = f->h->look;
     uint64_t then = f->h->start_ns;
@@ -329,7 +363,8 @@ static int open_target(struct target *t, struct live_file *f)
     }
     if (t->pid == 0)
         return 0;
-    int alive = f->h->pid == t->pid ? live_alive(f, t->path) : ESTALE;
+    uint64_t own = t->own_pid != 0 ? t->own_pid : t->pid;
+    int alive = f->h->pid == own ? live_alive(f, t->pid) : ESTALE;
     if (alive == 0)
         return 0;
     if (alive == ESTALE || alive == ESRCH) {
@@ -397,7 +432,7 @@ static void find_all(void)
             char err[700];
             if (live_open(&f, path, err, sizeof err) != 0)
                 continue;
-            int alive = f.h->pid == pid ? live_alive(&f, path) : ESTALE;
+            int alive = f.h->pid == pid ? live_alive(&f, pid) : ESTALE;
             live_close(&f);
             if (alive == ESTALE || alive == ESRCH) {
                 unlink(path);
