@@ -545,14 +545,19 @@ END_TEST
 /* From outside its pid namespace (a container's process seen from the
  * host): `poolshim stat HOSTPID` finds the file the process named by the pid
  * it sees, and says both pids; --all, which lists this namespace's, leaves
- * the file alone. Root only (unshare --pid). */
+ * the file alone. The second time the process has a user namespace of its
+ * own too, where it is uid 1000 (its directory: /dev/shm/poolshim-1000).
+ * Root only (unshare). */
 START_TEST(stat_from_outside_the_namespace)
 {
     if (geteuid() != 0 || access("/usr/bin/unshare", X_OK) != 0)
         ck_skip("stat_from_outside_the_namespace", "needs root and unshare(1)");
+    bool userns = _i == 1;
     struct bg b;
     bg_start_argv(&b, LIST(CLASSES), "alloc 64 30",
-                  LIST("/usr/bin/unshare", "--pid", "--fork", "--kill-child"));
+                  userns ? LIST("/usr/bin/unshare", "--map-user=1000", "--pid", "--fork",
+                                "--kill-child")
+                         : LIST("/usr/bin/unshare", "--pid", "--fork", "--kill-child"));
     char path[64], kids[64] = "";
     snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)b.pid, (int)b.pid);
     FILE *f = fopen(path, "r");
@@ -564,7 +569,7 @@ START_TEST(stat_from_outside_the_namespace)
     uint64_t ns = live_pid_ns((uint64_t)inner);
     ck_assert_uint_ne(ns, live_pid_ns(0));
     char dir[4096], file[4200];
-    ck_assert(live_dir_shm(dir, sizeof dir, (unsigned)getuid()));
+    ck_assert(live_dir_shm(dir, sizeof dir, userns ? 1000 : (unsigned)getuid()));
     ck_assert(live_path(file, sizeof file, dir, 1, ns));
     ck_assert_msg(access(file, F_OK) == 0, "no %s", file);
 
@@ -761,8 +766,8 @@ static void live_cases(Suite *s)
 
     TCase *tc = add_tcase(s, "bad input", 30, TC_SCRATCH, stat_dead_pid, stat_no_shim,
                           stat_other_user, stat_stale_file_removed, stat_after_exec_without_shim,
-                          stat_other_namespace_left_alone, stat_from_outside_the_namespace,
-                          live_names);
+                          stat_other_namespace_left_alone, live_names);
+    tcase_add_loop_test(tc, stat_from_outside_the_namespace, 0, 2);
     tcase_add_loop_test(tc, stat_bad_files, 0, N(bad_files));
     add_tests(tc, stat_file_figures);
     tcase_add_loop_test(tc, stat_usage_errors, 0, N(misuses));

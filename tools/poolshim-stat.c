@@ -151,6 +151,27 @@ static uint64_t innermost_pid(uint64_t pid)
     return last;
 }
 
+/* uid (as this tool sees it) as process pid sees it: through the
+ * process's /proc/PID/uid_map ("inside outside count" lines), which is the
+ * identity unless it runs in a user namespace of its own. */
+static unsigned uid_inside(uint64_t pid, unsigned uid)
+{
+    char map[4096];
+    if (read_proc(pid, "uid_map", map, sizeof map) <= 0)
+        return uid;
+    for (const char *line = map; *line != '\0';) {
+        unsigned long long in, out, count;
+        if (sscanf(line, "%llu %llu %llu", &in, &out, &count) == 3 && uid >= out &&
+            uid - out < count)
+            return (unsigned)(in + (uid - out));
+        const char *nl = strchr(line, '\n');
+        if (nl == NULL)
+            break;
+        line = nl + 1;
+    }
+    return uid;
+}
+
 /* The live file of pid into t->path: 0, or -1 when there is none. */
 static int find_file(struct target *t, unsigned uid)
 {
@@ -158,7 +179,7 @@ static int find_file(struct target *t, unsigned uid)
     unsigned n = 0;
     if (proc_xdg(t->pid, xdg, sizeof xdg) && live_dir_xdg(dirs[n], sizeof dirs[n], xdg))
         n++;
-    if (live_dir_shm(dirs[n], sizeof dirs[n], uid))
+    if (live_dir_shm(dirs[n], sizeof dirs[n], uid_inside(t->pid, uid)))
         n++;
     /* the file carries the target's pid namespace and the pid it sees
      * itself as (another than ours when it runs in a container of its own);
