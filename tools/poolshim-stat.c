@@ -15,7 +15,8 @@
  * process and per refresh, one per line. --watch: refresh every SECONDS (a
  * clear screen first when stdout is a terminal) until interrupted or until
  * every process watched has exited. --all: every process of this user whose
- * live file is in this user's directories.
+ * live file is in this user's directories, and every process of another pid
+ * namespace (a container's, from the host) whose file find_file() finds.
  *
  * Finding a pid's file: in XDG_RUNTIME_DIR/poolshim (the process's own
  * XDG_RUNTIME_DIR, read from /proc/PID/environ) and /dev/shm/poolshim-UID,
@@ -70,7 +71,7 @@ static void usage(FILE *to)
           "rates since the last look; the program, uptime and configuration.\n"
           "  --json           one JSON object per process (and per refresh), one per line\n"
           "  --watch SECONDS  refresh every SECONDS until interrupted\n"
-          "  --all            every process of this user with live figures\n"
+          "  --all            every process of this user with live figures (containers' too)\n"
           "  --file PATH      read a live file as it is (no check of its process)\n"
           "Exit status: 0 all shown, 1 one could not be (one line each), 2 usage.\n",
           to);
@@ -426,8 +427,38 @@ static uint64_t pid_of_name(const char *name)
     return live_parse_name(name, &pid, &ns) && ns == own_ns ? pid : 0;
 }
 
+/* --all, the processes of other pid namespaces (containers, seen from the
+ * host) that this tool may read: those whose live file find_file() finds. */
+static void find_other_namespaces(void)
+{
+    uint64_t own_ns = live_pid_ns(0);
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+        char *end;
+        unsigned long long pid = strtoull(e->d_name, &end, 10);
+        if (*end != '\0' || pid == 0 || ntargets == TARGETS_MAX)
+            continue;
+        uint64_t ns = live_pid_ns(pid);
+        char path[64];
+        struct stat st;
+        snprintf(path, sizeof path, "/proc/%llu", pid);
+        if (ns == 0 || ns == own_ns || stat(path, &st) != 0 ||
+            (st.st_uid != getuid() && geteuid() != 0))
+            continue;
+        struct target probe = {.pid = pid};
+        if (find_file(&probe, (unsigned)st.st_uid) != 0)
+            continue;
+        struct target *t = add_target(pid, probe.path);
+        t->own_pid = probe.own_pid;
+        t->listed = true;
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
 /* --all: the live files of this user's directories, stale ones removed
- * silently. The targets keep their previous looks across refreshes. */
+ * silently, and those of processes in other pid namespaces. The targets
+ * keep their previous looks across refreshes. */
 static void find_all(void)
 {
     char dirs[2][4096];
@@ -468,6 +499,12 @@ static void find_all(void)
         if (d != NULL)
             closedir(d);
     }
+    unsigned before = ntargets;
+    find_other_namespaces();
+    for (unsigned i = before; i < ntargets; i++)
+        for (unsigned k = 0; k < nold; k++)
+            if (old[k].pid == targets[i].pid)
+                targets[i].prev = old[k].prev;
 }
 
 static void on_interrupt(int sig)
