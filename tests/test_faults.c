@@ -829,6 +829,19 @@ START_TEST(boot_through_shim)
 }
 END_TEST
 
+/* With the real free counting: free ignores arena block b (n bytes filled
+ * with seed) and sends a block of the real allocator to the real free. */
+static void free_skips_the_arena(char *b, size_t n, int seed)
+{
+    shim_free(b); /* never the real free's */
+    ck_assert(intact(b, n, seed));
+    ck_assert_uint_eq(frees, 0);
+    void *big = shim_malloc(100000);
+    ck_assert_ptr_nonnull(big);
+    shim_free(big);
+    ck_assert_uint_eq(frees, 1);
+}
+
 /* A process whose arena gave nothing sends free's foreign pointers straight
  * to the real free; a block the arena gives once the shim is on (a thread
  * that found the real allocator missing a moment before) makes free look out
@@ -842,13 +855,7 @@ START_TEST(boot_block_after_start)
     ck_assert(boot_owns(b));
     ck_assert(shim.free_other != real.free);
     fill(b, 100, 7);
-    shim_free(b); /* ignored: never the real free's */
-    ck_assert(intact(b, 100, 7));
-    ck_assert_uint_eq(frees, 0);
-    void *big = shim_malloc(100000);
-    ck_assert_ptr_nonnull(big);
-    shim_free(big);
-    ck_assert_uint_eq(frees, 1);
+    free_skips_the_arena(b, 100, 7);
     void *pooled = shim_malloc(64);
     ck_assert_int_ge(owner(pooled), 0);
     shim_free(pooled);
@@ -869,13 +876,7 @@ START_TEST(boot_block_before_start)
     ck_assert(shim.free_other != real.free);
     ck_assert(shim.free_other != shim_free_slow);
     count_frees();
-    shim_free(b); /* ignored: never the real free's */
-    ck_assert(intact(b, 64, 9));
-    ck_assert_uint_eq(frees, 0);
-    void *big = shim_malloc(100000);
-    ck_assert_ptr_nonnull(big);
-    shim_free(big);
-    ck_assert_uint_eq(frees, 1);
+    free_skips_the_arena(b, 64, 9);
     mend_real();
 }
 END_TEST
