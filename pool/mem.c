@@ -191,23 +191,23 @@ static bool thp_usable(void)
 #define HUGETLB_FLAGS (MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB | MAP_HUGE_2MB)
 #define RW (PROT_READ | PROT_WRITE)
 
-/* The n-th 2 MiB-aligned run of used[] (rounded out to whole huge pages,
- * clipped to bytes, overlapping and touching runs merged) into *off and
- * *len; false past the last. used[] is ascending. */
-static bool huge_run(size_t bytes, const struct mem_run *used, size_t nused, size_t n,
+/* The next 2 MiB-aligned run of used[] from *i on (rounded out to whole
+ * huge pages, clipped to bytes, overlapping and touching runs merged) into
+ * *off and *len, *i moved past it; false after the last. used[] is
+ * ascending. */
+static bool huge_run(size_t bytes, const struct mem_run *used, size_t nused, size_t *i,
                      size_t *off, size_t *len)
 {
-    size_t i = 0, k = 0;
-    while (i < nused) {
-        size_t lo = used[i].off & ~(MEM_HUGE_PAGE - 1);
-        size_t hi = mem_round_up(used[i].off + used[i].len, MEM_HUGE_PAGE);
-        for (i++; i < nused && (used[i].off & ~(MEM_HUGE_PAGE - 1)) <= hi; i++) {
-            size_t end = mem_round_up(used[i].off + used[i].len, MEM_HUGE_PAGE);
+    while (*i < nused) {
+        size_t lo = used[*i].off & ~(MEM_HUGE_PAGE - 1);
+        size_t hi = mem_round_up(used[*i].off + used[*i].len, MEM_HUGE_PAGE);
+        for ((*i)++; *i < nused && (used[*i].off & ~(MEM_HUGE_PAGE - 1)) <= hi; (*i)++) {
+            size_t end = mem_round_up(used[*i].off + used[*i].len, MEM_HUGE_PAGE);
             hi = end > hi ? end : hi;
         }
         if (lo >= bytes)
-            break;
-        if (hi > lo && k++ == n) {
+            return false;
+        if (hi > lo) {
             *off = lo;
             *len = (hi < bytes ? hi : bytes) - lo;
             return true;
@@ -221,8 +221,8 @@ size_t mem_huge_need(size_t bytes, const struct mem_run *used, size_t nused)
     bytes = mem_round_up(bytes, MEM_HUGE_PAGE);
     if (nused == 0)
         return bytes;
-    size_t total = 0, off, len;
-    for (size_t n = 0; huge_run(bytes, used, nused, n, &off, &len); n++)
+    size_t total = 0, i = 0, off, len;
+    while (huge_run(bytes, used, nused, &i, &off, &len))
         total += len;
     return total;
 }
@@ -259,8 +259,8 @@ static char *hugetlb_runs(size_t bytes, size_t align, const struct mem_run *used
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE);
     if (base == NULL)
         return NULL;
-    size_t off, len;
-    for (size_t n = 0; huge_run(bytes, used, nused, n, &off, &len); n++) {
+    size_t i = 0, off, len;
+    while (huge_run(bytes, used, nused, &i, &off, &len)) {
         bool intact;
         if (hugetlb_at(base + off, len, &intact))
             continue;

@@ -231,7 +231,9 @@ __attribute__((always_inline)) static inline void *malloc_fast(struct pool_class
                                                                size_t n)
 {
     struct shim_thread *t = &shim_self;
-    if (likely(n < s->fits)) {
+    if (likely(n < s->fits)) { /* pool_fast_class() in two halves: the
+                                   comparison also leads to the uncovered
+                                   path (through it, 2 instructions more) */
         unsigned v = s->size_v[n];
         void *p;
         if (likely(pool_fast_get(s, &t->cache, v, &p))) {
