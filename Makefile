@@ -41,7 +41,8 @@ FUZZERS   = $(patsubst %.c,$(BUILD)/%,$(wildcard fuzz/fuzz_*.c))
 VERSION_H = $(BUILD)/include/pool/version.h
 PUBLIC_H  = pool/pool.h pool/classes.h $(VERSION_H)# the installed headers
 
-all: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so $(PROGRAMS) $(HELPERS)
+all: $(BUILD)/libpool.a $(BUILD)/libpool.so $(BUILD)/libpoolshim.so $(PROGRAMS) $(HELPERS) \
+     $(BUILD)/bench/libfloor.so
 
 $(VERSION_H): VERSION pool/version.h.in
 	@mkdir -p $(@D)
@@ -87,6 +88,8 @@ SHARED    = $(CC) $(CFLAGS) $(LDFLAGS) -shared -o $@ $(filter %.o,$^) -Wl,-sonam
             -Wl,--version-script=$(filter %.map,$^)
 $(BUILD)/libpool.so: $(POOL_SRC:%.c=$(BUILD)/dso/%.o) $(BUILD)/libpool.map ; $(SHARED) -Wl,--no-undefined $(SYSLIBS)
 $(BUILD)/libpoolshim.so: $(call obj,$(POOL_SRC) $(SHIM_SRC)) shim/exports.map ; $(SHARED) -Wl,-z,now $(SYSLIBS)
+# the benchmark's preloaded floor (bench/floor/floor.c): not installed, not a product
+$(BUILD)/bench/libfloor.so: bench/floor/floor.c ; $(call in_dir,$(CC) $(C_FLAGS) $(LDFLAGS) -shared $< -o $@ -ldl)
 
 check-deps: ; @{ pkg-config --exists check && command -v systemd-analyze >/dev/null; } || scripts/install-deps check
 # the runner is never preloaded: test_shim execs helpers under LD_PRELOAD
